@@ -1,0 +1,16 @@
+/* app.h - what every handler can reach: the configuration, the store and the writer. */
+#ifndef CX_APP_H
+#define CX_APP_H
+
+#include "cx/config.h"
+#include "cx/store.h"
+#include "cx/writer.h"
+
+struct cx_app {
+	struct cx_config cfg;
+	struct cx_store *store;
+	struct cx_writer *writer;
+	int64_t started_at;
+};
+
+#endif

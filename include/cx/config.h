@@ -1,0 +1,47 @@
+/* config.h - the command line and its environment variables.
+ *
+ * Every limit the service enforces is a field here with a documented default; flags win
+ * over environment variables, which win over defaults (see `cxd --help`).
+ */
+#ifndef CX_CONFIG_H
+#define CX_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CX_DEFAULT_DB "cxd.db"
+
+struct cx_config {
+	char listen_host[64];   /* numeric IPv4 or IPv6 address */
+	uint16_t port;          /* 0 = pick a free port (printed on start) */
+	char db_path[1024];
+	unsigned threads;       /* HTTP worker threads */
+	size_t body_limit;      /* bytes per request body */
+	unsigned max_connections;
+	unsigned per_ip_connections; /* 0 = unlimited */
+	unsigned timeout_s;     /* idle connection timeout */
+	size_t conn_memory;     /* libmicrohttpd per-connection memory (headers) */
+	unsigned queue_limit;   /* responses waiting for the writer */
+	int access_log;         /* 1 = one line per request on stderr */
+};
+
+enum cx_config_result {
+	CX_CONFIG_RUN = 0,   /* start the service */
+	CX_CONFIG_EXIT = 1,  /* --help or --version printed: exit 0 */
+	CX_CONFIG_BAD = 2,   /* bad flag or value: message in errbuf, exit 2 */
+};
+
+void cx_config_defaults(struct cx_config *cfg);
+
+/* Fill cfg from defaults, then getenv, then argv. `env` is getenv or a test stub. */
+enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **argv,
+				      const char *(*env)(const char *name), char *errbuf,
+				      size_t errlen);
+
+/* Parse "HOST:PORT", "[V6]:PORT" or ":PORT" into cfg; 0 on success. */
+int cx_config_set_listen(struct cx_config *cfg, const char *spec);
+
+/* The --help text. */
+extern const char cx_config_help[];
+
+#endif

@@ -1,0 +1,86 @@
+/* http.h - the HTTP server (src/http.c, the only file that includes microhttpd.h).
+ *
+ * http.c reads a request, enforces the transport limits (body size while it streams in,
+ * chunked or not; connection count, timeout, per-connection memory), turns urlencoded
+ * forms into a JSON object of strings with libmicrohttpd's post processor, and hands a
+ * struct cx_req to the route table. A handler answers with cx_reply_*(); a handler that
+ * waits for the writer returns CX_PENDING and someone later calls cx_req_finish().
+ */
+#ifndef CX_HTTP_H
+#define CX_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cx/config.h"
+#include "cx/error.h"
+
+struct cx_app;
+struct cx_http;
+struct cx_route;
+
+enum cx_method {
+	CX_GET = 1, CX_HEAD = 2, CX_POST = 4, CX_PUT = 8, CX_DELETE = 16,
+	CX_OPTIONS = 32, CX_PATCH = 64, CX_OTHER = 128,
+};
+
+enum cx_handled { CX_DONE = 0, CX_PENDING = 1 };
+
+enum cx_body_kind { CX_BODY_NONE = 0, CX_BODY_JSON, CX_BODY_FORM };
+
+#define CX_MAX_PARAMS 3
+#define CX_FORM_FIELDS_MAX 64
+#define CX_FORM_VALUE_MAX 8192
+
+struct cx_reply {
+	unsigned status;
+	const char *content_type;   /* static string */
+	char *body;                 /* malloc'd, owned by the reply */
+	size_t len;
+	char *location;             /* malloc'd or NULL */
+	unsigned retry_after;       /* seconds, 0 = none */
+	char allow[64];             /* Allow header for 405, "" = none */
+};
+
+struct cx_req {
+	struct cx_app *app;
+	const struct cx_route *route; /* set by cx_routes_prepare() */
+	enum cx_method method;
+	const char *method_str;
+	const char *path;
+	char *params[CX_MAX_PARAMS];  /* path captures, in order */
+	enum cx_body_kind body_kind;
+	char *body;                   /* NUL-terminated copy of a JSON body */
+	size_t body_len;
+	json_t *form;                 /* urlencoded fields (strings), when body_kind is FORM */
+	int wants_json;               /* Accept names application/json */
+	struct cx_reply reply;
+	void *impl;                   /* http.c's per-request state */
+};
+
+/* Query parameter value, NULL if absent. */
+const char *cx_req_query(struct cx_req *req, const char *name);
+/* Call fn for every query parameter, stopping at the first non-zero return. */
+int cx_req_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,
+						     const char *value), void *ctx);
+/* Request header value, NULL if absent. */
+const char *cx_req_header(struct cx_req *req, const char *name);
+
+/* Set the reply. Each takes ownership of what it is given, even on failure. */
+void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root);
+void cx_reply_error(struct cx_req *req, const struct cx_error *err);
+void cx_reply_html(struct cx_req *req, unsigned status, const char *html);
+void cx_reply_redirect(struct cx_req *req, const char *location);
+
+/* From any thread, once, for a request whose handler returned CX_PENDING: the reply is set,
+ * send it. */
+void cx_req_finish(struct cx_req *req);
+
+/* Start listening with the limits in cfg; the bound port is in *port on return. */
+int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_config *cfg,
+		  uint16_t *port, struct cx_error *err);
+/* Stop accepting; wait up to grace_ms for in-flight requests; close everything. */
+void cx_http_stop(struct cx_http *h, unsigned grace_ms);
+
+#endif

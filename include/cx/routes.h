@@ -1,0 +1,41 @@
+/* routes.h - the route table (src/routes.c) and the handlers it names (src/api_*.c).
+ *
+ * Matching happens twice per request: cx_routes_prepare() when the headers are in, so a
+ * 404, 405, 415 or 413 is answered before any body is read, and cx_routes_dispatch() when
+ * the body is complete.
+ */
+#ifndef CX_ROUTES_H
+#define CX_ROUTES_H
+
+#include "cx/http.h"
+
+typedef enum cx_handled (*cx_handler_fn)(struct cx_req *req);
+
+struct cx_route {
+	enum cx_method method;
+	const char *pattern;       /* "/v1/surveys/{}/scores": {} captures one segment */
+	cx_handler_fn handler;
+	unsigned bodies;           /* body kinds accepted: bits 1 << CX_BODY_JSON/FORM */
+};
+
+/* Route req by method and path; on a miss sets the 404/405 reply and returns -1. On a hit,
+ * checks the Content-Type against what the route accepts (415 otherwise) and sets
+ * req->body_kind. */
+int cx_routes_prepare(struct cx_req *req, const char *content_type);
+/* Run the handler chosen by cx_routes_prepare(). */
+enum cx_handled cx_routes_dispatch(struct cx_req *req);
+
+/* Handlers (src/api_*.c). */
+enum cx_handled cx_api_health(struct cx_req *req);
+enum cx_handled cx_api_survey_create(struct cx_req *req);
+enum cx_handled cx_api_survey_put(struct cx_req *req);
+enum cx_handled cx_api_survey_list(struct cx_req *req);
+enum cx_handled cx_api_survey_get(struct cx_req *req);
+enum cx_handled cx_api_response_create(struct cx_req *req);
+enum cx_handled cx_api_scores(struct cx_req *req);
+
+/* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
+ * reply set). Returns 0 or -1. */
+int cx_api_json_body(struct cx_req *req, json_t **out);
+
+#endif

@@ -1,0 +1,103 @@
+/* store.h - everything cxd keeps, behind one interface.
+ *
+ * The SQLite implementation (src/store.c) is the only code that includes sqlite3.h and it
+ * owns every SQL statement. Promises:
+ *  - Durability: cx_store_commit() returns 0 only after the transaction is on disk
+ *    (WAL, synchronous=FULL). Nothing is acknowledged before that.
+ *  - One writer: the append/commit calls are for the single writer thread (writer.h).
+ *    Survey definitions use their own connection and wait on SQLite's lock.
+ *  - Readers never block the writer: score reads take a connection from a pool of
+ *    read-only connections (WAL snapshot reads).
+ *  - Every call is thread-safe except the writer-thread family, which must be called from
+ *    one thread at a time.
+ * A second implementation (PostgreSQL) is meant to sit behind this same header.
+ */
+#ifndef CX_STORE_H
+#define CX_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cx/error.h"
+#include "cx/survey.h"
+#include "cx/validate.h"
+#include "cx/score.h"
+
+struct cx_store;
+
+/* Migrations compiled in from schema/NNN_name.sql (see tools/embed_schema.py). */
+struct cx_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct cx_migration cx_migrations[];
+extern const size_t cx_migrations_count;
+
+/* Open or create the database at path and apply pending migrations (each in its own
+ * transaction, recorded in schema_migrations). `readers` read connections are opened.
+ * On failure returns -1 with a message naming the path in err. */
+int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
+		  struct cx_error *err);
+/* Close every connection (checkpointing the WAL). No call may be in flight. */
+void cx_store_close(struct cx_store *st);
+/* Highest applied migration version. */
+int cx_store_schema_version(struct cx_store *st);
+
+/* --- surveys (cached in memory; any thread) --- */
+/* Insert s, or replace it when `replace`; *created tells which happened. A plain insert
+ * of an existing id fails with 409 `survey_exists`. */
+int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int replace,
+			int *created, struct cx_error *err);
+/* Copy survey `id` into *out (release it after); 0 if found, -1 if not. */
+int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *out);
+/* JSON array of every survey, ordered by id; new reference. */
+json_t *cx_store_survey_list(struct cx_store *st);
+
+/* --- the writer thread's family --- */
+int cx_store_begin(struct cx_store *st, struct cx_error *err);
+/* A job is a group of responses that stands or falls together (a savepoint). */
+int cx_store_job_begin(struct cx_store *st, struct cx_error *err);
+void cx_store_job_end(struct cx_store *st, int keep);
+/* Insert r and add it to its rollup row; *id is the new response id. Fails with 422
+ * (the item is refused, the transaction goes on) or 503 (the transaction is lost). */
+int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *id,
+		    struct cx_error *err);
+/* 0 once durable; on failure the transaction is rolled back and err is a 503. */
+int cx_store_commit(struct cx_store *st, struct cx_error *err);
+void cx_store_rollback(struct cx_store *st);
+
+/* --- scores (any thread) --- */
+enum cx_dim {
+	CX_DIM_STAGE = 1,
+	CX_DIM_TOUCHPOINT = 2,
+	CX_DIM_CHANNEL = 4,
+	CX_DIM_SEGMENT = 8,
+};
+enum cx_bucket { CX_BUCKET_NONE = 0, CX_BUCKET_DAY, CX_BUCKET_WEEK, CX_BUCKET_MONTH };
+
+struct cx_scores_query {
+	const char *survey;
+	int64_t from_day, to_day;   /* [from_day, to_day) in days since epoch */
+	const char *stage, *touchpoint, *channel, *segment; /* NULL = any */
+	unsigned dims;              /* enum cx_dim bits */
+	enum cx_bucket bucket;
+};
+
+/* One group of a scores answer: keys are NULL when not grouped on (or, for channel and
+ * segment, when the responses had none); bucket_day is the first day of the bucket. */
+struct cx_group_key {
+	const char *stage, *touchpoint, *channel, *segment;
+	int64_t bucket_day;
+};
+typedef int (*cx_group_fn)(void *ctx, const struct cx_group_key *key,
+			   const struct cx_hist *h);
+
+/* Sum the rollups over q's filter, calling fn once per group (ordered by the grouping
+ * columns; a query without dims or bucket yields exactly one group). A non-zero return
+ * from fn stops the walk and is returned. */
+int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_group_fn fn,
+		    void *ctx, struct cx_error *err);
+
+#endif

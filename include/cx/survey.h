@@ -1,0 +1,49 @@
+/* survey.h - a survey definition: id, title, the journey stages in order, thank-you URL.
+ *
+ * Limits (documented in the README): id and stage names 1-64 chars of [A-Za-z0-9_.-];
+ * title 1-200 bytes of UTF-8; 1-32 distinct stages; thank_you_url an http(s) URL of at
+ * most 2048 bytes.
+ */
+#ifndef CX_SURVEY_H
+#define CX_SURVEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cx/error.h"
+
+#define CX_ID_MAX 64
+#define CX_TITLE_MAX 200
+#define CX_STAGES_MAX 32
+#define CX_URL_MAX 2048
+
+struct cx_survey {
+	char id[CX_ID_MAX + 1];
+	char *title;
+	size_t nstages;
+	char *stages[CX_STAGES_MAX];
+	char *thank_you_url;  /* NULL if none */
+	int64_t created_at;
+	int64_t updated_at;
+};
+
+extern const char *const cx_default_stages[];
+extern const size_t cx_default_stages_count;
+
+/* 1 if s is a valid id or stage name. */
+int cx_survey_valid_id(const char *s);
+
+/* Validate a JSON definition into *out (which the caller later releases). `path_id`, if not
+ * NULL, is the id from the URL (PUT): the body's id may then be left out but must match. */
+int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_survey *out,
+			struct cx_error *err);
+json_t *cx_survey_to_json(const struct cx_survey *s);
+/* Index of stage in s, or -1. */
+int cx_survey_stage_index(const struct cx_survey *s, const char *stage);
+/* Deep copy; 0 on success. */
+int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src);
+/* Free what s owns (not s itself) and zero it. */
+void cx_survey_release(struct cx_survey *s);
+
+#endif

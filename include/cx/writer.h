@@ -1,0 +1,45 @@
+/* writer.h - group commit: the one thread that writes responses.
+ *
+ * Handler threads validate and submit jobs; the writer takes everything queued, writes it
+ * in one transaction (rows and rollups), commits with synchronous=FULL, and only then
+ * calls each job's done(). So a 201 still means durable, at the cost of one fsync per
+ * batch instead of one per request. The queue is bounded (in responses): a full queue is
+ * refused at once with 503 `queue_full` and Retry-After, never buffered without bound.
+ */
+#ifndef CX_WRITER_H
+#define CX_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cx/error.h"
+#include "cx/store.h"
+#include "cx/validate.h"
+
+struct cx_writer;
+
+struct cx_write_job {
+	/* in */
+	const struct cx_response *items;
+	size_t n;
+	void (*done)(struct cx_write_job *job);  /* called once, on the writer thread */
+	void *ctx;
+	/* out, valid in done(): ok = 1 and ids[i] for each item, or ok = 0 and err */
+	int ok;
+	int64_t *ids;        /* caller-provided, n entries */
+	size_t failed_index; /* item that was refused, when err.status == 422 */
+	struct cx_error err;
+	/* private */
+	struct cx_write_job *next;
+};
+
+int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_limit);
+/* Queue job; done() will be called exactly once. Returns -1 (done() not called) with a
+ * 503 in err when the queue is full or the writer is stopping. */
+int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err);
+/* Responses queued now (for /healthz and tests). */
+size_t cx_writer_depth(struct cx_writer *w);
+/* Refuse new jobs, commit every queued one, join the thread, free w. */
+void cx_writer_stop(struct cx_writer *w);
+
+#endif

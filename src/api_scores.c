@@ -1,0 +1,262 @@
+/* api_scores.c - GET /v1/surveys/{id}/scores: filters and groupings over the rollups.
+ *
+ * SQL sums the rollup histograms per group (store.c); this file checks the query, orders
+ * the groups (stages in the survey's journey order) and turns histograms into scores.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/app.h"
+#include "cx/cxtime.h"
+#include "cx/routes.h"
+
+static const char *const dim_names[] = { "stage", "touchpoint", "channel", "segment" };
+static const char *const bucket_names[] = { NULL, "day", "week", "month" };
+static const char *const known_params[] = {
+	"from", "to", "stage", "touchpoint", "channel", "segment", "by",
+};
+
+struct group {
+	char *key[4];           /* stage, touchpoint, channel, segment; NULL = none */
+	int64_t bucket_day;
+	struct cx_hist hist;
+	int stage_rank;
+	size_t seq;
+};
+
+struct collect {
+	const struct cx_survey *survey;
+	struct group *groups;
+	size_t n, cap;
+};
+
+static int check_param(void *ctx, const char *key, const char *value)
+{
+	struct cx_error *err = ctx;
+
+	for (size_t i = 0; i < sizeof(known_params) / sizeof(known_params[0]); i++)
+		if (strcmp(key, known_params[i]) == 0)
+			return 0;
+	return cx_error_set(err, 422, "unknown_parameter", key, "unknown query parameter "
+			    "'%.60s'; known: from, to, stage, touchpoint, channel, segment, by", key);
+}
+
+/* by=stage,touchpoint,...,day|week|month */
+static int parse_by(const char *by, struct cx_scores_query *q, struct cx_error *err)
+{
+	char buf[128];
+	char *save = NULL, *tok;
+
+	if (!by || !by[0])
+		return 0;
+	if (strlen(by) >= sizeof(buf))
+		return cx_error_set(err, 422, "invalid_by", "by", "by is too long");
+	snprintf(buf, sizeof(buf), "%s", by);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned bit = 0;
+		int bucket = 0;
+
+		for (unsigned i = 0; i < 4; i++)
+			if (strcmp(tok, dim_names[i]) == 0)
+				bit = 1u << i;
+		for (int b = 1; b <= 3; b++)
+			if (strcmp(tok, bucket_names[b]) == 0)
+				bucket = b;
+		if (!bit && !bucket)
+			return cx_error_set(err, 422, "invalid_by", "by", "by takes stage, "
+					    "touchpoint, channel, segment and one of day, week, "
+					    "month; got '%.40s'", tok);
+		if ((bit & q->dims) || (bucket && q->bucket))
+			return cx_error_set(err, 422, "invalid_by", "by", "'%.40s' repeats a "
+					    "grouping or adds a second time bucket", tok);
+		q->dims |= bit;
+		q->bucket = (enum cx_bucket)(bucket ? bucket : (int)q->bucket);
+	}
+	return 0;
+}
+
+static int parse_filters(struct cx_req *req, const struct cx_survey *s,
+			 struct cx_scores_query *q, struct cx_error *err)
+{
+	static const char *const labels[] = { "touchpoint", "channel", "segment" };
+	const char **slots[] = { &q->touchpoint, &q->channel, &q->segment };
+	const char *from = cx_req_query(req, "from"), *to = cx_req_query(req, "to");
+
+	if (cx_req_query_each(req, check_param, err))
+		return -1;
+	q->from_day = INT64_MIN;
+	q->to_day = INT64_MAX;
+	if (from && cx_time_parse_day(from, &q->from_day))
+		return cx_error_set(err, 422, "invalid_time", "from", "from must be a date "
+				    "(2026-11-23) or an RFC 3339 time at midnight UTC");
+	if (to && cx_time_parse_day(to, &q->to_day))
+		return cx_error_set(err, 422, "invalid_time", "to", "to must be a date "
+				    "(2026-11-23) or an RFC 3339 time at midnight UTC");
+	if (q->from_day >= q->to_day)
+		return cx_error_set(err, 422, "invalid_range", "to", "to must be after from");
+	q->stage = cx_req_query(req, "stage");
+	if (q->stage && cx_survey_stage_index(s, q->stage) < 0)
+		return cx_error_set(err, 422, "invalid_stage", "stage",
+				    "'%.64s' is not a stage of survey '%s'", q->stage, s->id);
+	for (int i = 0; i < 3; i++) {
+		*slots[i] = cx_req_query(req, labels[i]);
+		if (*slots[i] && !cx_valid_label(*slots[i], strlen(*slots[i]), CX_LABEL_MAX))
+			return cx_error_set(err, 422, "invalid_label", labels[i], "%s must be 1-%d "
+					    "characters of A-Z a-z 0-9 and space _ . : / @ + -",
+					    labels[i], CX_LABEL_MAX);
+	}
+	return parse_by(cx_req_query(req, "by"), q, err);
+}
+
+static int stage_rank(const struct cx_survey *s, const char *stage)
+{
+	int i = stage ? cx_survey_stage_index(s, stage) : -1;
+
+	return i >= 0 ? i : (int)s->nstages;   /* stages no longer defined sort last */
+}
+
+static struct group *add_group(struct collect *c)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		struct group *g = realloc(c->groups, cap * sizeof(*g));
+
+		if (!g)
+			return NULL;
+		c->groups = g;
+		c->cap = cap;
+	}
+	memset(&c->groups[c->n], 0, sizeof(c->groups[0]));
+	c->groups[c->n].seq = c->n;
+	return &c->groups[c->n++];
+}
+
+static int on_group(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
+{
+	struct collect *c = ctx;
+	struct group *g = add_group(c);
+	const char *k[4] = { key->stage, key->touchpoint, key->channel, key->segment };
+
+	if (!g)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		g->key[i] = k[i] ? strdup(k[i]) : NULL;
+	g->bucket_day = key->bucket_day;
+	g->hist = *h;
+	g->stage_rank = stage_rank(c->survey, key->stage);
+	return 0;
+}
+
+static int by_journey(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->stage_rank != y->stage_rank)
+		return x->stage_rank < y->stage_rank ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+/* by=stage alone lists every stage of the journey, answered or not. */
+static void fill_stages(struct collect *c)
+{
+	size_t have = c->n;
+
+	for (size_t i = 0; i < c->survey->nstages; i++) {
+		size_t k;
+
+		for (k = 0; k < have; k++)
+			if (c->groups[k].key[0] && strcmp(c->groups[k].key[0], c->survey->stages[i]) == 0)
+				break;
+		if (k == have) {
+			struct group *g = add_group(c);
+
+			if (!g)
+				return;
+			g->key[0] = strdup(c->survey->stages[i]);
+			g->stage_rank = (int)i;
+		}
+	}
+}
+
+static json_t *group_json(const struct group *g, const struct cx_scores_query *q)
+{
+	json_t *key = json_object(), *out = json_pack("{s:o}", "group", key);
+
+	for (unsigned i = 0; i < 4; i++)
+		if (q->dims & (1u << i))
+			json_object_set_new(key, dim_names[i], g->key[i] ? json_string(g->key[i])
+									 : json_null());
+	if (q->bucket) {
+		char day[16];
+
+		cx_time_format_day(g->bucket_day, day, sizeof(day));
+		json_object_set_new(key, bucket_names[q->bucket], json_string(day));
+	}
+	json_t *scores = cx_score_json(&g->hist);
+
+	json_object_update(out, scores);
+	json_decref(scores);
+	return out;
+}
+
+static json_t *query_json(const struct cx_scores_query *q)
+{
+	json_t *by = json_array();
+	char from[16], to[16];
+
+	for (unsigned i = 0; i < 4; i++)
+		if (q->dims & (1u << i))
+			json_array_append_new(by, json_string(dim_names[i]));
+	if (q->bucket)
+		json_array_append_new(by, json_string(bucket_names[q->bucket]));
+	if (q->from_day != INT64_MIN)
+		cx_time_format_day(q->from_day, from, sizeof(from));
+	if (q->to_day != INT64_MAX)
+		cx_time_format_day(q->to_day, to, sizeof(to));
+	return json_pack("{s:s, s:s?, s:s?, s:o, s:{s:s?, s:s?, s:s?, s:s?}}",
+			 "survey", q->survey,
+			 "from", q->from_day != INT64_MIN ? from : NULL,
+			 "to", q->to_day != INT64_MAX ? to : NULL,
+			 "by", by, "filters", "stage", q->stage, "touchpoint", q->touchpoint,
+			 "channel", q->channel, "segment", q->segment);
+}
+
+enum cx_handled cx_api_scores(struct cx_req *req)
+{
+	struct cx_survey s;
+	struct cx_scores_query q = { 0 };
+	struct collect c = { 0 };
+	struct cx_error err;
+	json_t *out, *groups;
+
+	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
+		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'", req->params[0]);
+		cx_reply_error(req, &err);
+		return CX_DONE;
+	}
+	q.survey = s.id;
+	c.survey = &s;
+	if (parse_filters(req, &s, &q, &err) ||
+	    cx_store_scores(req->app->store, &q, on_group, &c, &err)) {
+		cx_reply_error(req, &err);
+		goto out;
+	}
+	if (q.dims == CX_DIM_STAGE && q.bucket == CX_BUCKET_NONE && !q.stage)
+		fill_stages(&c);
+	if (q.dims & CX_DIM_STAGE)
+		qsort(c.groups, c.n, sizeof(c.groups[0]), by_journey);
+	out = query_json(&q);
+	groups = json_array();
+	for (size_t i = 0; i < c.n; i++)
+		json_array_append_new(groups, group_json(&c.groups[i], &q));
+	json_object_set_new(out, "groups", groups);
+	cx_reply_json_take(req, 200, out);
+out:
+	for (size_t i = 0; i < c.n; i++)
+		for (int k = 0; k < 4; k++)
+			free(c.groups[i].key[k]);
+	free(c.groups);
+	cx_survey_release(&s);
+	return CX_DONE;
+}

@@ -1,0 +1,98 @@
+/* api_surveys.c - /healthz and the survey definitions. */
+#include <string.h>
+
+#include "cx/app.h"
+#include "cx/cxtime.h"
+#include "cx/routes.h"
+#include "cx_version.h"
+
+int cx_api_json_body(struct cx_req *req, json_t **out)
+{
+	json_error_t jerr;
+	struct cx_error err;
+
+	*out = json_loadb(req->body ? req->body : "", req->body_len,
+			  JSON_REJECT_DUPLICATES, &jerr);
+	if (*out)
+		return 0;
+	cx_error_set(&err, 400, "invalid_json", NULL, "the body is not valid JSON: %s "
+		     "(line %d, column %d)", jerr.text, jerr.line, jerr.column);
+	cx_reply_error(req, &err);
+	return -1;
+}
+
+enum cx_handled cx_api_health(struct cx_req *req)
+{
+	struct cx_app *app = req->app;
+
+	cx_reply_json_take(req, 200, json_pack("{s:s, s:s, s:i, s:I, s:I}", "status", "ok",
+		"version", CX_VERSION, "schema_version", cx_store_schema_version(app->store),
+		"write_queue", (json_int_t)cx_writer_depth(app->writer),
+		"uptime_s", (json_int_t)(cx_time_now() - app->started_at)));
+	return CX_DONE;
+}
+
+static enum cx_handled define(struct cx_req *req, const char *path_id, int replace)
+{
+	struct cx_survey s, stored;
+	struct cx_error err;
+	json_t *body;
+	int created = 0;
+
+	if (cx_api_json_body(req, &body))
+		return CX_DONE;
+	if (cx_survey_from_json(body, path_id, &s, &err) ||
+	    cx_store_survey_put(req->app->store, &s, replace, &created, &err)) {
+		json_decref(body);
+		cx_reply_error(req, &err);
+		return CX_DONE;
+	}
+	json_decref(body);
+	if (cx_store_survey_get(req->app->store, s.id, &stored) == 0) {
+		cx_reply_json_take(req, created ? 201 : 200, cx_survey_to_json(&stored));
+		cx_survey_release(&stored);
+	}
+	cx_survey_release(&s);
+	return CX_DONE;
+}
+
+enum cx_handled cx_api_survey_create(struct cx_req *req)
+{
+	return define(req, NULL, 0);
+}
+
+enum cx_handled cx_api_survey_put(struct cx_req *req)
+{
+	struct cx_error err;
+
+	if (!cx_survey_valid_id(req->params[0])) {
+		cx_error_set(&err, 422, "invalid_id", "id",
+			     "id must be 1-%d characters of A-Z a-z 0-9 _ . -", CX_ID_MAX);
+		cx_reply_error(req, &err);
+		return CX_DONE;
+	}
+	return define(req, req->params[0], 1);
+}
+
+enum cx_handled cx_api_survey_list(struct cx_req *req)
+{
+	cx_reply_json_take(req, 200, json_pack("{s:o}", "surveys",
+					       cx_store_survey_list(req->app->store)));
+	return CX_DONE;
+}
+
+enum cx_handled cx_api_survey_get(struct cx_req *req)
+{
+	struct cx_survey s;
+	struct cx_error err;
+
+	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
+		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'",
+			     req->params[0]);
+		cx_reply_error(req, &err);
+		return CX_DONE;
+	}
+	cx_reply_json_take(req, 200, cx_survey_to_json(&s));
+	cx_survey_release(&s);
+	return CX_DONE;
+}

@@ -1,0 +1,257 @@
+/* config.c - see include/cx/config.h */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/config.h"
+#include "cx_version.h"
+
+const char cx_config_help[] =
+	"usage: cxd [options]\n"
+	"\n"
+	"Customer-experience feedback service: collects survey responses by journey stage\n"
+	"and serves NPS, CSAT and CES scores. Flags override the environment variable named.\n"
+	"\n"
+	"  -l, --listen HOST:PORT     address to listen on (CXD_LISTEN, default 127.0.0.1:8080;\n"
+	"                             port 0 picks a free port, printed on start)\n"
+	"  -d, --db PATH              SQLite database file, created if missing\n"
+	"                             (CXD_DB, default ./cxd.db)\n"
+	"  -t, --threads N            HTTP worker threads, 1-64 (CXD_THREADS, default 2)\n"
+	"  -b, --body-limit BYTES     largest request body, 1 KiB-64 MiB; suffixes k, m\n"
+	"                             (CXD_BODY_LIMIT, default 64k)\n"
+	"  -c, --max-connections N    open connections at once, 1-100000\n"
+	"                             (CXD_MAX_CONNECTIONS, default 1024)\n"
+	"      --per-ip-connections N open connections per client address, 0 = no limit\n"
+	"                             (CXD_PER_IP_CONNECTIONS, default 0)\n"
+	"  -T, --timeout SECONDS      close a connection idle this long, 1-3600\n"
+	"                             (CXD_TIMEOUT, default 30)\n"
+	"      --queue-limit N        responses waiting for the disk before 503, 1-1000000\n"
+	"                             (CXD_QUEUE_LIMIT, default 20000)\n"
+	"      --no-access-log        no per-request line on stderr (CXD_ACCESS_LOG=0)\n"
+	"  -h, --help                 this text\n"
+	"  -V, --version              the version\n";
+
+void cx_config_defaults(struct cx_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+	cfg->port = 8080;
+	snprintf(cfg->db_path, sizeof(cfg->db_path), "%s", CX_DEFAULT_DB);
+	cfg->threads = 2;
+	cfg->body_limit = 64 * 1024;
+	cfg->max_connections = 1024;
+	cfg->per_ip_connections = 0;
+	cfg->timeout_s = 30;
+	cfg->conn_memory = 32 * 1024;
+	cfg->queue_limit = 20000;
+	cfg->access_log = 1;
+}
+
+int cx_config_set_listen(struct cx_config *cfg, const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+	char host[64];
+	size_t hlen;
+	struct in6_addr a6;
+	struct in_addr a4;
+	char *end;
+	unsigned long port;
+
+	if (!colon)
+		return -1;
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') {
+		spec++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return -1;
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	if (hlen == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1)
+		return -1;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port > 65535)
+		return -1;
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", host);
+	cfg->port = (uint16_t)port;
+	return 0;
+}
+
+/* Unsigned integer in [lo, hi], with an optional k/m (KiB/MiB) suffix when `sized`. */
+static int parse_uint(const char *s, unsigned long long lo, unsigned long long hi, int sized,
+		      unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (sized && (*end == 'k' || *end == 'K') && end[1] == '\0') {
+		v *= 1024ull;
+		end++;
+	} else if (sized && (*end == 'm' || *end == 'M') && end[1] == '\0') {
+		v *= 1024ull * 1024ull;
+		end++;
+	}
+	if (*end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum opt_id {
+	OPT_LISTEN = 'l', OPT_DB = 'd', OPT_THREADS = 't', OPT_BODY = 'b', OPT_CONNS = 'c',
+	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
+	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG,
+};
+
+/* Apply one setting by option id; `name` is how the user spelled it (for messages). */
+static int apply(struct cx_config *cfg, int id, const char *val, const char *name,
+		 char *errbuf, size_t errlen)
+{
+	unsigned long long v = 0;
+	int bad = 0;
+
+	switch (id) {
+	case OPT_LISTEN:
+		bad = cx_config_set_listen(cfg, val);
+		break;
+	case OPT_DB:
+		bad = (!val[0] || strlen(val) >= sizeof(cfg->db_path));
+		if (!bad)
+			snprintf(cfg->db_path, sizeof(cfg->db_path), "%s", val);
+		break;
+	case OPT_THREADS:
+		bad = parse_uint(val, 1, 64, 0, &v);
+		cfg->threads = (unsigned)v;
+		break;
+	case OPT_BODY:
+		bad = parse_uint(val, 1024, 64ull << 20, 1, &v);
+		cfg->body_limit = (size_t)v;
+		break;
+	case OPT_CONNS:
+		bad = parse_uint(val, 1, 100000, 0, &v);
+		cfg->max_connections = (unsigned)v;
+		break;
+	case OPT_PER_IP:
+		bad = parse_uint(val, 0, 100000, 0, &v);
+		cfg->per_ip_connections = (unsigned)v;
+		break;
+	case OPT_TIMEOUT:
+		bad = parse_uint(val, 1, 3600, 0, &v);
+		cfg->timeout_s = (unsigned)v;
+		break;
+	case OPT_QUEUE:
+		bad = parse_uint(val, 1, 1000000, 0, &v);
+		cfg->queue_limit = (unsigned)v;
+		break;
+	case OPT_NO_ACCESS_LOG:
+		cfg->access_log = 0;
+		break;
+	}
+	if (bad)
+		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
+			 name);
+	return bad ? -1 : 0;
+}
+
+static const struct {
+	const char *var;
+	int id;
+} env_vars[] = {
+	{ "CXD_LISTEN", OPT_LISTEN },       { "CXD_DB", OPT_DB },
+	{ "CXD_THREADS", OPT_THREADS },     { "CXD_BODY_LIMIT", OPT_BODY },
+	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
+	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
+};
+
+static const char *option_name(const struct option *opts, int id)
+{
+	static __thread char name[40];
+
+	for (; opts->name; opts++)
+		if (opts->val == id) {
+			snprintf(name, sizeof(name), "--%s", opts->name);
+			return name;
+		}
+	return "option";
+}
+
+enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **argv,
+				      const char *(*env)(const char *name), char *errbuf,
+				      size_t errlen)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "body-limit", required_argument, NULL, OPT_BODY },
+		{ "max-connections", required_argument, NULL, OPT_CONNS },
+		{ "per-ip-connections", required_argument, NULL, OPT_PER_IP },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "queue-limit", required_argument, NULL, OPT_QUEUE },
+		{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	cx_config_defaults(cfg);
+	for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++) {
+		const char *v = env(env_vars[i].var);
+
+		if (v && apply(cfg, env_vars[i].id, v, env_vars[i].var, errbuf, errlen))
+			return CX_CONFIG_BAD;
+	}
+	{
+		const char *v = env("CXD_ACCESS_LOG");
+
+		if (v && strcmp(v, "0") == 0)
+			cfg->access_log = 0;
+	}
+
+	optind = 0;   /* reset getopt: tests parse several command lines */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:d:t:b:c:T:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_HELP:
+			fputs(cx_config_help, stdout);
+			return CX_CONFIG_EXIT;
+		case OPT_VERSION:
+			printf("cxd %s\n", CX_VERSION);
+			return CX_CONFIG_EXIT;
+		case '?':
+			snprintf(errbuf, errlen, "cxd: unknown option '%s' (see cxd --help)",
+				 argv[optind - 1]);
+			return CX_CONFIG_BAD;
+		case ':':
+			snprintf(errbuf, errlen, "cxd: option '%s' needs a value (see cxd --help)",
+				 argv[optind - 1]);
+			return CX_CONFIG_BAD;
+		default:
+			if (apply(cfg, c, optarg, option_name(longopts, c), errbuf, errlen))
+				return CX_CONFIG_BAD;
+		}
+	}
+	if (optind < argc) {
+		snprintf(errbuf, errlen, "cxd: unexpected argument '%s' (see cxd --help)",
+			 argv[optind]);
+		return CX_CONFIG_BAD;
+	}
+	return CX_CONFIG_RUN;
+}

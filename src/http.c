@@ -1,0 +1,541 @@
+/* http.c - the HTTP server on libmicrohttpd; see include/cx/http.h.
+ *
+ * Threading: a pool of cfg->threads epoll threads. Handlers never block on the disk: a
+ * POST that waits for the writer suspends its connection (MHD_suspend_connection) and
+ * the writer thread resumes it after the commit (cx_req_finish), so the pool keeps
+ * serving other connections meanwhile.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cx/cxtime.h"
+#include "cx/http.h"
+#include "cx/log.h"
+#include "cx/routes.h"
+
+struct cx_http {
+	struct MHD_Daemon *daemon;
+	struct cx_app *app;
+	size_t body_limit;
+	atomic_long inflight;   /* requests between first callback and completion */
+};
+
+struct form_field {
+	char *key;
+	char *val;
+	size_t len;
+};
+
+enum phase { PH_NEW = 0, PH_BODY, PH_PENDING, PH_SENT };
+
+/* Per-request state: req is first so that a struct cx_req * converts back. */
+struct http_req {
+	struct cx_req req;
+	struct cx_http *http;
+	struct MHD_Connection *conn;
+	enum phase phase;
+	uint64_t start_us;
+	char *path;
+	size_t received;
+	int too_large;
+	size_t body_cap;
+	struct MHD_PostProcessor *pp;
+	struct form_field fields[CX_FORM_FIELDS_MAX];
+	size_t nfields;
+	struct cx_error form_err;
+	int form_failed;
+	pthread_mutex_t mu;     /* guards done/suspended against the writer thread */
+	int done, suspended;
+	unsigned status;
+	uint64_t bytes;
+};
+
+static struct http_req *impl_of(struct cx_req *req)
+{
+	return (struct http_req *)req;
+}
+
+/* --- request accessors --- */
+
+const char *cx_req_query(struct cx_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(impl_of(req)->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *cx_req_header(struct cx_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(impl_of(req)->conn, MHD_HEADER_KIND, name);
+}
+
+struct each_ctx {
+	int (*fn)(void *ctx, const char *key, const char *value);
+	void *ctx;
+	int rc;
+};
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct each_ctx *e = cls;
+
+	e->rc = e->fn(e->ctx, key, value ? value : "");
+	return e->rc ? MHD_NO : MHD_YES;
+}
+
+int cx_req_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,
+						     const char *value), void *ctx)
+{
+	struct each_ctx e = { fn, ctx, 0 };
+
+	MHD_get_connection_values(impl_of(req)->conn, MHD_GET_ARGUMENT_KIND, each_arg, &e);
+	return e.rc;
+}
+
+/* --- replies --- */
+
+static void reply_reset(struct cx_reply *r)
+{
+	free(r->body);
+	free(r->location);
+	memset(r, 0, sizeof(*r));
+}
+
+void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root)
+{
+	struct cx_reply *r = &req->reply;
+
+	reply_reset(r);
+	r->status = status;
+	r->content_type = "application/json";
+	r->body = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+	json_decref(root);
+	if (!r->body) {
+		r->status = 500;
+		r->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\","
+				 "\"field\":null}}");
+	}
+	r->len = r->body ? strlen(r->body) : 0;
+}
+
+void cx_reply_error(struct cx_req *req, const struct cx_error *err)
+{
+	cx_reply_json_take(req, (unsigned)err->status, cx_error_json(err));
+	req->reply.retry_after = err->retry_after;
+}
+
+void cx_reply_html(struct cx_req *req, unsigned status, const char *html)
+{
+	struct cx_reply *r = &req->reply;
+
+	reply_reset(r);
+	r->status = status;
+	r->content_type = "text/html; charset=utf-8";
+	r->body = strdup(html);
+	r->len = r->body ? strlen(r->body) : 0;
+}
+
+void cx_reply_redirect(struct cx_req *req, const char *location)
+{
+	struct cx_reply *r = &req->reply;
+
+	reply_reset(r);
+	r->status = 303;
+	r->location = strdup(location);
+	r->content_type = "text/plain; charset=utf-8";
+	r->body = strdup("See Other\n");
+	r->len = r->body ? strlen(r->body) : 0;
+}
+
+static void reply_too_large(struct http_req *hr)
+{
+	struct cx_error err;
+
+	cx_error_set(&err, 413, "body_too_large", NULL,
+		     "the body is larger than the limit of %zu bytes", hr->http->body_limit);
+	cx_reply_error(&hr->req, &err);
+}
+
+static enum MHD_Result send_reply(struct http_req *hr)
+{
+	struct cx_reply *r = &hr->req.reply;
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	char num[24];
+
+	if (r->status == 0) {
+		struct cx_error err;
+
+		cx_error_set(&err, 500, "internal", NULL, "no reply was produced");
+		cx_reply_error(&hr->req, &err);
+	}
+	resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	r->body = NULL;   /* the response owns it now */
+	if (r->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+	if (r->allow[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->retry_after) {
+		snprintf(num, sizeof(num), "%u", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+	}
+	hr->status = r->status;
+	hr->bytes = r->len;
+	hr->phase = PH_SENT;
+	ok = MHD_queue_response(hr->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+void cx_req_finish(struct cx_req *req)
+{
+	struct http_req *hr = impl_of(req);
+
+	pthread_mutex_lock(&hr->mu);
+	hr->done = 1;
+	if (hr->suspended)
+		MHD_resume_connection(hr->conn);
+	pthread_mutex_unlock(&hr->mu);
+}
+
+/* --- bodies --- */
+
+static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *filename, const char *content_type,
+				 const char *transfer_encoding, const char *data, uint64_t off,
+				 size_t size)
+{
+	struct http_req *hr = cls;
+	struct form_field *f = NULL;
+
+	if (hr->form_failed)
+		return MHD_YES;
+	if (off == 0) {
+		for (size_t i = 0; i < hr->nfields; i++)
+			if (strcmp(hr->fields[i].key, key) == 0) {
+				cx_error_set(&hr->form_err, 422, "duplicate_field", key,
+					     "field '%.60s' appears more than once", key);
+				hr->form_failed = 1;
+				return MHD_YES;
+			}
+		if (hr->nfields == CX_FORM_FIELDS_MAX) {
+			cx_error_set(&hr->form_err, 422, "too_many_fields", NULL,
+				     "a form may have at most %d fields", CX_FORM_FIELDS_MAX);
+			hr->form_failed = 1;
+			return MHD_YES;
+		}
+		f = &hr->fields[hr->nfields++];
+		f->key = strdup(key);
+	} else {
+		f = &hr->fields[hr->nfields - 1];
+	}
+	if (f->len + size > CX_FORM_VALUE_MAX) {
+		cx_error_set(&hr->form_err, 422, "field_too_long", key,
+			     "form field '%.60s' is longer than %d bytes", key, CX_FORM_VALUE_MAX);
+		hr->form_failed = 1;
+		return MHD_YES;
+	}
+	char *v = realloc(f->val, f->len + size + 1);
+
+	if (!v || !f->key) {
+		cx_error_set(&hr->form_err, 503, "out_of_memory", NULL, "out of memory");
+		hr->form_failed = 1;
+		return MHD_YES;
+	}
+	memcpy(v + f->len, data, size);
+	f->len += size;
+	v[f->len] = '\0';
+	f->val = v;
+	return MHD_YES;
+}
+
+/* Fields collected by the post processor into a JSON object of strings. */
+static int form_to_json(struct http_req *hr)
+{
+	json_t *obj = json_object();
+
+	for (size_t i = 0; i < hr->nfields; i++) {
+		struct form_field *f = &hr->fields[i];
+		json_t *v = json_stringn(f->val ? f->val : "", f->len);
+		json_t *k = json_string(f->key);   /* validates the key's UTF-8 */
+
+		if (!v || !k || memchr(f->val ? f->val : "", '\0', f->len)) {
+			json_decref(v);
+			json_decref(k);
+			json_decref(obj);
+			return cx_error_set(&hr->form_err, 422, "invalid_encoding",
+					    k ? f->key : NULL, "form fields must be UTF-8 text");
+		}
+		json_decref(k);
+		json_object_set_new(obj, f->key, v);
+	}
+	hr->req.form = obj;
+	return 0;
+}
+
+static void body_append(struct http_req *hr, const char *data, size_t size)
+{
+	if (hr->req.body_kind == CX_BODY_NONE)
+		return;   /* a body where none is expected is ignored (but counted) */
+	if (hr->req.body_kind == CX_BODY_FORM) {
+		if (hr->pp && MHD_post_process(hr->pp, data, size) != MHD_YES && !hr->form_failed) {
+			cx_error_set(&hr->form_err, 400, "invalid_form", NULL,
+				     "the form body is not valid application/x-www-form-urlencoded");
+			hr->form_failed = 1;
+		}
+		return;
+	}
+	if (hr->req.body_len + size + 1 > hr->body_cap) {
+		size_t cap = hr->body_cap ? hr->body_cap : 1024;
+
+		while (cap < hr->req.body_len + size + 1)
+			cap *= 2;
+		char *p = realloc(hr->req.body, cap);
+
+		if (!p) {
+			hr->too_large = 1;
+			return;
+		}
+		hr->req.body = p;
+		hr->body_cap = cap;
+	}
+	memcpy(hr->req.body + hr->req.body_len, data, size);
+	hr->req.body_len += size;
+	hr->req.body[hr->req.body_len] = '\0';
+}
+
+/* --- the request cycle --- */
+
+static enum cx_method method_of(const char *m)
+{
+	static const struct { const char *name; enum cx_method m; } t[] = {
+		{ "GET", CX_GET }, { "HEAD", CX_HEAD }, { "POST", CX_POST }, { "PUT", CX_PUT },
+		{ "DELETE", CX_DELETE }, { "OPTIONS", CX_OPTIONS }, { "PATCH", CX_PATCH },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(m, t[i].name) == 0)
+			return t[i].m;
+	return CX_OTHER;
+}
+
+static int declared_too_large(struct http_req *hr)
+{
+	const char *cl = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return cl && strtoull(cl, NULL, 10) > hr->http->body_limit;
+}
+
+static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, const char *url,
+			      const char *method)
+{
+	struct http_req *hr = calloc(1, sizeof(*hr));
+	const char *accept;
+
+	if (!hr)
+		return NULL;
+	atomic_fetch_add(&h->inflight, 1);
+	hr->http = h;
+	hr->conn = conn;
+	hr->start_us = cx_time_mono_us();
+	hr->path = strdup(url);
+	pthread_mutex_init(&hr->mu, NULL);
+	hr->req.app = h->app;
+	hr->req.impl = hr;
+	hr->req.method = method_of(method);
+	hr->req.method_str = hr->req.method == CX_OTHER ? "OTHER" : method;
+	hr->req.path = hr->path ? hr->path : "";
+	accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	hr->req.wants_json = accept && strstr(accept, "application/json") != NULL;
+	return hr;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct cx_http *h = cls;
+	struct http_req *hr = *con_cls;
+
+	if (!hr) {
+		if (!(hr = begin(h, conn, url, method)))
+			return MHD_NO;
+		*con_cls = hr;
+		if (cx_routes_prepare(&hr->req, MHD_lookup_connection_value(
+			    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)) != 0)
+			return send_reply(hr);    /* 404, 405 or 415 before any body */
+		if (declared_too_large(hr)) {
+			reply_too_large(hr);
+			return send_reply(hr);
+		}
+		if (hr->req.body_kind == CX_BODY_FORM)
+			hr->pp = MHD_create_post_processor(conn, 16 * 1024, form_iter, hr);
+		hr->phase = PH_BODY;
+		return MHD_YES;
+	}
+	if (hr->phase == PH_SENT) {   /* rejected early: drop whatever body follows */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t size = *upload_data_size;
+
+		*upload_data_size = 0;
+		hr->received += size;
+		if (hr->received > h->body_limit)
+			hr->too_large = 1;   /* keep reading (and dropping) to the end */
+		if (!hr->too_large)
+			body_append(hr, upload_data, size);
+		return MHD_YES;
+	}
+	if (hr->phase == PH_PENDING)   /* resumed by the writer: the reply is ready */
+		return send_reply(hr);
+
+	if (hr->too_large) {
+		reply_too_large(hr);
+		return send_reply(hr);
+	}
+	if (hr->req.body_kind == CX_BODY_FORM && !hr->form_failed)
+		form_to_json(hr);
+	if (hr->form_failed || (hr->req.body_kind == CX_BODY_FORM && !hr->req.form)) {
+		cx_reply_error(&hr->req, &hr->form_err);
+		return send_reply(hr);
+	}
+	if (cx_routes_dispatch(&hr->req) == CX_DONE)
+		return send_reply(hr);
+
+	pthread_mutex_lock(&hr->mu);
+	hr->phase = PH_PENDING;
+	if (!hr->done) {
+		hr->suspended = 1;
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&hr->mu);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&hr->mu);
+	return send_reply(hr);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct cx_http *h = cls;
+	struct http_req *hr = *con_cls;
+
+	if (!hr)
+		return;
+	*con_cls = NULL;
+	cx_log_access(hr->req.method_str, hr->req.path, hr->phase == PH_SENT ? hr->status : 0,
+		      hr->bytes, cx_time_mono_us() - hr->start_us);
+	if (hr->pp)
+		MHD_destroy_post_processor(hr->pp);
+	for (size_t i = 0; i < hr->nfields; i++) {
+		free(hr->fields[i].key);
+		free(hr->fields[i].val);
+	}
+	json_decref(hr->req.form);
+	for (int i = 0; i < CX_MAX_PARAMS; i++)
+		free(hr->req.params[i]);
+	free(hr->req.body);
+	free(hr->req.reply.body);
+	free(hr->req.reply.location);
+	free(hr->path);
+	pthread_mutex_destroy(&hr->mu);
+	free(hr);
+	atomic_fetch_sub(&h->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	cx_log_info("http: %s", msg);
+}
+
+int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_config *cfg,
+		  uint16_t *port, struct cx_error *err)
+{
+	struct cx_http *h = calloc(1, sizeof(*h));
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+
+	if (!h)
+		return cx_error_set(err, 503, "internal", NULL, "out of memory");
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(cfg->listen_host, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(cfg->port);
+		inet_pton(AF_INET6, cfg->listen_host, &a->sin6_addr);
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(cfg->port);
+		inet_pton(AF_INET, cfg->listen_host, &a->sin_addr);
+	}
+	h->app = app;
+	h->body_limit = cfg->body_limit;
+	h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_END);
+	if (!h->daemon) {
+		free(h);
+		return cx_error_set(err, 503, "listen_failed", NULL,
+				    "cannot listen on %s port %u (in use, or not an address of "
+				    "this machine?)", cfg->listen_host, cfg->port);
+	}
+	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : cfg->port;
+	*out = h;
+	return 0;
+}
+
+void cx_http_stop(struct cx_http *h, unsigned grace_ms)
+{
+	MHD_socket fd;
+	uint64_t deadline;
+
+	if (!h)
+		return;
+	fd = MHD_quiesce_daemon(h->daemon);   /* no new connections from here on */
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	deadline = cx_time_mono_us() + (uint64_t)grace_ms * 1000u;
+	while (atomic_load(&h->inflight) > 0 && cx_time_mono_us() < deadline)
+		usleep(10 * 1000);
+	if (atomic_load(&h->inflight) > 0)
+		cx_log_info("shutdown: %ld requests still in flight after %u ms, closing them",
+			    atomic_load(&h->inflight), grace_ms);
+	MHD_stop_daemon(h->daemon);
+	free(h);
+}

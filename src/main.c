@@ -1,0 +1,74 @@
+/* main.c - parse the command line, open the store, serve until SIGTERM or SIGINT. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cx/app.h"
+#include "cx/cxtime.h"
+#include "cx/http.h"
+#include "cx/log.h"
+#include "cx_version.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+
+static const char *env(const char *name)
+{
+	return getenv(name);
+}
+
+int main(int argc, char **argv)
+{
+	struct cx_app app = { 0 };
+	struct cx_http *http = NULL;
+	struct cx_error err = { 0 };
+	char msg[512];
+	sigset_t stop;
+	uint16_t port;
+	int sig = 0;
+
+	switch (cx_config_parse(&app.cfg, argc, argv, env, msg, sizeof(msg))) {
+	case CX_CONFIG_EXIT:
+		return 0;
+	case CX_CONFIG_BAD:
+		fprintf(stderr, "%s\n", msg);
+		return 2;
+	case CX_CONFIG_RUN:
+		break;
+	}
+	cx_log_set_access(app.cfg.access_log);
+
+	/* Block the stop signals in every thread; main waits for them with sigwait. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	app.started_at = cx_time_now();
+	if (cx_store_open(&app.store, app.cfg.db_path, app.cfg.threads + 1, &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		return 1;
+	}
+	if (cx_writer_start(&app.writer, app.store, app.cfg.queue_limit)) {
+		fprintf(stderr, "cxd: cannot start the writer thread\n");
+		cx_store_close(app.store);
+		return 1;
+	}
+	if (cx_http_start(&http, &app, &app.cfg, &port, &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		cx_writer_stop(app.writer);
+		cx_store_close(app.store);
+		return 1;
+	}
+	cx_log_info("cxd %s listening on http://%s:%u/ database %s (schema %d)", CX_VERSION,
+		    app.cfg.listen_host, port, app.cfg.db_path,
+		    cx_store_schema_version(app.store));
+
+	sigwait(&stop, &sig);
+	cx_log_info("signal %d: draining requests and closing", sig);
+	cx_http_stop(http, SHUTDOWN_GRACE_MS);
+	cx_writer_stop(app.writer);
+	cx_store_close(app.store);
+	cx_log_info("stopped cleanly");
+	return 0;
+}

@@ -1,0 +1,158 @@
+/* routes.c - every HTTP route cxd serves, in one table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cx/routes.h"
+
+#define JSON (1u << CX_BODY_JSON)
+#define FORM (1u << CX_BODY_FORM)
+
+static const struct cx_route routes[] = {
+	/* method   pattern                  handler                 bodies */
+	{ CX_GET,  "/healthz",               cx_api_health,          0 },
+	{ CX_GET,  "/v1/surveys",            cx_api_survey_list,     0 },
+	{ CX_POST, "/v1/surveys",            cx_api_survey_create,   JSON },
+	{ CX_GET,  "/v1/surveys/{}",         cx_api_survey_get,      0 },
+	{ CX_PUT,  "/v1/surveys/{}",         cx_api_survey_put,      JSON },
+	{ CX_GET,  "/v1/surveys/{}/scores",  cx_api_scores,          0 },
+	{ CX_POST, "/v1/responses",          cx_api_response_create, JSON | FORM },
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Match path against pattern; on success the captures are malloc'd into params. */
+static int match(const char *pattern, const char *path, char **params)
+{
+	size_t np = 0;
+
+	while (*pattern && *path) {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			size_t len = strcspn(path, "/");
+
+			if (len == 0 || np == CX_MAX_PARAMS)
+				goto miss;
+			params[np++] = strndup(path, len);
+			pattern += 2;
+			path += len;
+		} else if (*pattern++ != *path++) {
+			goto miss;
+		}
+	}
+	if (*pattern == '\0' && *path == '\0')
+		return 0;
+miss:
+	for (size_t i = 0; i < np; i++) {
+		free(params[i]);
+		params[i] = NULL;
+	}
+	return -1;
+}
+
+static const char *method_name(enum cx_method m)
+{
+	switch (m) {
+	case CX_GET: return "GET, HEAD";
+	case CX_POST: return "POST";
+	case CX_PUT: return "PUT";
+	case CX_DELETE: return "DELETE";
+	default: return "";
+	}
+}
+
+/* The media type of a Content-Type header, parameters checked: only UTF-8 is accepted. */
+static enum cx_body_kind body_kind_of(const char *ct)
+{
+	static const struct { const char *type; enum cx_body_kind kind; } types[] = {
+		{ "application/json", CX_BODY_JSON },
+		{ "application/x-www-form-urlencoded", CX_BODY_FORM },
+	};
+	const char *params;
+	size_t len;
+
+	if (!ct)
+		return CX_BODY_NONE;
+	len = strcspn(ct, ";");
+	while (len && (ct[len - 1] == ' ' || ct[len - 1] == '\t'))
+		len--;
+	params = ct + strcspn(ct, ";");
+	if (*params) {
+		const char *cs = strcasestr(params, "charset=");
+
+		if (cs) {
+			cs += 8;
+			if (*cs == '"')
+				cs++;
+			if (strncasecmp(cs, "utf-8", 5) != 0 && strncasecmp(cs, "utf8", 4) != 0)
+				return CX_BODY_NONE;
+		}
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strlen(types[i].type) == len && strncasecmp(ct, types[i].type, len) == 0)
+			return types[i].kind;
+	return CX_BODY_NONE;
+}
+
+static void reply_options(struct cx_req *req, const char *allow)
+{
+	cx_reply_html(req, 204, "");
+	req->reply.content_type = NULL;
+	snprintf(req->reply.allow, sizeof(req->reply.allow), "%s, OPTIONS", allow);
+}
+
+int cx_routes_prepare(struct cx_req *req, const char *content_type)
+{
+	char allow[64] = "";
+	size_t used = 0;
+	enum cx_method m = req->method == CX_HEAD ? CX_GET : req->method;
+	struct cx_error err;
+
+	for (size_t i = 0; i < NROUTES; i++) {
+		char *params[CX_MAX_PARAMS] = { 0 };
+
+		if (match(routes[i].pattern, req->path, params))
+			continue;
+		if (routes[i].method == m && !req->route) {
+			req->route = &routes[i];
+			memcpy(req->params, params, sizeof(params));
+			continue;
+		}
+		for (size_t k = 0; k < CX_MAX_PARAMS; k++)
+			free(params[k]);
+		used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
+					 used ? ", " : "", method_name(routes[i].method));
+	}
+	if (!req->route && !used) {
+		cx_error_set(&err, 404, "not_found", NULL, "no such resource: %.200s", req->path);
+		cx_reply_error(req, &err);
+		return -1;
+	}
+	if (!req->route && m == CX_OPTIONS) {
+		reply_options(req, allow);
+		return -1;
+	}
+	if (!req->route) {
+		cx_error_set(&err, 405, "method_not_allowed", NULL, "%s is not allowed on %.200s; "
+			     "allowed: %s", req->method_str, req->path, allow);
+		cx_reply_error(req, &err);
+		snprintf(req->reply.allow, sizeof(req->reply.allow), "%s", allow);
+		return -1;
+	}
+	if (req->route->bodies) {
+		req->body_kind = body_kind_of(content_type);
+		if (!((1u << req->body_kind) & req->route->bodies)) {
+			cx_error_set(&err, 415, "unsupported_media_type", NULL,
+				     "send %s (UTF-8)", req->route->bodies & FORM
+				     ? "application/json or application/x-www-form-urlencoded"
+				     : "application/json");
+			cx_reply_error(req, &err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+enum cx_handled cx_routes_dispatch(struct cx_req *req)
+{
+	return req->route->handler(req);
+}

@@ -1,0 +1,670 @@
+/* store.c - the SQLite store; see include/cx/store.h for what it promises.
+ *
+ * Connections: one for the writer thread, one for survey definitions (admin, behind a
+ * mutex), and a pool of read-only ones for scores. All run WAL with synchronous=FULL.
+ * This is the only file that includes sqlite3.h and the only one with SQL in it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "cx/cxtime.h"
+#include "cx/log.h"
+#include "cx/store.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define QUERY_SHAPES (16 * 4)   /* dims bitmask x bucket kind */
+
+struct reader {
+	sqlite3 *db;
+	sqlite3_stmt *scores[QUERY_SHAPES];
+	int busy;
+};
+
+struct cx_store {
+	char *path;
+	int schema_version;
+
+	/* writer thread */
+	sqlite3 *wdb;
+	sqlite3_stmt *insert_response, *upsert_rollup;
+
+	/* survey definitions */
+	pthread_mutex_t admin_mu;
+	sqlite3 *adb;
+	pthread_rwlock_t survey_lock;
+	struct cx_survey *surveys;   /* sorted by id */
+	size_t nsurveys, cap;
+
+	/* readers */
+	pthread_mutex_t reader_mu;
+	pthread_cond_t reader_cv;
+	struct reader *readers;
+	unsigned nreaders;
+};
+
+static const char SQL_INSERT_RESPONSE[] =
+	"INSERT INTO responses(survey, stage, touchpoint, channel, segment, customer, nps, "
+	"csat, ces, comment, attributes, submitted_at, received_at) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/* --- connection helpers --- */
+
+static int db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const char *what)
+{
+	return cx_error_set(err, 503, "storage_unavailable", NULL, "database '%s': %s: %s",
+			    st->path, what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+
+	if (sqlite3_open_v2(st->path, &db, flags, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	if (exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"))
+		goto fail;
+	return db;
+fail:
+	cx_error_set(err, 503, "storage_unavailable", NULL, "cannot open database '%s': %s",
+		     st->path, db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* --- migrations --- */
+
+static int current_version(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+static int apply_migration(sqlite3 *db, const struct cx_migration *m)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (exec(db, "BEGIN IMMEDIATE"))
+		return -1;
+	ok = exec(db, m->sql) == 0 &&
+	     sqlite3_prepare_v2(db, "INSERT INTO schema_migrations(version, name, applied_at) "
+				    "VALUES (?1, ?2, ?3)", -1, &q, NULL) == SQLITE_OK &&
+	     sqlite3_bind_int(q, 1, m->version) == SQLITE_OK &&
+	     sqlite3_bind_text(q, 2, m->name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_int64(q, 3, cx_time_now()) == SQLITE_OK &&
+	     sqlite3_step(q) == SQLITE_DONE;
+	sqlite3_finalize(q);
+	if (ok && exec(db, "COMMIT") == 0)
+		return 0;
+	exec(db, "ROLLBACK");
+	return -1;
+}
+
+static int migrate(struct cx_store *st, struct cx_error *err)
+{
+	sqlite3 *db = st->wdb;
+	int v;
+
+	if (exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"))
+		return cx_error_set(err, 503, "storage_unavailable", NULL,
+				    "cannot open database '%s': %s", st->path, sqlite3_errmsg(db));
+	v = current_version(db);
+	if (v < 0)
+		return db_fail(st, db, err, "reading schema version");
+	if ((size_t)v > cx_migrations_count)
+		return cx_error_set(err, 503, "storage_unavailable", NULL,
+				    "database '%s' has schema version %d, newer than this cxd "
+				    "knows (%zu): upgrade cxd", st->path, v, cx_migrations_count);
+	for (size_t i = (size_t)v; i < cx_migrations_count; i++) {
+		if (apply_migration(db, &cx_migrations[i]))
+			return cx_error_set(err, 503, "storage_unavailable", NULL,
+					    "database '%s': migration %03d_%s failed: %s", st->path,
+					    cx_migrations[i].version, cx_migrations[i].name,
+					    sqlite3_errmsg(db));
+		cx_log_info("database %s: applied migration %03d_%s", st->path,
+			    cx_migrations[i].version, cx_migrations[i].name);
+	}
+	st->schema_version = (int)cx_migrations_count;
+	return 0;
+}
+
+/* --- writer statements --- */
+
+/* The rollup upsert: 23 histogram cells, each +1 when the answer has that value. */
+static char *rollup_sql(void)
+{
+	static const struct { const char *col; int lo, hi, param; } m[] = {
+		{ "nps", 0, 10, 7 }, { "csat", 1, 5, 8 }, { "ces", 1, 7, 9 },
+	};
+	size_t cap = 8192, n = 0;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	n += (size_t)snprintf(s + n, cap - n, "INSERT INTO rollups(survey, day, stage, touchpoint, "
+			      "channel, segment, responses");
+	for (size_t k = 0; k < 3; k++)
+		for (int v = m[k].lo; v <= m[k].hi; v++)
+			n += (size_t)snprintf(s + n, cap - n, ", %s%d", m[k].col, v);
+	n += (size_t)snprintf(s + n, cap - n, ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1");
+	for (size_t k = 0; k < 3; k++)
+		for (int v = m[k].lo; v <= m[k].hi; v++)
+			n += (size_t)snprintf(s + n, cap - n, ", ?%d IS %d", m[k].param, v);
+	n += (size_t)snprintf(s + n, cap - n, ") ON CONFLICT(survey, day, stage, touchpoint, "
+			      "channel, segment) DO UPDATE SET responses = responses + 1");
+	for (size_t k = 0; k < 3; k++)
+		for (int v = m[k].lo; v <= m[k].hi; v++)
+			n += (size_t)snprintf(s + n, cap - n, ", %s%d = %s%d + excluded.%s%d",
+					      m[k].col, v, m[k].col, v, m[k].col, v);
+	return s;
+}
+
+static int prepare_writer(struct cx_store *st, struct cx_error *err)
+{
+	char *sql = rollup_sql();
+	int rc = sqlite3_prepare_v3(st->wdb, SQL_INSERT_RESPONSE, -1, SQLITE_PREPARE_PERSISTENT,
+				    &st->insert_response, NULL);
+
+	if (rc == SQLITE_OK && sql)
+		rc = sqlite3_prepare_v3(st->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT,
+					&st->upsert_rollup, NULL);
+	free(sql);
+	if (rc != SQLITE_OK || !sql)
+		return db_fail(st, st->wdb, err, "preparing statements");
+	return 0;
+}
+
+/* --- survey cache --- */
+
+static int cmp_survey(const void *a, const void *b)
+{
+	return strcmp(((const struct cx_survey *)a)->id, ((const struct cx_survey *)b)->id);
+}
+
+static struct cx_survey *find_survey(struct cx_store *st, const char *id)
+{
+	struct cx_survey key;
+
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, st->surveys, st->nsurveys, sizeof(key), cmp_survey);
+}
+
+/* Put s (taken over) into the cache; caller holds the write lock. */
+static int cache_survey(struct cx_store *st, struct cx_survey *s)
+{
+	struct cx_survey *old = find_survey(st, s->id);
+
+	if (old) {
+		cx_survey_release(old);
+		*old = *s;
+		return 0;
+	}
+	if (st->nsurveys == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		struct cx_survey *p = realloc(st->surveys, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		st->surveys = p;
+		st->cap = cap;
+	}
+	st->surveys[st->nsurveys++] = *s;
+	qsort(st->surveys, st->nsurveys, sizeof(*s), cmp_survey);
+	return 0;
+}
+
+static int survey_from_row(sqlite3_stmt *q, struct cx_survey *s)
+{
+	json_t *stages = json_loads((const char *)sqlite3_column_text(q, 2), 0, NULL);
+	size_t i;
+	json_t *v;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->id, sizeof(s->id), "%s", (const char *)sqlite3_column_text(q, 0));
+	s->title = strdup((const char *)sqlite3_column_text(q, 1));
+	json_array_foreach(stages, i, v)
+		if (s->nstages < CX_STAGES_MAX && json_is_string(v))
+			s->stages[s->nstages++] = strdup(json_string_value(v));
+	json_decref(stages);
+	if (sqlite3_column_type(q, 3) != SQLITE_NULL)
+		s->thank_you_url = strdup((const char *)sqlite3_column_text(q, 3));
+	s->created_at = sqlite3_column_int64(q, 4);
+	s->updated_at = sqlite3_column_int64(q, 5);
+	return 0;
+}
+
+static int load_surveys(struct cx_store *st, struct cx_error *err)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->adb, "SELECT id, title, stages, thank_you_url, created_at, "
+				       "updated_at FROM surveys", -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, st->adb, err, "loading surveys");
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct cx_survey s;
+
+		survey_from_row(q, &s);
+		cache_survey(st, &s);
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, st->adb, err, "loading surveys");
+}
+
+/* --- open / close --- */
+
+int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
+		  struct cx_error *err)
+{
+	struct cx_store *st = calloc(1, sizeof(*st));
+
+	*out = NULL;
+	if (!st)
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	st->path = strdup(path);
+	pthread_mutex_init(&st->admin_mu, NULL);
+	pthread_rwlock_init(&st->survey_lock, NULL);
+	pthread_mutex_init(&st->reader_mu, NULL);
+	pthread_cond_init(&st->reader_cv, NULL);
+	if (!(st->wdb = connect(st, 0, err)))
+		goto fail;
+	if (exec(st->wdb, "PRAGMA journal_mode=WAL")) {
+		db_fail(st, st->wdb, err, "cannot switch to WAL");
+		snprintf(err->message, sizeof(err->message), "cannot open database '%s': %s",
+			 path, sqlite3_errmsg(st->wdb));
+		goto fail;
+	}
+	if (migrate(st, err) || prepare_writer(st, err))
+		goto fail;
+	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err))
+		goto fail;
+	st->readers = calloc(readers ? readers : 1, sizeof(*st->readers));
+	st->nreaders = readers ? readers : 1;
+	for (unsigned i = 0; i < st->nreaders; i++)
+		if (!(st->readers[i].db = connect(st, 1, err)))
+			goto fail;
+	*out = st;
+	return 0;
+fail:
+	cx_store_close(st);
+	return -1;
+}
+
+void cx_store_close(struct cx_store *st)
+{
+	if (!st)
+		return;
+	for (unsigned i = 0; st->readers && i < st->nreaders; i++) {
+		for (int k = 0; k < QUERY_SHAPES; k++)
+			sqlite3_finalize(st->readers[i].scores[k]);
+		sqlite3_close(st->readers[i].db);
+	}
+	free(st->readers);
+	sqlite3_finalize(st->insert_response);
+	sqlite3_finalize(st->upsert_rollup);
+	sqlite3_close(st->adb);
+	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
+	for (size_t i = 0; i < st->nsurveys; i++)
+		cx_survey_release(&st->surveys[i]);
+	free(st->surveys);
+	pthread_mutex_destroy(&st->admin_mu);
+	pthread_rwlock_destroy(&st->survey_lock);
+	pthread_mutex_destroy(&st->reader_mu);
+	pthread_cond_destroy(&st->reader_cv);
+	free(st->path);
+	free(st);
+}
+
+int cx_store_schema_version(struct cx_store *st)
+{
+	return st->schema_version;
+}
+
+/* --- surveys --- */
+
+int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int replace,
+			int *created, struct cx_error *err)
+{
+	static const char sql[] =
+		"INSERT INTO surveys(id, title, stages, thank_you_url, created_at, updated_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO UPDATE SET title = ?2, "
+		"stages = ?3, thank_you_url = ?4, updated_at = ?5 WHERE ?6 "
+		"RETURNING created_at, updated_at";
+	json_t *stages = json_array();
+	char *stages_text;
+	sqlite3_stmt *q = NULL;
+	struct cx_survey copy;
+	int64_t now = cx_time_now();
+	int rc = -1, step;
+
+	for (size_t i = 0; i < s->nstages; i++)
+		json_array_append_new(stages, json_string(s->stages[i]));
+	stages_text = json_dumps(stages, JSON_COMPACT);
+	json_decref(stages);
+
+	pthread_mutex_lock(&st->admin_mu);
+	if (sqlite3_prepare_v2(st->adb, sql, -1, &q, NULL) != SQLITE_OK) {
+		db_fail(st, st->adb, err, "defining a survey");
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, s->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, s->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, stages_text, -1, SQLITE_STATIC);
+	if (s->thank_you_url)
+		sqlite3_bind_text(q, 4, s->thank_you_url, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, now);
+	sqlite3_bind_int(q, 6, replace);
+	step = sqlite3_step(q);
+	if (step == SQLITE_DONE) {   /* conflict and not replacing: nothing returned */
+		cx_error_set(err, 409, "survey_exists", "id",
+			     "survey '%s' exists; PUT /v1/surveys/%s replaces it", s->id, s->id);
+		goto out;
+	}
+	if (step != SQLITE_ROW) {
+		db_fail(st, st->adb, err, "defining a survey");
+		goto out;
+	}
+	cx_survey_copy(&copy, s);
+	copy.created_at = sqlite3_column_int64(q, 0);
+	copy.updated_at = sqlite3_column_int64(q, 1);
+	*created = !find_survey(st, s->id);   /* the cache only changes under admin_mu */
+	sqlite3_finalize(q);
+	q = NULL;
+	pthread_rwlock_wrlock(&st->survey_lock);
+	rc = cache_survey(st, &copy);
+	pthread_rwlock_unlock(&st->survey_lock);
+	if (rc) {
+		cx_survey_release(&copy);
+		cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&st->admin_mu);
+	free(stages_text);
+	return rc;
+}
+
+int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *out)
+{
+	struct cx_survey *s;
+	int rc = -1;
+
+	pthread_rwlock_rdlock(&st->survey_lock);
+	if ((s = find_survey(st, id)))
+		rc = cx_survey_copy(out, s);
+	pthread_rwlock_unlock(&st->survey_lock);
+	return rc;
+}
+
+json_t *cx_store_survey_list(struct cx_store *st)
+{
+	json_t *list = json_array();
+
+	pthread_rwlock_rdlock(&st->survey_lock);
+	for (size_t i = 0; i < st->nsurveys; i++)
+		json_array_append_new(list, cx_survey_to_json(&st->surveys[i]));
+	pthread_rwlock_unlock(&st->survey_lock);
+	return list;
+}
+
+/* --- writer family --- */
+
+int cx_store_begin(struct cx_store *st, struct cx_error *err)
+{
+	return exec(st->wdb, "BEGIN IMMEDIATE") ? db_fail(st, st->wdb, err, "begin") : 0;
+}
+
+int cx_store_job_begin(struct cx_store *st, struct cx_error *err)
+{
+	return exec(st->wdb, "SAVEPOINT job") ? db_fail(st, st->wdb, err, "savepoint") : 0;
+}
+
+void cx_store_job_end(struct cx_store *st, int keep)
+{
+	if (!keep)
+		exec(st->wdb, "ROLLBACK TO job");
+	exec(st->wdb, "RELEASE job");
+}
+
+static void bind_opt_text(sqlite3_stmt *q, int i, const char *s, const char *absent)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+	else if (absent)
+		sqlite3_bind_text(q, i, absent, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static void bind_opt_int(sqlite3_stmt *q, int i, int v)
+{
+	if (v >= 0)
+		sqlite3_bind_int(q, i, v);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static int step_once(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
+int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *id,
+		    struct cx_error *err)
+{
+	sqlite3_stmt *q = st->insert_response;
+	int rc;
+
+	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, r->touchpoint, -1, SQLITE_STATIC);
+	bind_opt_text(q, 4, r->channel, NULL);
+	bind_opt_text(q, 5, r->segment, NULL);
+	bind_opt_text(q, 6, r->customer, NULL);
+	bind_opt_int(q, 7, r->nps);
+	bind_opt_int(q, 8, r->csat);
+	bind_opt_int(q, 9, r->ces);
+	bind_opt_text(q, 10, r->comment, NULL);
+	bind_opt_text(q, 11, r->attributes, NULL);
+	sqlite3_bind_int64(q, 12, r->submitted_at);
+	sqlite3_bind_int64(q, 13, r->received_ms);
+	rc = step_once(q);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return cx_error_set(err, 422, "rejected", NULL, "the database refused the "
+				    "response: %s", sqlite3_errmsg(st->wdb));
+	if (rc != SQLITE_DONE)
+		return db_fail(st, st->wdb, err, "insert");
+	*id = sqlite3_last_insert_rowid(st->wdb);
+
+	q = st->upsert_rollup;
+	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, cx_time_day_of(r->submitted_at));
+	sqlite3_bind_text(q, 3, r->stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, r->touchpoint, -1, SQLITE_STATIC);
+	bind_opt_text(q, 5, r->channel, "");
+	bind_opt_text(q, 6, r->segment, "");
+	bind_opt_int(q, 7, r->nps);
+	bind_opt_int(q, 8, r->csat);
+	bind_opt_int(q, 9, r->ces);
+	if (step_once(q) != SQLITE_DONE)
+		return db_fail(st, st->wdb, err, "rollup");
+	return 0;
+}
+
+int cx_store_commit(struct cx_store *st, struct cx_error *err)
+{
+	if (exec(st->wdb, "COMMIT") == 0)
+		return 0;
+	db_fail(st, st->wdb, err, "commit");
+	cx_store_rollback(st);
+	return -1;
+}
+
+void cx_store_rollback(struct cx_store *st)
+{
+	if (!sqlite3_get_autocommit(st->wdb))
+		exec(st->wdb, "ROLLBACK");
+}
+
+/* --- scores --- */
+
+static struct reader *reader_take(struct cx_store *st)
+{
+	struct reader *r = NULL;
+
+	pthread_mutex_lock(&st->reader_mu);
+	while (!r) {
+		for (unsigned i = 0; i < st->nreaders && !r; i++)
+			if (!st->readers[i].busy)
+				r = &st->readers[i];
+		if (!r)
+			pthread_cond_wait(&st->reader_cv, &st->reader_mu);
+	}
+	r->busy = 1;
+	pthread_mutex_unlock(&st->reader_mu);
+	return r;
+}
+
+static void reader_give(struct cx_store *st, struct reader *r)
+{
+	pthread_mutex_lock(&st->reader_mu);
+	r->busy = 0;
+	pthread_cond_signal(&st->reader_cv);
+	pthread_mutex_unlock(&st->reader_mu);
+}
+
+/* Result columns: 0-3 stage, touchpoint, channel, segment (NULL when not grouped),
+ * 4 bucket day, 5 responses, 6-16 nps0-10, 17-21 csat1-5, 22-28 ces1-7. */
+static char *scores_sql(unsigned dims, enum cx_bucket bucket)
+{
+	static const char *const dim_cols[] = { "stage", "touchpoint", "channel", "segment" };
+	static const char *const bucket_expr[] = {
+		[CX_BUCKET_NONE] = "NULL",
+		[CX_BUCKET_DAY] = "day",
+		[CX_BUCKET_WEEK] = "day - (day + 3) % 7",   /* 1970-01-05 was a Monday */
+		[CX_BUCKET_MONTH] = "CAST(strftime('%s', day * 86400, 'unixepoch', "
+				    "'start of month') AS INTEGER) / 86400",
+	};
+	size_t cap = 4096, n = 0;
+	char *s = malloc(cap), group[64] = "";
+	size_t g = 0;
+
+	if (!s)
+		return NULL;
+	n += (size_t)snprintf(s + n, cap - n, "SELECT ");
+	for (unsigned i = 0; i < 4; i++) {
+		int on = (dims >> i) & 1;
+
+		n += (size_t)snprintf(s + n, cap - n, "%s, ", on ? dim_cols[i] : "NULL");
+		if (on)
+			g += (size_t)snprintf(group + g, sizeof(group) - g, "%s%u", g ? ", " : "", i + 1);
+	}
+	n += (size_t)snprintf(s + n, cap - n, "%s, sum(responses)", bucket_expr[bucket]);
+	if (bucket != CX_BUCKET_NONE)
+		g += (size_t)snprintf(group + g, sizeof(group) - g, "%s5", g ? ", " : "");
+	for (int v = 0; v <= 10; v++)
+		n += (size_t)snprintf(s + n, cap - n, ", sum(nps%d)", v);
+	for (int v = 1; v <= 5; v++)
+		n += (size_t)snprintf(s + n, cap - n, ", sum(csat%d)", v);
+	for (int v = 1; v <= 7; v++)
+		n += (size_t)snprintf(s + n, cap - n, ", sum(ces%d)", v);
+	n += (size_t)snprintf(s + n, cap - n,
+			      " FROM rollups WHERE survey = ?1 AND day >= ?2 AND day < ?3"
+			      " AND (?4 IS NULL OR stage = ?4) AND (?5 IS NULL OR touchpoint = ?5)"
+			      " AND (?6 IS NULL OR channel = ?6) AND (?7 IS NULL OR segment = ?7)");
+	if (g)
+		snprintf(s + n, cap - n, " GROUP BY %s ORDER BY %s", group, group);
+	return s;
+}
+
+static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket bucket)
+{
+	unsigned k = (dims & 15u) * 4u + (unsigned)bucket;
+
+	if (!r->scores[k]) {
+		char *sql = scores_sql(dims & 15u, bucket);
+
+		if (sql)
+			sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->scores[k],
+					   NULL);
+		free(sql);
+	}
+	return r->scores[k];
+}
+
+static const char *col_text(sqlite3_stmt *q, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(q, i);
+
+	return (s && s[0]) ? s : NULL;   /* '' is how rollups store "none" */
+}
+
+int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_group_fn fn,
+		    void *ctx, struct cx_error *err)
+{
+	struct reader *r = reader_take(st);
+	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket);
+	int rc = 0, step;
+
+	if (!q) {
+		rc = db_fail(st, r->db, err, "preparing scores");
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, qry->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, qry->from_day);
+	sqlite3_bind_int64(q, 3, qry->to_day);
+	bind_opt_text(q, 4, qry->stage, NULL);
+	bind_opt_text(q, 5, qry->touchpoint, NULL);
+	bind_opt_text(q, 6, qry->channel, NULL);
+	bind_opt_text(q, 7, qry->segment, NULL);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct cx_group_key key = {
+			.stage = col_text(q, 0), .touchpoint = col_text(q, 1),
+			.channel = col_text(q, 2), .segment = col_text(q, 3),
+			.bucket_day = sqlite3_column_int64(q, 4),
+		};
+		struct cx_hist h;
+		int c = 5;
+
+		h.responses = sqlite3_column_int64(q, c++);
+		for (int v = 0; v < 11; v++)
+			h.nps[v] = sqlite3_column_int64(q, c++);
+		for (int v = 0; v < 5; v++)
+			h.csat[v] = sqlite3_column_int64(q, c++);
+		for (int v = 0; v < 7; v++)
+			h.ces[v] = sqlite3_column_int64(q, c++);
+		if ((rc = fn(ctx, &key, &h)))
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_fail(st, r->db, err, "reading scores");
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+out:
+	reader_give(st, r);
+	return rc;
+}

@@ -1,0 +1,184 @@
+/* survey.c - see include/cx/survey.h */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/survey.h"
+
+const char *const cx_default_stages[] = {
+	"awareness", "interest", "consideration", "purchase", "retention", "advocacy",
+};
+const size_t cx_default_stages_count = sizeof(cx_default_stages) / sizeof(cx_default_stages[0]);
+
+int cx_survey_valid_id(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= CX_ID_MAX;
+}
+
+static int valid_url(const char *u)
+{
+	size_t n = strlen(u);
+
+	if (n > CX_URL_MAX || (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0))
+		return 0;
+	for (size_t i = 0; i < n; i++)   /* printable ASCII only: no header injection */
+		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+			return 0;
+	return strlen(strstr(u, "//") + 2) > 0;
+}
+
+static const char *const survey_fields[] = { "id", "title", "stages", "thank_you_url" };
+
+static int check_fields(const json_t *body, struct cx_error *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)body, key, v) {
+		size_t i;
+
+		for (i = 0; i < sizeof(survey_fields) / sizeof(survey_fields[0]); i++)
+			if (strcmp(key, survey_fields[i]) == 0)
+				break;
+		if (i == sizeof(survey_fields) / sizeof(survey_fields[0]))
+			return cx_error_set(err, 422, "unknown_field", key,
+					    "unknown field '%.60s'; a survey has id, title, stages "
+					    "and thank_you_url", key);
+	}
+	return 0;
+}
+
+static int read_stages(const json_t *stages, struct cx_survey *out, struct cx_error *err)
+{
+	size_t i;
+	json_t *v;
+
+	if (!stages || json_is_null(stages)) {
+		for (i = 0; i < cx_default_stages_count; i++)
+			out->stages[out->nstages++] = strdup(cx_default_stages[i]);
+		return 0;
+	}
+	if (!json_is_array(stages) || json_array_size(stages) < 1 ||
+	    json_array_size(stages) > CX_STAGES_MAX)
+		return cx_error_set(err, 422, "invalid_stages", "stages",
+				    "stages must be an array of 1 to %d stage names", CX_STAGES_MAX);
+	json_array_foreach(stages, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!name || !cx_survey_valid_id(name))
+			return cx_error_set(err, 422, "invalid_stages", "stages",
+					    "stage %zu must be 1-%d characters of A-Z a-z 0-9 _ . -",
+					    i, CX_ID_MAX);
+		if (cx_survey_stage_index(out, name) >= 0)
+			return cx_error_set(err, 422, "invalid_stages", "stages",
+					    "stage '%s' is listed twice", name);
+		out->stages[out->nstages++] = strdup(name);
+	}
+	return 0;
+}
+
+int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_survey *out,
+			struct cx_error *err)
+{
+	const json_t *id, *title, *url;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(body))
+		return cx_error_set(err, 422, "invalid_survey", NULL,
+				    "a survey definition is a JSON object");
+	if (check_fields(body, err))
+		goto fail;
+	id = json_object_get(body, "id");
+	if (id && !json_is_string(id))
+		goto bad_id;
+	if (!id && !path_id)
+		return cx_error_set(err, 422, "missing_field", "id", "id is required");
+	if (id && path_id && strcmp(json_string_value(id), path_id) != 0) {
+		cx_error_set(err, 422, "id_mismatch", "id",
+			     "the body's id does not match the id in the path");
+		goto fail;
+	}
+	if (!cx_survey_valid_id(id ? json_string_value(id) : path_id))
+		goto bad_id;
+	strcpy(out->id, id ? json_string_value(id) : path_id); /* length checked above */
+
+	title = json_object_get(body, "title");
+	if (!title) {
+		cx_error_set(err, 422, "missing_field", "title", "title is required");
+		goto fail;
+	}
+	if (!json_is_string(title) || json_string_length(title) < 1 ||
+	    json_string_length(title) > CX_TITLE_MAX ||
+	    strlen(json_string_value(title)) != json_string_length(title)) {
+		cx_error_set(err, 422, "invalid_title", "title",
+			     "title must be a string of 1 to %d bytes", CX_TITLE_MAX);
+		goto fail;
+	}
+	out->title = strdup(json_string_value(title));
+	if (read_stages(json_object_get(body, "stages"), out, err))
+		goto fail;
+	url = json_object_get(body, "thank_you_url");
+	if (url && !json_is_null(url)) {
+		if (!json_is_string(url) || !valid_url(json_string_value(url))) {
+			cx_error_set(err, 422, "invalid_url", "thank_you_url",
+				     "thank_you_url must be an http(s) URL of at most %d "
+				     "printable characters", CX_URL_MAX);
+			goto fail;
+		}
+		out->thank_you_url = strdup(json_string_value(url));
+	}
+	return 0;
+bad_id:
+	cx_error_set(err, 422, "invalid_id", "id",
+		     "id must be 1-%d characters of A-Z a-z 0-9 _ . -", CX_ID_MAX);
+fail:
+	cx_survey_release(out);
+	return -1;
+}
+
+json_t *cx_survey_to_json(const struct cx_survey *s)
+{
+	json_t *stages = json_array();
+
+	for (size_t i = 0; i < s->nstages; i++)
+		json_array_append_new(stages, json_string(s->stages[i]));
+	return json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "id", s->id, "title", s->title,
+			 "stages", stages, "thank_you_url", s->thank_you_url,
+			 "created_at", (json_int_t)s->created_at, "updated_at",
+			 (json_int_t)s->updated_at);
+}
+
+int cx_survey_stage_index(const struct cx_survey *s, const char *stage)
+{
+	for (size_t i = 0; i < s->nstages; i++)
+		if (strcmp(s->stages[i], stage) == 0)
+			return (int)i;
+	return -1;
+}
+
+int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
+{
+	*dst = *src;
+	dst->title = strdup(src->title);
+	dst->thank_you_url = src->thank_you_url ? strdup(src->thank_you_url) : NULL;
+	for (size_t i = 0; i < src->nstages; i++)
+		dst->stages[i] = strdup(src->stages[i]);
+	return 0;
+}
+
+void cx_survey_release(struct cx_survey *s)
+{
+	free(s->title);
+	free(s->thank_you_url);
+	for (size_t i = 0; i < s->nstages; i++)
+		free(s->stages[i]);
+	memset(s, 0, sizeof(*s));
+}

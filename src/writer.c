@@ -1,0 +1,158 @@
+/* writer.c - group commit; see include/cx/writer.h */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "cx/log.h"
+#include "cx/writer.h"
+
+struct cx_writer {
+	struct cx_store *store;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct cx_write_job *head, *tail;
+	size_t depth;          /* responses queued */
+	size_t limit;
+	int stopping;
+};
+
+int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->stopping) {
+		pthread_mutex_unlock(&w->mu);
+		cx_error_set(err, 503, "shutting_down", NULL, "cxd is shutting down; retry later");
+		err->retry_after = 1;
+		return -1;
+	}
+	if (w->depth > 0 && w->depth + job->n > w->limit) {
+		size_t depth = w->depth;
+
+		pthread_mutex_unlock(&w->mu);
+		cx_error_set(err, 503, "queue_full", NULL, "%zu responses are waiting for the "
+			     "disk (limit %zu); retry shortly", depth, w->limit);
+		err->retry_after = 1;
+		return -1;
+	}
+	job->next = NULL;
+	if (w->tail)
+		w->tail->next = job;
+	else
+		w->head = job;
+	w->tail = job;
+	w->depth += job->n;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+size_t cx_writer_depth(struct cx_writer *w)
+{
+	size_t d;
+
+	pthread_mutex_lock(&w->mu);
+	d = w->depth;
+	pthread_mutex_unlock(&w->mu);
+	return d;
+}
+
+/* Write one job inside the open transaction; a refused item undoes only this job. */
+static int write_job(struct cx_store *st, struct cx_write_job *job)
+{
+	size_t i;
+
+	if (cx_store_job_begin(st, &job->err))
+		return -1;
+	for (i = 0; i < job->n; i++)
+		if (cx_store_append(st, &job->items[i], &job->ids[i], &job->err))
+			break;
+	cx_store_job_end(st, i == job->n);
+	job->ok = (i == job->n);
+	job->failed_index = i;
+	/* a 422 refuses this job only; anything else loses the whole transaction */
+	return (job->ok || job->err.status == 422) ? 0 : -1;
+}
+
+static void commit_batch(struct cx_store *st, struct cx_write_job *batch)
+{
+	struct cx_error err = { 0 };
+	struct cx_write_job *j, *next;
+	int failed = cx_store_begin(st, &err);
+
+	for (j = batch; j && !failed; j = j->next)
+		if (write_job(st, j)) {
+			err = j->err;
+			failed = 1;
+		}
+	if (!failed)
+		failed = cx_store_commit(st, &err);
+	else
+		cx_store_rollback(st);
+	if (failed) {
+		cx_log_error("write failed, %s", err.message);
+		err.status = 503;
+		err.retry_after = 1;
+	}
+	for (j = batch; j; j = next) {
+		next = j->next;   /* done() may free j */
+		if (failed) {
+			j->ok = 0;
+			j->err = err;
+		}
+		j->done(j);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct cx_writer *w = arg;
+
+	for (;;) {
+		struct cx_write_job *batch;
+
+		pthread_mutex_lock(&w->mu);
+		while (!w->head && !w->stopping)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->head) {   /* stopping and drained */
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		batch = w->head;
+		w->head = w->tail = NULL;
+		w->depth = 0;
+		pthread_mutex_unlock(&w->mu);
+		commit_batch(w->store, batch);
+	}
+}
+
+int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_limit)
+{
+	struct cx_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -1;
+	w->store = st;
+	w->limit = queue_limit;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		free(w);
+		return -1;
+	}
+	*out = w;
+	return 0;
+}
+
+void cx_writer_stop(struct cx_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+}
