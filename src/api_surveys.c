@@ -41,13 +41,17 @@ static enum cx_handled define(struct cx_req *req, const char *path_id, int repla
 
 	if (cx_api_json_body(req, &body))
 		return CX_DONE;
-	if (cx_survey_from_json(body, path_id, &s, &err) ||
-	    cx_store_survey_put(req->app->store, &s, replace, &created, &err)) {
+	if (cx_survey_from_json(body, path_id, &s, &err)) {
 		json_decref(body);
 		cx_reply_error(req, &err);
 		return CX_DONE;
 	}
 	json_decref(body);
+	if (cx_store_survey_put(req->app->store, &s, replace, &created, &err)) {
+		cx_survey_release(&s);
+		cx_reply_error(req, &err);
+		return CX_DONE;
+	}
 	if (cx_store_survey_get(req->app->store, s.id, &stored) == 0) {
 		cx_reply_json_take(req, created ? 201 : 200, cx_survey_to_json(&stored));
 		cx_survey_release(&stored);

@@ -102,7 +102,7 @@ static void reply_options(struct cx_req *req, const char *allow)
 
 int cx_routes_prepare(struct cx_req *req, const char *content_type)
 {
-	char allow[64] = "";
+	char allow[48] = "";
 	size_t used = 0;
 	enum cx_method m = req->method == CX_HEAD ? CX_GET : req->method;
 	struct cx_error err;

@@ -205,6 +205,8 @@ static struct cx_survey *find_survey(struct cx_store *st, const char *id)
 {
 	struct cx_survey key;
 
+	if (st->nsurveys == 0)
+		return NULL;
 	snprintf(key.id, sizeof(key.id), "%s", id);
 	return bsearch(&key, st->surveys, st->nsurveys, sizeof(key), cmp_survey);
 }

@@ -1,0 +1,115 @@
+"""Helpers for integration tests: start the real cxd binary on a free port and talk HTTP.
+
+Nothing is mocked: each Server is the built binary with a real SQLite file in a temporary
+directory. stderr goes to a file that tests read (access log, sanitizer reports).
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+CXD = os.environ.get("CXD_BIN", os.path.join(os.path.dirname(__file__), "../../build/cxd"))
+DATA = os.environ.get("CX_TEST_DATA", os.path.join(os.path.dirname(__file__), "../data"))
+SCHEMA = os.environ.get("CX_SCHEMA_DIR", os.path.join(os.path.dirname(__file__), "../../schema"))
+
+
+class Server:
+    def __init__(self, db=None, args=(), env=None, tmp=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="cxd-it-")
+        self.db = db or os.path.join(self.tmp, "cxd.db")
+        self.args = list(args)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.tmp, "stderr-%d.log" % time.monotonic_ns())
+
+    def start(self):
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            [CXD, "--listen", "127.0.0.1:0", "--db", self.db] + self.args,
+            stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", self.stderr())
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("cxd exited early:\n" + self.stderr())
+            time.sleep(0.02)
+        raise RuntimeError("cxd did not start:\n" + self.stderr())
+
+    def stderr(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Stop cxd; returns its exit code. Sanitizer reports fail the caller's check."""
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self.log.close()
+        return code
+
+    def assert_clean_exit(self, testcase):
+        code = self.stop()
+        err = self.stderr()
+        tail = err[-6000:]
+        testcase.assertFalse("Sanitizer" in err or "runtime error" in err, tail)
+        testcase.assertEqual(code, 0, err[-4000:])
+        testcase.assertIn("stopped cleanly", err)
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """One request; returns (status, headers dict (lower-case), parsed JSON or text)."""
+        c = conn or self.conn()
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        raw = r.read()
+        h = {k.lower(): v for k, v in r.getheaders()}
+        if conn is None:
+            c.close()
+        ctype = h.get("content-type", "")
+        data = json.loads(raw) if ctype.startswith("application/json") and raw else raw.decode("utf-8", "replace")
+        return r.status, h, data
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post_json(self, path, obj, **kw):
+        return self.request("POST", path, body=obj, **kw)
+
+    def post_form(self, path, fields, headers=None, **kw):
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(headers or {})
+        body = urllib.parse.urlencode(fields).encode() if isinstance(fields, (dict, list)) else fields
+        return self.request("POST", path, body=body, headers=h, **kw)
+
+    def raw(self, data, read_timeout=5.0):
+        """Send raw bytes on a fresh socket; return whatever comes back before close/timeout."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=read_timeout)
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        finally:
+            s.close()

@@ -1,0 +1,119 @@
+/* Unit tests for config.c: flags, environment, precedence and refusals. */
+#include <check.h>
+#include <string.h>
+
+#include "cx/config.h"
+
+static const char *env_none(const char *name)
+{
+	return NULL;
+}
+
+static const char *env_some(const char *name)
+{
+	if (strcmp(name, "CXD_THREADS") == 0)
+		return "8";
+	if (strcmp(name, "CXD_DB") == 0)
+		return "/var/lib/cxd/env.db";
+	if (strcmp(name, "CXD_BODY_LIMIT") == 0)
+		return "1m";
+	return NULL;
+}
+
+static const char *env_bad(const char *name)
+{
+	return strcmp(name, "CXD_TIMEOUT") == 0 ? "forever" : NULL;
+}
+
+#define PARSE(env, ...) \
+	({ char *argv[] = { "cxd", __VA_ARGS__, NULL }; \
+	   cx_config_parse(&cfg, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, env, msg, \
+			   sizeof(msg)); })
+
+START_TEST(defaults)
+{
+	struct cx_config cfg;
+	char msg[256];
+	char *argv[] = { "cxd", NULL };
+
+	ck_assert_int_eq(cx_config_parse(&cfg, 1, argv, env_none, msg, sizeof(msg)), CX_CONFIG_RUN);
+	ck_assert_str_eq(cfg.listen_host, "127.0.0.1");
+	ck_assert_int_eq(cfg.port, 8080);
+	ck_assert_str_eq(cfg.db_path, "cxd.db");
+	ck_assert_int_eq(cfg.body_limit, 65536);
+	ck_assert_int_eq(cfg.threads, 2);
+	ck_assert_int_eq(cfg.timeout_s, 30);
+}
+END_TEST
+
+START_TEST(flags)
+{
+	struct cx_config cfg;
+	char msg[256];
+
+	ck_assert_int_eq(PARSE(env_none, "--listen", "[::1]:9000", "-d", "x.db", "--threads=4",
+			       "--body-limit", "16k", "-c", "50", "-T", "5", "--no-access-log"),
+			 CX_CONFIG_RUN);
+	ck_assert_str_eq(cfg.listen_host, "::1");
+	ck_assert_int_eq(cfg.port, 9000);
+	ck_assert_str_eq(cfg.db_path, "x.db");
+	ck_assert_int_eq(cfg.threads, 4);
+	ck_assert_int_eq(cfg.body_limit, 16384);
+	ck_assert_int_eq(cfg.max_connections, 50);
+	ck_assert_int_eq(cfg.timeout_s, 5);
+	ck_assert_int_eq(cfg.access_log, 0);
+}
+END_TEST
+
+START_TEST(env_then_flags)
+{
+	struct cx_config cfg;
+	char msg[256];
+
+	ck_assert_int_eq(PARSE(env_some, "--threads", "3"), CX_CONFIG_RUN);
+	ck_assert_int_eq(cfg.threads, 3);                  /* the flag wins */
+	ck_assert_str_eq(cfg.db_path, "/var/lib/cxd/env.db");
+	ck_assert_int_eq(cfg.body_limit, 1 << 20);
+}
+END_TEST
+
+START_TEST(refusals)
+{
+	struct cx_config cfg;
+	char msg[256];
+
+	ck_assert_int_eq(PARSE(env_none, "--bogus"), CX_CONFIG_BAD);
+	ck_assert_ptr_nonnull(strstr(msg, "--bogus"));
+	ck_assert_int_eq(PARSE(env_none, "--threads", "0"), CX_CONFIG_BAD);
+	ck_assert_ptr_nonnull(strstr(msg, "--threads"));
+	ck_assert_int_eq(PARSE(env_none, "--threads", "2x"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--body-limit", "100"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--listen", "nowhere:80"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--listen", "127.0.0.1:70000"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--db"), CX_CONFIG_BAD);
+	ck_assert_ptr_nonnull(strstr(msg, "needs a value"));
+	ck_assert_int_eq(PARSE(env_none, "stray"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_bad, "-t", "2"), CX_CONFIG_BAD);
+	ck_assert_ptr_nonnull(strstr(msg, "CXD_TIMEOUT"));
+	ck_assert_ptr_null(strchr(msg, '\n'));             /* one line */
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, flags);
+	tcase_add_test(tc, env_then_flags);
+	tcase_add_test(tc, refusals);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

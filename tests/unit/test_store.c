@@ -1,0 +1,266 @@
+/* Unit tests for store.c and writer.c on a real SQLite file in a temporary directory. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cx/store.h"
+#include "cx/writer.h"
+
+static char dir[] = "/tmp/cx-store-test-XXXXXX";
+static char path[256];
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct cx_store *open_store(void)
+{
+	struct cx_store *st;
+	struct cx_error err;
+
+	ck_assert_msg(cx_store_open(&st, path, 2, &err) == 0, "%s", err.message);
+	return st;
+}
+
+static void define(struct cx_store *st, const char *id)
+{
+	struct cx_survey s;
+	struct cx_error err;
+	int created;
+	json_t *j = json_pack("{s:s, s:s}", "id", id, "title", "T");
+
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 0, &created, &err), 0);
+	ck_assert_int_eq(created, 1);
+	cx_survey_release(&s);
+	json_decref(j);
+}
+
+static struct cx_response resp(const char *survey, const char *stage, const char *tp, int nps,
+			       int csat, int ces, int64_t t)
+{
+	struct cx_response r = { .nps = nps, .csat = csat, .ces = ces, .submitted_at = t };
+
+	snprintf(r.survey, sizeof(r.survey), "%s", survey);
+	r.stage = (char *)stage;
+	r.touchpoint = (char *)tp;
+	return r;
+}
+
+/* A job that signals a condition variable when the writer is done with it. */
+struct waiter {
+	struct cx_write_job job;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int finished;
+};
+
+static void on_done(struct cx_write_job *job)
+{
+	struct waiter *w = (struct waiter *)job;
+
+	pthread_mutex_lock(&w->mu);
+	w->finished = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static struct waiter *write_sync(struct cx_writer *wr, struct cx_response *items, size_t n,
+				 int64_t *ids)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	struct cx_error err;
+
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->job.items = items;
+	w->job.n = n;
+	w->job.ids = ids;
+	w->job.done = on_done;
+	ck_assert_int_eq(cx_writer_submit(wr, &w->job, &err), 0);
+	pthread_mutex_lock(&w->mu);
+	while (!w->finished)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	return w;
+}
+
+struct sums {
+	int groups;
+	struct cx_hist total;
+	char first_stage[32];
+};
+
+static int sum_groups(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
+{
+	struct sums *s = ctx;
+
+	if (s->groups++ == 0 && key->stage)
+		snprintf(s->first_stage, sizeof(s->first_stage), "%s", key->stage);
+	cx_hist_add(&s->total, h);
+	return 0;
+}
+
+START_TEST(migrations_and_surveys)
+{
+	struct cx_store *st = open_store();
+	struct cx_survey s;
+	struct cx_error err;
+	int created;
+	json_t *list, *j;
+
+	ck_assert_int_eq(cx_store_schema_version(st), (int)cx_migrations_count);
+	define(st, "checkout");
+	j = json_pack("{s:s, s:s}", "id", "checkout", "title", "Again");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 0, &created, &err), -1);
+	ck_assert_int_eq(err.status, 409);
+	ck_assert_str_eq(err.code, "survey_exists");
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
+	ck_assert_int_eq(created, 0);
+	cx_survey_release(&s);
+	json_decref(j);
+	cx_store_close(st);
+
+	st = open_store();   /* definitions survive a restart */
+	ck_assert_int_eq(cx_store_survey_get(st, "checkout", &s), 0);
+	ck_assert_str_eq(s.title, "Again");
+	cx_survey_release(&s);
+	ck_assert_int_eq(cx_store_survey_get(st, "missing", &s), -1);
+	list = cx_store_survey_list(st);
+	ck_assert_int_eq(json_array_size(list), 1);
+	json_decref(list);
+	cx_store_close(st);
+}
+END_TEST
+
+START_TEST(writes_and_rollups)
+{
+	struct cx_store *st = open_store();
+	struct cx_writer *wr;
+	struct cx_scores_query q = { .survey = "checkout", .from_day = INT64_MIN,
+				     .to_day = INT64_MAX };
+	struct sums sums = { 0 };
+	struct cx_error err;
+	int64_t ids[3];
+	int64_t day = 1795392000;
+	struct cx_response batch[3] = {
+		resp("checkout", "purchase", "web", 10, 5, -1, day),
+		resp("checkout", "purchase", "web", 3, -1, 2, day + 10),
+		resp("checkout", "awareness", "ad", -1, 4, 7, day - 86400),
+	};
+	struct waiter *w;
+
+	define(st, "checkout");
+	ck_assert_int_eq(cx_writer_start(&wr, st, 100), 0);
+	w = write_sync(wr, batch, 3, ids);
+	ck_assert_int_eq(w->job.ok, 1);
+	ck_assert_int_eq(ids[1], ids[0] + 1);
+	free(w);
+
+	/* a refused item (unknown survey: foreign key) undoes its own job only */
+	struct cx_response bad[2] = {
+		resp("checkout", "purchase", "web", 9, -1, -1, day),
+		resp("ghost", "purchase", "web", 9, -1, -1, day),
+	};
+	w = write_sync(wr, bad, 2, ids);
+	ck_assert_int_eq(w->job.ok, 0);
+	ck_assert_int_eq(w->job.err.status, 422);
+	ck_assert_int_eq(w->job.failed_index, 1);
+	free(w);
+	cx_writer_stop(wr);
+
+	ck_assert_int_eq(cx_store_scores(st, &q, sum_groups, &sums, &err), 0);
+	ck_assert_int_eq(sums.groups, 1);
+	ck_assert_int_eq(sums.total.responses, 3);
+	ck_assert_int_eq(sums.total.nps[10], 1);
+	ck_assert_int_eq(sums.total.nps[9], 0);   /* the refused job left nothing */
+	ck_assert_int_eq(sums.total.csat[3], 1);
+	ck_assert_int_eq(sums.total.ces[6], 1);
+
+	memset(&sums, 0, sizeof(sums));
+	q.dims = CX_DIM_STAGE;
+	q.from_day = day / 86400;   /* drops the awareness answer from the day before */
+	ck_assert_int_eq(cx_store_scores(st, &q, sum_groups, &sums, &err), 0);
+	ck_assert_int_eq(sums.groups, 1);
+	ck_assert_str_eq(sums.first_stage, "purchase");
+	ck_assert_int_eq(sums.total.responses, 2);
+
+	memset(&sums, 0, sizeof(sums));
+	q.from_day = INT64_MIN;
+	q.dims = 0;
+	q.bucket = CX_BUCKET_DAY;
+	q.touchpoint = "web";
+	ck_assert_int_eq(cx_store_scores(st, &q, sum_groups, &sums, &err), 0);
+	ck_assert_int_eq(sums.groups, 1);
+	ck_assert_int_eq(sums.total.responses, 2);
+	cx_store_close(st);
+
+	st = open_store();    /* and everything is there after reopening */
+	memset(&sums, 0, sizeof(sums));
+	q.touchpoint = NULL;
+	q.bucket = CX_BUCKET_WEEK;
+	ck_assert_int_eq(cx_store_scores(st, &q, sum_groups, &sums, &err), 0);
+	ck_assert_int_eq(sums.total.responses, 3);
+	cx_store_close(st);
+}
+END_TEST
+
+START_TEST(open_failure_names_path)
+{
+	struct cx_store *st;
+	struct cx_error err;
+
+	ck_assert_int_eq(cx_store_open(&st, "/nonexistent-dir/x/cxd.db", 1, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent-dir/x/cxd.db"));
+	ck_assert_ptr_null(st);
+}
+END_TEST
+
+START_TEST(not_a_database)
+{
+	struct cx_store *st;
+	struct cx_error err;
+	FILE *f = fopen(path, "w");
+
+	fputs("this is not a database, just text that is long enough to look like a header...",
+	      f);
+	fclose(f);
+	ck_assert_int_eq(cx_store_open(&st, path, 1, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.message, path));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, migrations_and_surveys);
+	tcase_add_test(tc, writes_and_rollups);
+	tcase_add_test(tc, open_failure_names_path);
+	tcase_add_test(tc, not_a_database);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,202 @@
+/* Table-driven validation tests: every tests/data/invalid/NAME.json names the error code
+ * (and field) it must produce; every tests/data/valid/NAME.json the values it must yield. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/validate.h"
+
+#define NOW 1795392000   /* 2026-11-23T00:00:00Z */
+
+static const char *data_dir(void)
+{
+	const char *d = getenv("CX_TEST_DATA");
+
+	return d ? d : "tests/data";
+}
+
+/* The survey catalogue the cases are written against. */
+static int lookup(void *ctx, const char *id, struct cx_survey *out)
+{
+	static const char *const onboarding[] = { "awareness", "consideration", "decision",
+						  "retention" };
+	memset(out, 0, sizeof(*out));
+	if (strcmp(id, "checkout") == 0) {
+		for (size_t i = 0; i < cx_default_stages_count; i++)
+			out->stages[out->nstages++] = strdup(cx_default_stages[i]);
+	} else if (strcmp(id, "onboarding") == 0) {
+		for (size_t i = 0; i < 4; i++)
+			out->stages[out->nstages++] = strdup(onboarding[i]);
+	} else {
+		return -1;
+	}
+	snprintf(out->id, sizeof(out->id), "%s", id);
+	out->title = strdup(id);
+	return 0;
+}
+
+static int run_dir(const char *sub, int (*check_case)(const char *name, json_t *c))
+{
+	char path[1024];
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", data_dir(), sub);
+	d = opendir(path);
+	ck_assert_msg(d != NULL, "cannot open %s", path);
+	while ((e = readdir(d))) {
+		json_error_t jerr;
+		json_t *c;
+
+		if (!strstr(e->d_name, ".json"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", data_dir(), sub, e->d_name);
+		c = json_load_file(path, 0, &jerr);
+		ck_assert_msg(c != NULL, "%s: %s", path, jerr.text);
+		n += check_case(e->d_name, c);
+		json_decref(c);
+	}
+	closedir(d);
+	return n;
+}
+
+static int check_invalid(const char *name, json_t *c)
+{
+	struct cx_response r;
+	struct cx_error err = { 0 };
+	const char *code = json_string_value(json_object_get(c, "code"));
+	const char *field = json_string_value(json_object_get(c, "field"));
+	int rc = cx_validate_response(json_object_get(c, "body"),
+				      json_is_true(json_object_get(c, "form")), lookup, NULL, NOW,
+				      &r, &err);
+
+	ck_assert_msg(rc == -1, "%s: accepted, expected %s", name, code);
+	ck_assert_msg(err.status == 422, "%s: status %d", name, err.status);
+	ck_assert_msg(strcmp(err.code, code) == 0, "%s: code %s, expected %s", name, err.code,
+		      code);
+	ck_assert_msg(strcmp(err.field, field ? field : "") == 0, "%s: field '%s', expected '%s'",
+		      name, err.field, field ? field : "");
+	ck_assert_msg(err.message[0] != '\0', "%s: no message", name);
+	ck_assert_ptr_null(r.stage);   /* nothing half-filled is left behind */
+	return 1;
+}
+
+static int check_valid(const char *name, json_t *c)
+{
+	struct cx_response r;
+	struct cx_error err = { 0 };
+	json_t *x = json_object_get(c, "expect");
+	json_t *v;
+	int rc = cx_validate_response(json_object_get(c, "body"),
+				      json_is_true(json_object_get(c, "form")), lookup, NULL, NOW,
+				      &r, &err);
+
+	ck_assert_msg(rc == 0, "%s: refused with %s (%s)", name, err.code, err.message);
+	if ((v = json_object_get(x, "nps")))
+		ck_assert_int_eq(r.nps, json_integer_value(v));
+	if ((v = json_object_get(x, "csat")))
+		ck_assert_int_eq(r.csat, json_integer_value(v));
+	if ((v = json_object_get(x, "ces")))
+		ck_assert_int_eq(r.ces, json_integer_value(v));
+	if ((v = json_object_get(x, "comment")))
+		ck_assert_str_eq(r.comment, json_string_value(v));
+	if ((v = json_object_get(x, "attributes")))
+		ck_assert_str_eq(r.attributes, json_string_value(v));
+	if ((v = json_object_get(x, "submitted_at")))
+		ck_assert_int_eq(r.submitted_at, json_integer_value(v));
+	else
+		ck_assert_int_eq(r.submitted_at, NOW);
+	cx_response_release(&r);
+	return 1;
+}
+
+START_TEST(invalid_cases)
+{
+	ck_assert_int_ge(run_dir("invalid", check_invalid), 40);
+}
+END_TEST
+
+START_TEST(valid_cases)
+{
+	ck_assert_int_ge(run_dir("valid", check_valid), 5);
+}
+END_TEST
+
+START_TEST(labels)
+{
+	ck_assert(cx_valid_label("support-call", 12, 64));
+	ck_assert(cx_valid_label("a@b.c:d/e+f g", 13, 64));
+	ck_assert(!cx_valid_label("", 0, 64));
+	ck_assert(!cx_valid_label("a\0b", 3, 64));
+	ck_assert(!cx_valid_label("tab\there", 8, 64));
+	ck_assert(!cx_valid_label("ünïcode", strlen("ünïcode"), 64));
+	ck_assert(!cx_valid_label("abcd", 4, 3));
+}
+END_TEST
+
+START_TEST(survey_definitions)
+{
+	struct cx_survey s;
+	struct cx_error err;
+	json_t *j;
+
+	j = json_pack("{s:s, s:s}", "id", "nps-2026", "title", "Relationship NPS");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(s.nstages, 6);
+	ck_assert_str_eq(s.stages[0], "awareness");
+	ck_assert_str_eq(s.stages[5], "advocacy");
+	cx_survey_release(&s);
+	json_decref(j);
+
+	j = json_pack("{s:s, s:[s, s, s]}", "title", "t", "stages", "a", "b", "c");
+	ck_assert_int_eq(cx_survey_from_json(j, "via-path", &s, &err), 0);
+	ck_assert_str_eq(s.id, "via-path");
+	ck_assert_int_eq(cx_survey_stage_index(&s, "c"), 2);
+	cx_survey_release(&s);
+	json_decref(j);
+
+	j = json_pack("{s:s, s:s, s:[s, s]}", "id", "x", "title", "t", "stages", "a", "a");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), -1);
+	ck_assert_str_eq(err.code, "invalid_stages");
+	json_decref(j);
+
+	j = json_pack("{s:s, s:s, s:s}", "id", "x", "title", "t", "thank_you_url",
+		      "javascript:alert(1)");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), -1);
+	ck_assert_str_eq(err.code, "invalid_url");
+	json_decref(j);
+
+	j = json_pack("{s:s, s:s}", "id", "x", "title", "t");
+	ck_assert_int_eq(cx_survey_from_json(j, "y", &s, &err), -1);
+	ck_assert_str_eq(err.code, "id_mismatch");
+	json_decref(j);
+
+	j = json_pack("{s:s}", "id", "x");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), -1);
+	ck_assert_str_eq(err.code, "missing_field");
+	ck_assert_str_eq(err.field, "title");
+	json_decref(j);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("validate");
+	TCase *tc = tcase_create("validate");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, invalid_cases);
+	tcase_add_test(tc, valid_cases);
+	tcase_add_test(tc, labels);
+	tcase_add_test(tc, survey_definitions);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
