@@ -508,6 +508,50 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual([g["group"]["stage"] for g in body["groups"]], ["awareness", "purchase"])
         srv.assert_clean_exit(self)
 
+    def test_sigterm_finishes_in_flight_requests(self):
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "keep", "title": "Keep"})
+        body = json.dumps({"survey": "keep", "stage": "purchase", "touchpoint": "web", "nps": 8}).encode()
+        c = srv.conn()
+        c.putrequest("POST", "/v1/responses")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Content-Length", str(len(body)))
+        c.endheaders()
+        c.send(body[:20])          # the request is in flight...
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        c.send(body[20:])          # ...and still completes after SIGTERM
+        r = c.getresponse()
+        self.assertEqual(r.status, 201, r.read())
+        c.close()
+        self.assertEqual(srv.proc.wait(timeout=15), 0)
+        self.assertIn("stopped cleanly", srv.stderr())
+        with self.assertRaises(OSError):   # and nothing new is accepted
+            srv.get("/healthz")
+        srv2 = Server(db=srv.db, tmp=srv.tmp).start()
+        self.assertEqual(self.count(srv2), 1)
+        srv2.assert_clean_exit(self)
+
+    def test_locked_database_is_503_then_recovers(self):
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "keep", "title": "Keep"})
+        resp = {"survey": "keep", "stage": "purchase", "touchpoint": "web", "nps": 8}
+        lock = sqlite3.connect(srv.db, timeout=1, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")   # another process holds the write lock
+        st, h, body = srv.post_json("/v1/responses", resp)
+        self.assertEqual(st, 503, body)
+        self.assertEqual(body["error"]["code"], "storage_unavailable")
+        self.assertEqual(h["retry-after"], "1")
+        st, _, body = srv.get("/v1/surveys/keep/scores")   # reads keep working
+        self.assertEqual(st, 200)
+        lock.execute("ROLLBACK")
+        lock.close()
+        st, _, body = srv.post_json("/v1/responses", resp)
+        self.assertEqual(st, 201, body)
+        self.assertEqual(self.count(srv), 1)   # the refused one was not stored
+        srv.assert_clean_exit(self)
+
     def test_newer_schema_is_refused(self):
         srv = Server()
         db = sqlite3.connect(srv.db)
