@@ -1,4 +1,7 @@
-/* api_responses.c - POST /v1/responses: validate, hand to the writer, answer after commit. */
+/* api_responses.c - POST /v1/responses: one response (JSON object or HTML form) or a batch
+ * (JSON array or NDJSON, all-or-nothing), validated here, committed by the writer, answered
+ * after the commit.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,13 +10,30 @@
 #include "cx/cxtime.h"
 #include "cx/routes.h"
 
-/* One pending write: lives from submit until the writer's done() has answered. */
-struct pending {
-	struct cx_write_job job;
+#define CX_BATCH_MAX_ITEMS 10000
+#define CX_BATCH_MAX_ERRORS 100   /* item errors listed in a 422; the count is exact */
+
+/* A survey looked up once and reused while the same id keeps coming (batches). */
+struct survey_cache {
+	struct cx_store *store;
+	struct cx_survey s;
+	int have;
+};
+
+/* One POST: lives from the first NDJSON line (or the handler) until the writer answered
+ * or the request ended. Owned by req->stream_ctx. */
+struct submission {
+	struct cx_write_job job;   /* first: the writer hands it back */
 	struct cx_req *req;
-	struct cx_response resp;
-	int64_t id;
-	int from_form;
+	struct survey_cache cache;
+	struct cx_response *items;
+	size_t n, cap;
+	size_t seen;               /* batch items seen, valid or not */
+	int64_t *ids;
+	unsigned char *replayed;
+	json_t *errors;            /* [{index, line?, code, field, message}] */
+	size_t nerrors;
+	int is_batch, from_form, too_many;
 	char *thank_you_url;
 };
 
@@ -25,73 +45,299 @@ static const char thanks_page[] =
 	"padding:0 1rem;color:#1f2937\"><h1>Thank you</h1>"
 	"<p>Your feedback was received.</p></body></html>\n";
 
-static int lookup(void *ctx, const char *id, struct cx_survey *out)
+static const struct cx_survey *lookup(void *ctx, const char *id)
 {
-	return cx_store_survey_get(ctx, id, out);
+	struct survey_cache *c = ctx;
+
+	if (c->have && strcmp(c->s.id, id) == 0)
+		return &c->s;
+	if (c->have)
+		cx_survey_release(&c->s);
+	c->have = cx_store_survey_get(c->store, id, &c->s) == 0;
+	return c->have ? &c->s : NULL;
+}
+
+static void submission_free(void *p)
+{
+	struct submission *sub = p;
+
+	for (size_t i = 0; i < sub->n; i++)
+		cx_response_release(&sub->items[i]);
+	free(sub->items);
+	free(sub->ids);
+	free(sub->replayed);
+	json_decref(sub->errors);
+	if (sub->cache.have)
+		cx_survey_release(&sub->cache.s);
+	free(sub->thank_you_url);
+	free(sub);
+}
+
+static struct submission *submission_of(struct cx_req *req)
+{
+	struct submission *sub = req->stream_ctx;
+
+	if (sub)
+		return sub;
+	if (!(sub = calloc(1, sizeof(*sub))))
+		return NULL;
+	sub->req = req;
+	sub->cache.store = req->app->store;
+	sub->errors = json_array();
+	req->stream_ctx = sub;
+	req->stream_free = submission_free;
+	return sub;
+}
+
+static void item_error(struct submission *sub, size_t index, size_t lineno,
+		       const struct cx_error *err)
+{
+	json_t *e;
+
+	if (sub->nerrors++ >= CX_BATCH_MAX_ERRORS)
+		return;
+	e = json_pack("{s:I, s:s, s:s?, s:s}", "index", (json_int_t)index, "code", err->code,
+		      "field", err->field[0] ? err->field : NULL, "message", err->message);
+	if (lineno)
+		json_object_set_new(e, "line", json_integer((json_int_t)lineno));
+	json_array_append_new(sub->errors, e);
+}
+
+/* Validate one item into the submission (or record why not). */
+static void add_item(struct submission *sub, const json_t *obj, size_t lineno)
+{
+	struct cx_error err;
+	size_t index = sub->seen++;
+
+	if (sub->n == sub->cap) {
+		size_t cap = sub->cap ? sub->cap * 2 : 8;
+		struct cx_response *p = realloc(sub->items, cap * sizeof(*p));
+
+		if (!p) {
+			cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
+			item_error(sub, index, lineno, &err);
+			return;
+		}
+		sub->items = p;
+		sub->cap = cap;
+	}
+	if (cx_validate_response(obj, sub->from_form, lookup, &sub->cache, cx_time_now(),
+				 &sub->items[sub->n], &err)) {
+		item_error(sub, index, lineno, &err);
+		return;
+	}
+	sub->items[sub->n++].received_ms = cx_time_now_ms();
+}
+
+static int blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+void cx_api_response_line(struct cx_req *req, const char *line, size_t len, size_t lineno)
+{
+	struct submission *sub = submission_of(req);
+	struct cx_error err;
+	json_error_t jerr;
+	json_t *obj;
+
+	if (!sub || (line && blank(line, len)))
+		return;
+	sub->is_batch = 1;
+	if (sub->seen >= CX_BATCH_MAX_ITEMS) {
+		sub->too_many = 1;
+		return;
+	}
+	if (!line) {
+		cx_error_set(&err, 413, "line_too_long", NULL, "line %zu is longer than the "
+			     "single-response limit (--body-limit)", lineno);
+		item_error(sub, sub->seen++, lineno, &err);
+		return;
+	}
+	if (!(obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr))) {
+		cx_error_set(&err, 400, "invalid_json", NULL, "line %zu is not valid JSON: %s",
+			     lineno, jerr.text);
+		item_error(sub, sub->seen++, lineno, &err);
+		return;
+	}
+	add_item(sub, obj, lineno);
+	json_decref(obj);
 }
 
 /* Runs on the writer thread once the commit is durable (or failed). */
 static void on_written(struct cx_write_job *job)
 {
-	struct pending *p = (struct pending *)job;
-	struct cx_req *req = p->req;
+	struct submission *sub = (struct submission *)job;
+	struct cx_req *req = sub->req;
 
-	if (!job->ok)
+	if (!job->ok && sub->is_batch && job->err.status != 503) {
+		json_t *body = cx_error_json(&job->err);
+
+		item_error(sub, job->failed_index, 0, &job->err);
+		json_object_set(body, "items", sub->errors);
+		cx_reply_json_take(req, (unsigned)job->err.status, body);
+	} else if (!job->ok) {
 		cx_reply_error(req, &job->err);
-	else if (p->from_form && !req->wants_json && p->thank_you_url)
-		cx_reply_redirect(req, p->thank_you_url);
-	else if (p->from_form && !req->wants_json)
+	} else if (sub->is_batch) {
+		json_t *ids = json_array();
+
+		for (size_t i = 0; i < sub->n; i++)
+			json_array_append_new(ids, json_integer(sub->ids[i]));
+		cx_reply_json_take(req, job->nreplayed == sub->n ? 200 : 201,
+				   json_pack("{s:I, s:I, s:o}", "count", (json_int_t)sub->n,
+					     "replayed", (json_int_t)job->nreplayed, "ids", ids));
+	} else if (job->nreplayed) {
+		cx_reply_json_take(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)sub->ids[0],
+						       "replayed", 1));
+	} else if (sub->from_form && !req->wants_json && sub->thank_you_url) {
+		cx_reply_redirect(req, sub->thank_you_url);
+	} else if (sub->from_form && !req->wants_json) {
 		cx_reply_html(req, 201, thanks_page);
-	else
-		cx_reply_json_take(req, 201, json_pack("{s:I}", "id", (json_int_t)p->id));
-	cx_response_release(&p->resp);
-	free(p->thank_you_url);
-	free(p);
+	} else {
+		cx_reply_json_take(req, 201, json_pack("{s:I}", "id", (json_int_t)sub->ids[0]));
+	}
+	req->stream_ctx = NULL;
+	submission_free(sub);
 	cx_req_finish(req);
+}
+
+/* Read a JSON body: one object, or an array of them (a batch). */
+static int read_json(struct cx_req *req, struct submission *sub)
+{
+	struct cx_error err;
+	json_t *body, *item;
+	size_t i;
+
+	if (cx_api_json_body(req, &body))
+		return -1;
+	if (json_is_array(body)) {
+		sub->is_batch = 1;
+		if (json_array_size(body) > CX_BATCH_MAX_ITEMS)
+			sub->too_many = 1;
+		else
+			json_array_foreach(body, i, item)
+				add_item(sub, item, 0);
+	} else if (req->body_len > req->app->cfg.body_limit) {
+		json_decref(body);
+		cx_error_set(&err, 413, "body_too_large", NULL, "a single response may have at "
+			     "most %zu bytes (batches: JSON array or NDJSON)",
+			     req->app->cfg.body_limit);
+		cx_reply_error(req, &err);
+		return -1;
+	} else {
+		add_item(sub, body, 0);
+	}
+	json_decref(body);
+	return 0;
+}
+
+/* Idempotency-Key: the key of a single response; for a batch, KEY#index per item (an
+ * item's own response_id wins). */
+static int apply_idempotency_key(struct cx_req *req, struct submission *sub)
+{
+	const char *key = cx_req_header(req, "Idempotency-Key");
+	struct cx_error err;
+
+	if (!key)
+		return 0;
+	if (!cx_valid_idem_key(key) || strlen(key) > CX_IDEM_KEY_MAX - 8) {
+		cx_error_set(&err, 422, "invalid_idempotency_key", "Idempotency-Key",
+			     "Idempotency-Key must be 1-%d characters of A-Z a-z 0-9 _ . : / @ + = -",
+			     CX_IDEM_KEY_MAX - 8);
+		cx_reply_error(req, &err);
+		return -1;
+	}
+	for (size_t i = 0; i < sub->n; i++) {
+		char k[CX_IDEM_KEY_MAX + 1];
+
+		if (sub->is_batch && sub->items[i].idem_key)
+			continue;
+		if (sub->is_batch)
+			snprintf(k, sizeof(k), "%s#%zu", key, i);
+		else
+			snprintf(k, sizeof(k), "%s", key);
+		free(sub->items[i].idem_key);
+		sub->items[i].idem_key = strdup(k);
+	}
+	return 0;
+}
+
+static enum cx_handled refuse(struct cx_req *req, int status, const char *code, const char *msg)
+{
+	struct cx_error err;
+
+	cx_error_set(&err, status, code, NULL, "%s", msg);
+	cx_reply_error(req, &err);
+	return CX_DONE;
 }
 
 enum cx_handled cx_api_response_create(struct cx_req *req)
 {
-	struct cx_app *app = req->app;
-	struct pending *p = calloc(1, sizeof(*p));
+	struct submission *sub = submission_of(req);
 	struct cx_error err;
-	struct cx_survey s;
-	json_t *body = NULL;
-	int from_form = req->body_kind == CX_BODY_FORM;
 
-	if (!p) {
-		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
-		goto fail;
+	if (!sub)
+		return refuse(req, 503, "out_of_memory", "out of memory");
+	sub->from_form = req->body_kind == CX_BODY_FORM;
+	if (req->body_kind == CX_BODY_FORM)
+		add_item(sub, req->form, 0);
+	else if (req->body_kind == CX_BODY_JSON && read_json(req, sub))
+		return CX_DONE;
+
+	if (sub->too_many) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "a batch may hold at most %d responses",
+			 CX_BATCH_MAX_ITEMS);
+		return refuse(req, 413, "batch_too_large", msg);
 	}
-	if (!from_form && cx_api_json_body(req, &body)) {
-		free(p);
+	if (sub->nerrors && !sub->is_batch) {
+		struct cx_error *e = &err;
+		json_t *first = json_array_get(sub->errors, 0);
+
+		cx_error_set(e, 422, json_string_value(json_object_get(first, "code")),
+			     json_string_value(json_object_get(first, "field")), "%s",
+			     json_string_value(json_object_get(first, "message")));
+		/* the code points into sub->errors, which lives until the request ends */
+		cx_reply_error(req, e);
 		return CX_DONE;
 	}
-	if (cx_validate_response(from_form ? req->form : body, from_form, lookup, app->store,
-				 cx_time_now(), &p->resp, &err))
-		goto fail;
-	json_decref(body);
-	body = NULL;
-	p->resp.received_ms = cx_time_now_ms();
-	p->req = req;
-	p->from_form = from_form;
-	if (from_form && cx_store_survey_get(app->store, p->resp.survey, &s) == 0) {
-		p->thank_you_url = s.thank_you_url ? strdup(s.thank_you_url) : NULL;
-		cx_survey_release(&s);
+	if (sub->nerrors) {
+		json_t *body;
+
+		cx_error_set(&err, 422, "invalid_batch", NULL, "%zu of %zu items are invalid; "
+			     "nothing was stored", sub->nerrors, sub->seen);
+		body = cx_error_json(&err);
+		json_object_set(body, "items", sub->errors);
+		cx_reply_json_take(req, 422, body);
+		return CX_DONE;
 	}
-	p->job.items = &p->resp;
-	p->job.n = 1;
-	p->job.ids = &p->id;
-	p->job.done = on_written;
-	if (cx_writer_submit(app->writer, &p->job, &err)) {
-		cx_response_release(&p->resp);
-		free(p->thank_you_url);
-		goto fail;
+	if (sub->n == 0)
+		return refuse(req, 422, "empty_batch", "the batch holds no responses");
+	if (apply_idempotency_key(req, sub))
+		return CX_DONE;
+
+	if (sub->from_form) {
+		const struct cx_survey *s = lookup(&sub->cache, sub->items[0].survey);
+
+		if (s && s->thank_you_url)
+			sub->thank_you_url = strdup(s->thank_you_url);
+	}
+	sub->ids = calloc(sub->n, sizeof(*sub->ids));
+	sub->replayed = calloc(sub->n, 1);
+	if (!sub->ids || !sub->replayed)
+		return refuse(req, 503, "out_of_memory", "out of memory");
+	sub->job.items = sub->items;
+	sub->job.n = sub->n;
+	sub->job.ids = sub->ids;
+	sub->job.replayed = sub->replayed;
+	sub->job.done = on_written;
+	if (cx_writer_submit(req->app->writer, &sub->job, &err)) {
+		cx_reply_error(req, &err);
+		return CX_DONE;
 	}
 	return CX_PENDING;
-fail:
-	json_decref(body);
-	free(p);
-	cx_reply_error(req, &err);
-	return CX_DONE;
 }

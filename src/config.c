@@ -23,6 +23,8 @@ const char cx_config_help[] =
 	"  -t, --threads N            HTTP worker threads, 1-64 (CXD_THREADS, default 2)\n"
 	"  -b, --body-limit BYTES     largest request body, 1 KiB-64 MiB; suffixes k, m\n"
 	"                             (CXD_BODY_LIMIT, default 64k)\n"
+	"      --batch-limit BYTES    largest batch body (JSON array or NDJSON), 1 KiB-1 GiB\n"
+	"                             (CXD_BATCH_LIMIT, default 16m; at most 10000 items)\n"
 	"  -c, --max-connections N    open connections at once, 1-100000\n"
 	"                             (CXD_MAX_CONNECTIONS, default 1024)\n"
 	"      --per-ip-connections N open connections per client address, 0 = no limit\n"
@@ -43,6 +45,7 @@ void cx_config_defaults(struct cx_config *cfg)
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "%s", CX_DEFAULT_DB);
 	cfg->threads = 2;
 	cfg->body_limit = 64 * 1024;
+	cfg->batch_limit = 16 * 1024 * 1024;
 	cfg->max_connections = 1024;
 	cfg->per_ip_connections = 0;
 	cfg->timeout_s = 30;
@@ -116,7 +119,7 @@ static int parse_uint(const char *s, unsigned long long lo, unsigned long long h
 enum opt_id {
 	OPT_LISTEN = 'l', OPT_DB = 'd', OPT_THREADS = 't', OPT_BODY = 'b', OPT_CONNS = 'c',
 	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
-	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG,
+	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -142,6 +145,10 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_BODY:
 		bad = parse_uint(val, 1024, 64ull << 20, 1, &v);
 		cfg->body_limit = (size_t)v;
+		break;
+	case OPT_BATCH:
+		bad = parse_uint(val, 1024, 1ull << 30, 1, &v);
+		cfg->batch_limit = (size_t)v;
 		break;
 	case OPT_CONNS:
 		bad = parse_uint(val, 1, 100000, 0, &v);
@@ -175,6 +182,7 @@ static const struct {
 } env_vars[] = {
 	{ "CXD_LISTEN", OPT_LISTEN },       { "CXD_DB", OPT_DB },
 	{ "CXD_THREADS", OPT_THREADS },     { "CXD_BODY_LIMIT", OPT_BODY },
+	{ "CXD_BATCH_LIMIT", OPT_BATCH },
 	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
 };
@@ -200,6 +208,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "body-limit", required_argument, NULL, OPT_BODY },
+		{ "batch-limit", required_argument, NULL, OPT_BATCH },
 		{ "max-connections", required_argument, NULL, OPT_CONNS },
 		{ "per-ip-connections", required_argument, NULL, OPT_PER_IP },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },

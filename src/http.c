@@ -23,7 +23,7 @@
 struct cx_http {
 	struct MHD_Daemon *daemon;
 	struct cx_app *app;
-	size_t body_limit;
+	size_t line_limit;      /* one NDJSON line: the single-body limit */
 	atomic_long inflight;   /* requests between first callback and completion */
 };
 
@@ -46,6 +46,8 @@ struct http_req {
 	size_t received;
 	int too_large;
 	size_t body_cap;
+	size_t lineno;          /* NDJSON lines seen */
+	int line_dropping;      /* the current NDJSON line is over the limit */
 	struct MHD_PostProcessor *pp;
 	struct form_field fields[CX_FORM_FIELDS_MAX];
 	size_t nfields;
@@ -158,7 +160,7 @@ static void reply_too_large(struct http_req *hr)
 	struct cx_error err;
 
 	cx_error_set(&err, 413, "body_too_large", NULL,
-		     "the body is larger than the limit of %zu bytes", hr->http->body_limit);
+		     "the body is larger than the limit of %zu bytes", hr->req.body_limit);
 	cx_reply_error(&hr->req, &err);
 }
 
@@ -285,18 +287,9 @@ static int form_to_json(struct http_req *hr)
 	return 0;
 }
 
-static void body_append(struct http_req *hr, const char *data, size_t size)
+/* Append to the request's buffer (a JSON body, or the NDJSON line being read). */
+static void buf_append(struct http_req *hr, const char *data, size_t size)
 {
-	if (hr->req.body_kind == CX_BODY_NONE)
-		return;   /* a body where none is expected is ignored (but counted) */
-	if (hr->req.body_kind == CX_BODY_FORM) {
-		if (hr->pp && MHD_post_process(hr->pp, data, size) != MHD_YES && !hr->form_failed) {
-			cx_error_set(&hr->form_err, 400, "invalid_form", NULL,
-				     "the form body is not valid application/x-www-form-urlencoded");
-			hr->form_failed = 1;
-		}
-		return;
-	}
 	if (hr->req.body_len + size + 1 > hr->body_cap) {
 		size_t cap = hr->body_cap ? hr->body_cap : 1024;
 
@@ -314,6 +307,61 @@ static void body_append(struct http_req *hr, const char *data, size_t size)
 	memcpy(hr->req.body + hr->req.body_len, data, size);
 	hr->req.body_len += size;
 	hr->req.body[hr->req.body_len] = '\0';
+}
+
+static void end_line(struct http_req *hr)
+{
+	hr->lineno++;
+	if (hr->line_dropping)
+		cx_routes_line(&hr->req, NULL, 0, hr->lineno);
+	else
+		cx_routes_line(&hr->req, hr->req.body ? hr->req.body : "", hr->req.body_len,
+			       hr->lineno);
+	hr->req.body_len = 0;
+	hr->line_dropping = 0;
+}
+
+/* NDJSON: hand over each complete line as it arrives; only one line is ever buffered. */
+static void ndjson_feed(struct http_req *hr, const char *data, size_t size)
+{
+	while (size) {
+		const char *nl = memchr(data, '\n', size);
+		size_t take = nl ? (size_t)(nl - data) : size;
+
+		if (!hr->line_dropping && hr->req.body_len + take > hr->http->line_limit) {
+			hr->line_dropping = 1;
+			hr->req.body_len = 0;
+		}
+		if (!hr->line_dropping)
+			buf_append(hr, data, take);
+		if (nl) {
+			end_line(hr);
+			take++;
+		}
+		data += take;
+		size -= take;
+	}
+}
+
+static void body_append(struct http_req *hr, const char *data, size_t size)
+{
+	switch (hr->req.body_kind) {
+	case CX_BODY_NONE:   /* a body where none is expected is ignored (but counted) */
+		return;
+	case CX_BODY_FORM:
+		if (hr->pp && MHD_post_process(hr->pp, data, size) != MHD_YES && !hr->form_failed) {
+			cx_error_set(&hr->form_err, 400, "invalid_form", NULL,
+				     "the form body is not valid application/x-www-form-urlencoded");
+			hr->form_failed = 1;
+		}
+		return;
+	case CX_BODY_NDJSON:
+		ndjson_feed(hr, data, size);
+		return;
+	case CX_BODY_JSON:
+		buf_append(hr, data, size);
+		return;
+	}
 }
 
 /* --- the request cycle --- */
@@ -336,7 +384,7 @@ static int declared_too_large(struct http_req *hr)
 	const char *cl = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-	return cl && strtoull(cl, NULL, 10) > hr->http->body_limit;
+	return cl && strtoull(cl, NULL, 10) > hr->req.body_limit;
 }
 
 static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, const char *url,
@@ -395,7 +443,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 		*upload_data_size = 0;
 		hr->received += size;
-		if (hr->received > h->body_limit)
+		if (hr->received > hr->req.body_limit)
 			hr->too_large = 1;   /* keep reading (and dropping) to the end */
 		if (!hr->too_large)
 			body_append(hr, upload_data, size);
@@ -408,6 +456,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		reply_too_large(hr);
 		return send_reply(hr);
 	}
+	if (hr->req.body_kind == CX_BODY_NDJSON && (hr->req.body_len || hr->line_dropping))
+		end_line(hr);   /* the last line needs no newline */
 	if (hr->req.body_kind == CX_BODY_FORM && !hr->form_failed)
 		form_to_json(hr);
 	if (hr->form_failed || (hr->req.body_kind == CX_BODY_FORM && !hr->req.form)) {
@@ -447,6 +497,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(hr->fields[i].val);
 	}
 	json_decref(hr->req.form);
+	if (hr->req.stream_ctx && hr->req.stream_free)
+		hr->req.stream_free(hr->req.stream_ctx);
 	for (int i = 0; i < CX_MAX_PARAMS; i++)
 		free(hr->req.params[i]);
 	free(hr->req.body);
@@ -497,7 +549,7 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 		inet_pton(AF_INET, cfg->listen_host, &a->sin_addr);
 	}
 	h->app = app;
-	h->body_limit = cfg->body_limit;
+	h->line_limit = cfg->body_limit;
 	h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -4,20 +4,23 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cx/app.h"
 #include "cx/routes.h"
 
 #define JSON (1u << CX_BODY_JSON)
 #define FORM (1u << CX_BODY_FORM)
+#define NDJSON (1u << CX_BODY_NDJSON)
 
 static const struct cx_route routes[] = {
-	/* method   pattern                  handler                 bodies */
-	{ CX_GET,  "/healthz",               cx_api_health,          0 },
-	{ CX_GET,  "/v1/surveys",            cx_api_survey_list,     0 },
-	{ CX_POST, "/v1/surveys",            cx_api_survey_create,   JSON },
-	{ CX_GET,  "/v1/surveys/{}",         cx_api_survey_get,      0 },
-	{ CX_PUT,  "/v1/surveys/{}",         cx_api_survey_put,      JSON },
-	{ CX_GET,  "/v1/surveys/{}/scores",  cx_api_scores,          0 },
-	{ CX_POST, "/v1/responses",          cx_api_response_create, JSON | FORM },
+	/* method   pattern                  handler                 bodies, batch, line */
+	{ CX_GET,  "/healthz",               cx_api_health,          0, 0, NULL },
+	{ CX_GET,  "/v1/surveys",            cx_api_survey_list,     0, 0, NULL },
+	{ CX_POST, "/v1/surveys",            cx_api_survey_create,   JSON, 0, NULL },
+	{ CX_GET,  "/v1/surveys/{}",         cx_api_survey_get,      0, 0, NULL },
+	{ CX_PUT,  "/v1/surveys/{}",         cx_api_survey_put,      JSON, 0, NULL },
+	{ CX_GET,  "/v1/surveys/{}/scores",  cx_api_scores,          0, 0, NULL },
+	{ CX_POST, "/v1/responses",          cx_api_response_create, JSON | FORM | NDJSON, 1,
+	  cx_api_response_line },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -66,6 +69,7 @@ static enum cx_body_kind body_kind_of(const char *ct)
 	static const struct { const char *type; enum cx_body_kind kind; } types[] = {
 		{ "application/json", CX_BODY_JSON },
 		{ "application/x-www-form-urlencoded", CX_BODY_FORM },
+		{ "application/x-ndjson", CX_BODY_NDJSON },
 	};
 	const char *params;
 	size_t len;
@@ -143,13 +147,23 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 		if (!((1u << req->body_kind) & req->route->bodies)) {
 			cx_error_set(&err, 415, "unsupported_media_type", NULL,
 				     "send %s (UTF-8)", req->route->bodies & FORM
-				     ? "application/json or application/x-www-form-urlencoded"
+				     ? "application/json, application/x-ndjson or "
+				       "application/x-www-form-urlencoded"
 				     : "application/json");
 			cx_reply_error(req, &err);
 			return -1;
 		}
 	}
+	req->body_limit = req->app->cfg.body_limit;
+	if (req->route->batch && req->body_kind != CX_BODY_FORM)
+		req->body_limit = req->app->cfg.batch_limit;
 	return 0;
+}
+
+void cx_routes_line(struct cx_req *req, const char *line, size_t len, size_t lineno)
+{
+	if (req->route->line)
+		req->route->line(req, line, len, lineno);
 }
 
 enum cx_handled cx_routes_dispatch(struct cx_req *req)

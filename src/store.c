@@ -12,6 +12,7 @@
 
 #include "cx/cxtime.h"
 #include "cx/log.h"
+#include "cx/rollup.h"
 #include "cx/store.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -29,7 +30,8 @@ struct cx_store {
 
 	/* writer thread */
 	sqlite3 *wdb;
-	sqlite3_stmt *insert_response, *upsert_rollup;
+	sqlite3_stmt *insert_response, *upsert_rollup, *idem_get, *idem_put, *idem_purge;
+	struct cx_rollup_acc *acc;   /* the current job's rollup increments */
 
 	/* survey definitions */
 	pthread_mutex_t admin_mu;
@@ -44,6 +46,13 @@ struct cx_store {
 	struct reader *readers;
 	unsigned nreaders;
 };
+
+static const char SQL_IDEM_GET[] =
+	"SELECT response_id, fingerprint FROM idempotency WHERE survey = ?1 AND key = ?2";
+static const char SQL_IDEM_PUT[] =
+	"INSERT INTO idempotency(survey, key, fingerprint, response_id, created_at) "
+	"VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_IDEM_PURGE[] = "DELETE FROM idempotency WHERE created_at < ?1";
 
 static const char SQL_INSERT_RESPONSE[] =
 	"INSERT INTO responses(survey, stage, touchpoint, channel, segment, customer, nps, "
@@ -150,14 +159,16 @@ static int migrate(struct cx_store *st, struct cx_error *err)
 
 /* --- writer statements --- */
 
-/* The rollup upsert: 23 histogram cells, each +1 when the answer has that value. */
+/* The rollup upsert: ?1-?6 the key, ?7 responses, ?8-?30 the 23 histogram cells
+ * (nps0-10, csat1-5, ces1-7), each added to what the row holds. */
 static char *rollup_sql(void)
 {
-	static const struct { const char *col; int lo, hi, param; } m[] = {
-		{ "nps", 0, 10, 7 }, { "csat", 1, 5, 8 }, { "ces", 1, 7, 9 },
+	static const struct { const char *col; int lo, hi; } m[] = {
+		{ "nps", 0, 10 }, { "csat", 1, 5 }, { "ces", 1, 7 },
 	};
 	size_t cap = 8192, n = 0;
 	char *s = malloc(cap);
+	int param = 8;
 
 	if (!s)
 		return NULL;
@@ -166,12 +177,13 @@ static char *rollup_sql(void)
 	for (size_t k = 0; k < 3; k++)
 		for (int v = m[k].lo; v <= m[k].hi; v++)
 			n += (size_t)snprintf(s + n, cap - n, ", %s%d", m[k].col, v);
-	n += (size_t)snprintf(s + n, cap - n, ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1");
+	n += (size_t)snprintf(s + n, cap - n, ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7");
 	for (size_t k = 0; k < 3; k++)
 		for (int v = m[k].lo; v <= m[k].hi; v++)
-			n += (size_t)snprintf(s + n, cap - n, ", ?%d IS %d", m[k].param, v);
+			n += (size_t)snprintf(s + n, cap - n, ", ?%d", param++);
 	n += (size_t)snprintf(s + n, cap - n, ") ON CONFLICT(survey, day, stage, touchpoint, "
-			      "channel, segment) DO UPDATE SET responses = responses + 1");
+			      "channel, segment) DO UPDATE SET responses = responses + "
+			      "excluded.responses");
 	for (size_t k = 0; k < 3; k++)
 		for (int v = m[k].lo; v <= m[k].hi; v++)
 			n += (size_t)snprintf(s + n, cap - n, ", %s%d = %s%d + excluded.%s%d",
@@ -188,9 +200,19 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	if (rc == SQLITE_OK && sql)
 		rc = sqlite3_prepare_v3(st->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->upsert_rollup, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_GET, -1, SQLITE_PREPARE_PERSISTENT,
+					&st->idem_get, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_PUT, -1, SQLITE_PREPARE_PERSISTENT,
+					&st->idem_put, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_PURGE, -1, 0, &st->idem_purge, NULL);
 	free(sql);
 	if (rc != SQLITE_OK || !sql)
 		return db_fail(st, st->wdb, err, "preparing statements");
+	if (!(st->acc = cx_rollup_new()))
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	return 0;
 }
 
@@ -324,6 +346,10 @@ void cx_store_close(struct cx_store *st)
 	free(st->readers);
 	sqlite3_finalize(st->insert_response);
 	sqlite3_finalize(st->upsert_rollup);
+	sqlite3_finalize(st->idem_get);
+	sqlite3_finalize(st->idem_put);
+	sqlite3_finalize(st->idem_purge);
+	cx_rollup_free(st->acc);
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
 	for (size_t i = 0; i < st->nsurveys; i++)
@@ -436,16 +462,56 @@ int cx_store_begin(struct cx_store *st, struct cx_error *err)
 	return exec(st->wdb, "BEGIN IMMEDIATE") ? db_fail(st, st->wdb, err, "begin") : 0;
 }
 
+static int step_once(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
 int cx_store_job_begin(struct cx_store *st, struct cx_error *err)
 {
+	cx_rollup_clear(st->acc);
 	return exec(st->wdb, "SAVEPOINT job") ? db_fail(st, st->wdb, err, "savepoint") : 0;
 }
 
-void cx_store_job_end(struct cx_store *st, int keep)
+static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
 {
+	struct cx_store *st = ctx;
+	sqlite3_stmt *q = st->upsert_rollup;
+	int p = 8;
+
+	sqlite3_bind_text(q, 1, k->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, k->day);
+	sqlite3_bind_text(q, 3, k->stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, k->touchpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, k->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, k->segment, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 7, h->responses);
+	for (int v = 0; v < 11; v++)
+		sqlite3_bind_int64(q, p++, h->nps[v]);
+	for (int v = 0; v < 5; v++)
+		sqlite3_bind_int64(q, p++, h->csat[v]);
+	for (int v = 0; v < 7; v++)
+		sqlite3_bind_int64(q, p++, h->ces[v]);
+	return step_once(q) == SQLITE_DONE ? 0 : -1;
+}
+
+int cx_store_job_end(struct cx_store *st, int keep, struct cx_error *err)
+{
+	int rc = 0;
+
+	if (keep && cx_rollup_each(st->acc, upsert_rollup, st)) {
+		rc = db_fail(st, st->wdb, err, "rollup");
+		keep = 0;
+	}
+	cx_rollup_clear(st->acc);
 	if (!keep)
 		exec(st->wdb, "ROLLBACK TO job");
 	exec(st->wdb, "RELEASE job");
+	return rc;
 }
 
 static void bind_opt_text(sqlite3_stmt *q, int i, const char *s, const char *absent)
@@ -466,21 +532,58 @@ static void bind_opt_int(sqlite3_stmt *q, int i, int v)
 		sqlite3_bind_null(q, i);
 }
 
-static int step_once(sqlite3_stmt *q)
+/* 1 and *id if r's key was seen with the same fingerprint, 0 if the key is new, -1 with
+ * err (409 or 503) otherwise. */
+static int idem_lookup(struct cx_store *st, const struct cx_response *r, int64_t *id,
+		       struct cx_error *err)
 {
-	int rc = sqlite3_step(q);
+	sqlite3_stmt *q = st->idem_get;
+	int rc;
 
+	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->idem_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(q, 0);
+		rc = (uint64_t)sqlite3_column_int64(q, 1) == r->fingerprint ? 1 : 2;
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : -1;
+	}
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
-	return rc;
+	if (rc == 2)
+		return cx_error_set(err, 409, "idempotency_conflict", "response_id",
+				    "idempotency key '%.128s' was already used for a different "
+				    "response (id %lld)", r->idem_key, (long long)*id);
+	return rc < 0 ? db_fail(st, st->wdb, err, "idempotency lookup") : rc;
+}
+
+static int idem_record(struct cx_store *st, const struct cx_response *r, int64_t id)
+{
+	sqlite3_stmt *q = st->idem_put;
+
+	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, r->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, (int64_t)r->fingerprint);
+	sqlite3_bind_int64(q, 4, id);
+	sqlite3_bind_int64(q, 5, r->received_ms / 1000);
+	return step_once(q) == SQLITE_DONE ? 0 : -1;
 }
 
 int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *id,
-		    struct cx_error *err)
+		    int *replayed, struct cx_error *err)
 {
 	sqlite3_stmt *q = st->insert_response;
 	int rc;
 
+	*replayed = 0;
+	if (r->idem_key) {
+		rc = idem_lookup(st, r, id, err);
+		if (rc != 0) {
+			*replayed = rc == 1;
+			return rc == 1 ? 0 : -1;
+		}
+	}
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, r->touchpoint, -1, SQLITE_STATIC);
@@ -501,20 +604,19 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *i
 	if (rc != SQLITE_DONE)
 		return db_fail(st, st->wdb, err, "insert");
 	*id = sqlite3_last_insert_rowid(st->wdb);
-
-	q = st->upsert_rollup;
-	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, cx_time_day_of(r->submitted_at));
-	sqlite3_bind_text(q, 3, r->stage, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, r->touchpoint, -1, SQLITE_STATIC);
-	bind_opt_text(q, 5, r->channel, "");
-	bind_opt_text(q, 6, r->segment, "");
-	bind_opt_int(q, 7, r->nps);
-	bind_opt_int(q, 8, r->csat);
-	bind_opt_int(q, 9, r->ces);
-	if (step_once(q) != SQLITE_DONE)
-		return db_fail(st, st->wdb, err, "rollup");
+	if (r->idem_key && idem_record(st, r, *id))
+		return db_fail(st, st->wdb, err, "idempotency record");
+	if (cx_rollup_add(st->acc, r))
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	return 0;
+}
+
+int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s)
+{
+	sqlite3_bind_int64(st->idem_purge, 1, before_s);
+	if (step_once(st->idem_purge) != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(st->wdb);
 }
 
 int cx_store_commit(struct cx_store *st, struct cx_error *err)

@@ -7,7 +7,7 @@
 
 static const char *const response_fields[] = {
 	"survey", "stage", "touchpoint", "channel", "segment", "customer",
-	"nps", "csat", "ces", "comment", "attributes", "submitted_at",
+	"nps", "csat", "ces", "comment", "attributes", "submitted_at", "response_id",
 };
 #define NFIELDS (sizeof(response_fields) / sizeof(response_fields[0]))
 #define FORM_ATTR_PREFIX "attributes["
@@ -24,6 +24,20 @@ int cx_valid_label(const char *s, size_t len, size_t max)
 			return 0;
 	}
 	return 1;
+}
+
+int cx_valid_idem_key(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("_.:/@+=#-", c)))
+			return 0;
+	}
+	return n >= 1 && n <= CX_IDEM_KEY_MAX;
 }
 
 static int known_field(const char *key, int from_form)
@@ -44,6 +58,50 @@ static const json_t *field(const json_t *obj, const char *name, int from_form)
 	if (from_form && json_is_string(v) && json_string_length(v) == 0)
 		return NULL;
 	return v;
+}
+
+static int response_id(const json_t *obj, int from_form, char **out, struct cx_error *err)
+{
+	const json_t *v = field(obj, "response_id", from_form);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || !cx_valid_idem_key(json_string_value(v)))
+		return cx_error_set(err, 422, "invalid_response_id", "response_id",
+				    "response_id must be 1-%d characters of A-Z a-z 0-9 _ . : / @ + = # -",
+				    CX_IDEM_KEY_MAX);
+	*out = strdup(json_string_value(v));
+	return 0;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	/* each field is hashed with its terminator, so "ab","c" differs from "a","bc" */
+	const unsigned char *p = (const unsigned char *)(s ? s : "\001absent");
+
+	do {
+		h ^= *p;
+		h *= 1099511628211ull;
+	} while (*p++);
+	return h;
+}
+
+/* A fingerprint of what the client said: a retry of the same response matches it, a
+ * different response under the same key does not. A defaulted submitted_at is left out
+ * (a retry arrives later). */
+static uint64_t fingerprint(const struct cx_response *r, int time_given)
+{
+	char nums[96];
+	uint64_t h = 14695981039346656037ull;
+	const char *strs[] = { r->survey, r->stage, r->touchpoint, r->channel, r->segment,
+			       r->customer, r->comment, r->attributes };
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		h = fnv_str(h, strs[i]);
+	snprintf(nums, sizeof(nums), "%d/%d/%d/%lld", r->nps, r->csat, r->ces,
+		 time_given ? (long long)r->submitted_at : -1LL);
+	return fnv_str(h, nums);
 }
 
 /* A label (touchpoint, channel, segment, customer): *out is a malloc'd copy or NULL. */
@@ -217,7 +275,7 @@ static int survey_and_stage(const json_t *obj, int from_form, cx_survey_lookup_f
 {
 	const json_t *v = field(obj, "survey", from_form);
 	const json_t *st;
-	struct cx_survey s;
+	const struct cx_survey *s;
 	int rc = 0;
 
 	if (!v)
@@ -227,26 +285,25 @@ static int survey_and_stage(const json_t *obj, int from_form, cx_survey_lookup_f
 				    "survey must be a survey id (1-%d characters of A-Z a-z 0-9 _ . -)",
 				    CX_ID_MAX);
 	strcpy(out->survey, json_string_value(v));   /* length checked above */
-	if (lookup(lookup_ctx, out->survey, &s) != 0)
+	if (!(s = lookup(lookup_ctx, out->survey)))
 		return cx_error_set(err, 422, "unknown_survey", "survey",
 				    "no survey '%s'; define it with POST /v1/surveys", out->survey);
 	st = field(obj, "stage", from_form);
 	if (!st)
 		rc = cx_error_set(err, 422, "missing_field", "stage", "stage is required");
-	else if (!json_is_string(st) || cx_survey_stage_index(&s, json_string_value(st)) < 0 ||
+	else if (!json_is_string(st) || cx_survey_stage_index(s, json_string_value(st)) < 0 ||
 		 strlen(json_string_value(st)) != json_string_length(st)) {
 		char list[512] = "";
 		size_t used = 0;
 
-		for (size_t i = 0; i < s.nstages && used < sizeof(list); i++)
+		for (size_t i = 0; i < s->nstages && used < sizeof(list); i++)
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-						 i ? ", " : "", s.stages[i]);
+						 i ? ", " : "", s->stages[i]);
 		rc = cx_error_set(err, 422, "invalid_stage", "stage",
-				  "stage must be one of survey '%s' stages: %s", s.id, list);
+				  "stage must be one of survey '%s' stages: %s", s->id, list);
 	} else {
 		out->stage = strdup(json_string_value(st));
 	}
-	cx_survey_release(&s);
 	return rc;
 }
 
@@ -276,13 +333,15 @@ int cx_validate_response(const json_t *obj, int from_form, cx_survey_lookup_fn l
 	    answer(obj, "ces", 1, 7, from_form, &out->ces, err) ||
 	    comment(obj, from_form, &out->comment, err) ||
 	    attributes(obj, from_form, &out->attributes, err) ||
-	    submitted_at(obj, from_form, now_s, &out->submitted_at, err))
+	    submitted_at(obj, from_form, now_s, &out->submitted_at, err) ||
+	    response_id(obj, from_form, &out->idem_key, err))
 		goto fail;
 	if (out->nps < 0 && out->csat < 0 && out->ces < 0 && !out->comment) {
 		cx_error_set(err, 422, "empty_response", NULL,
 			     "a response needs at least one of nps, csat, ces or comment");
 		goto fail;
 	}
+	out->fingerprint = fingerprint(out, field(obj, "submitted_at", from_form) != NULL);
 	return 0;
 fail:
 	cx_response_release(out);
@@ -298,6 +357,8 @@ void cx_response_release(struct cx_response *r)
 	free(r->customer);
 	free(r->comment);
 	free(r->attributes);
+	free(r->idem_key);
+	r->idem_key = NULL;
 	r->stage = r->touchpoint = r->channel = r->segment = r->customer = NULL;
 	r->comment = r->attributes = NULL;
 }

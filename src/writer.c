@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "cx/cxtime.h"
 #include "cx/log.h"
 #include "cx/writer.h"
 
@@ -14,6 +15,7 @@ struct cx_writer {
 	size_t depth;          /* responses queued */
 	size_t limit;
 	int stopping;
+	int64_t next_purge;    /* writer thread only */
 };
 
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
@@ -61,16 +63,25 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 {
 	size_t i;
 
+	job->nreplayed = 0;
 	if (cx_store_job_begin(st, &job->err))
 		return -1;
-	for (i = 0; i < job->n; i++)
-		if (cx_store_append(st, &job->items[i], &job->ids[i], &job->err))
+	for (i = 0; i < job->n; i++) {
+		int replayed;
+
+		if (cx_store_append(st, &job->items[i], &job->ids[i], &replayed, &job->err))
 			break;
-	cx_store_job_end(st, i == job->n);
-	job->ok = (i == job->n);
+		job->nreplayed += (size_t)replayed;
+		if (job->replayed)
+			job->replayed[i] = (unsigned char)replayed;
+	}
 	job->failed_index = i;
-	/* a 422 refuses this job only; anything else loses the whole transaction */
-	return (job->ok || job->err.status == 422) ? 0 : -1;
+	job->ok = (i == job->n);
+	if (cx_store_job_end(st, job->ok, &job->err))
+		return -1;
+	/* a 4xx (422 refused, 409 idempotency conflict) fails this job only; anything else
+	 * loses the whole transaction */
+	return (job->ok || job->err.status < 500) ? 0 : -1;
 }
 
 static void commit_batch(struct cx_store *st, struct cx_write_job *batch)
@@ -122,6 +133,15 @@ static void *writer_main(void *arg)
 		w->depth = 0;
 		pthread_mutex_unlock(&w->mu);
 		commit_batch(w->store, batch);
+		if (cx_time_now() >= w->next_purge) {
+			int n = cx_store_purge_idempotency(w->store,
+							   cx_time_now() - CX_IDEM_RETENTION_S);
+
+			if (n > 0)
+				cx_log_info("purged %d idempotency keys older than %d days", n,
+					    CX_IDEM_RETENTION_S / 86400);
+			w->next_purge = cx_time_now() + 3600;
+		}
 	}
 }
 

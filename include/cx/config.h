@@ -16,7 +16,8 @@ struct cx_config {
 	uint16_t port;          /* 0 = pick a free port (printed on start) */
 	char db_path[1024];
 	unsigned threads;       /* HTTP worker threads */
-	size_t body_limit;      /* bytes per request body */
+	size_t body_limit;      /* bytes per request body (one response, a survey, a form) */
+	size_t batch_limit;     /* bytes per batch body (JSON array or NDJSON) */
 	unsigned max_connections;
 	unsigned per_ip_connections; /* 0 = unlimited */
 	unsigned timeout_s;     /* idle connection timeout */

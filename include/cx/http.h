@@ -27,7 +27,7 @@ enum cx_method {
 
 enum cx_handled { CX_DONE = 0, CX_PENDING = 1 };
 
-enum cx_body_kind { CX_BODY_NONE = 0, CX_BODY_JSON, CX_BODY_FORM };
+enum cx_body_kind { CX_BODY_NONE = 0, CX_BODY_JSON, CX_BODY_FORM, CX_BODY_NDJSON };
 
 #define CX_MAX_PARAMS 3
 #define CX_FORM_FIELDS_MAX 64
@@ -51,8 +51,11 @@ struct cx_req {
 	const char *path;
 	char *params[CX_MAX_PARAMS];  /* path captures, in order */
 	enum cx_body_kind body_kind;
+	size_t body_limit;            /* bytes this request's body may have (set by routes) */
 	char *body;                   /* NUL-terminated copy of a JSON body */
 	size_t body_len;
+	void *stream_ctx;             /* a streaming handler's state (NDJSON lines) ... */
+	void (*stream_free)(void *ctx); /* ... and how to free it if the request dies */
 	json_t *form;                 /* urlencoded fields (strings), when body_kind is FORM */
 	int wants_json;               /* Accept names application/json */
 	struct cx_reply reply;

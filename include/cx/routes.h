@@ -10,12 +10,17 @@
 #include "cx/http.h"
 
 typedef enum cx_handled (*cx_handler_fn)(struct cx_req *req);
+/* Called for each line of an NDJSON body as it streams in (lineno from 1); line is NULL
+ * when the line was longer than the single-body limit (its bytes are dropped). */
+typedef void (*cx_line_fn)(struct cx_req *req, const char *line, size_t len, size_t lineno);
 
 struct cx_route {
 	enum cx_method method;
 	const char *pattern;       /* "/v1/surveys/{}/scores": {} captures one segment */
 	cx_handler_fn handler;
-	unsigned bodies;           /* body kinds accepted: bits 1 << CX_BODY_JSON/FORM */
+	unsigned bodies;           /* body kinds accepted: bits 1 << CX_BODY_* */
+	int batch;                 /* JSON and NDJSON bodies may be batches: --batch-limit */
+	cx_line_fn line;           /* NDJSON line handler */
 };
 
 /* Route req by method and path; on a miss sets the 404/405 reply and returns -1. On a hit,
@@ -24,6 +29,8 @@ struct cx_route {
 int cx_routes_prepare(struct cx_req *req, const char *content_type);
 /* Run the handler chosen by cx_routes_prepare(). */
 enum cx_handled cx_routes_dispatch(struct cx_req *req);
+/* Hand one NDJSON line to the route's line handler. */
+void cx_routes_line(struct cx_req *req, const char *line, size_t len, size_t lineno);
 
 /* Handlers (src/api_*.c). */
 enum cx_handled cx_api_health(struct cx_req *req);
@@ -32,6 +39,7 @@ enum cx_handled cx_api_survey_put(struct cx_req *req);
 enum cx_handled cx_api_survey_list(struct cx_req *req);
 enum cx_handled cx_api_survey_get(struct cx_req *req);
 enum cx_handled cx_api_response_create(struct cx_req *req);
+void cx_api_response_line(struct cx_req *req, const char *line, size_t len, size_t lineno);
 enum cx_handled cx_api_scores(struct cx_req *req);
 
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,

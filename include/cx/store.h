@@ -59,11 +59,18 @@ json_t *cx_store_survey_list(struct cx_store *st);
 int cx_store_begin(struct cx_store *st, struct cx_error *err);
 /* A job is a group of responses that stands or falls together (a savepoint). */
 int cx_store_job_begin(struct cx_store *st, struct cx_error *err);
-void cx_store_job_end(struct cx_store *st, int keep);
-/* Insert r and add it to its rollup row; *id is the new response id. Fails with 422
- * (the item is refused, the transaction goes on) or 503 (the transaction is lost). */
+/* Keep (write the job's rollup increments, one upsert per distinct key) or undo the job.
+ * Returns -1 with a 503 in err when keeping failed (the job is then undone). */
+int cx_store_job_end(struct cx_store *st, int keep, struct cx_error *err);
+/* Insert r and count it for its rollup row; *id is the new response id. When r carries an
+ * idempotency key already stored for its survey with the same fingerprint, nothing is
+ * written, *id is the original and *replayed = 1; with another fingerprint it fails with
+ * 409 `idempotency_conflict`. Other failures: 422 (the item is refused, the transaction
+ * goes on) or 503 (the transaction is lost). */
 int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *id,
-		    struct cx_error *err);
+		    int *replayed, struct cx_error *err);
+/* Delete idempotency keys recorded before before_s; the count deleted, or -1. */
+int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s);
 /* 0 once durable; on failure the transaction is rolled back and err is a 503. */
 int cx_store_commit(struct cx_store *st, struct cx_error *err);
 void cx_store_rollback(struct cx_store *st);

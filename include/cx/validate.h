@@ -21,6 +21,7 @@
 #define CX_ATTR_KEY_MAX 64
 #define CX_ATTR_VALUE_MAX 256
 #define CX_FUTURE_SKEW_S 86400 /* submitted_at may be at most a day ahead */
+#define CX_IDEM_KEY_MAX 128
 
 /* One validated response. Strings are owned (malloc) and freed by cx_response_release. */
 struct cx_response {
@@ -28,12 +29,16 @@ struct cx_response {
 	char *stage, *touchpoint, *channel, *segment, *customer, *comment;
 	char *attributes;       /* compact JSON object text, or NULL */
 	int nps, csat, ces;     /* -1 = not answered */
+	char *idem_key;         /* Idempotency-Key or response_id, or NULL */
+	uint64_t fingerprint;   /* of every field the client sent, for idempotent retries */
 	int64_t submitted_at;   /* unix seconds */
 	int64_t received_ms;    /* unix milliseconds */
 };
 
-/* Looks up a survey by id into *out; returns 0 if found, -1 if not. */
-typedef int (*cx_survey_lookup_fn)(void *ctx, const char *id, struct cx_survey *out);
+/* Looks up a survey by id; returns it (borrowed: valid until the next lookup through the
+ * same ctx) or NULL when there is none. Callers keep a cache in ctx, so a batch of 10,000
+ * responses to one survey looks it up once. */
+typedef const struct cx_survey *(*cx_survey_lookup_fn)(void *ctx, const char *id);
 
 /* Validate obj into *out. On failure returns -1 with *err set (status 422 or 404-free:
  * an unknown survey is a 422 `unknown_survey`) and *out released. now_s is the clock. */
@@ -44,5 +49,7 @@ void cx_response_release(struct cx_response *r);
 
 /* 1 if s (len bytes) is 1..max bytes of the label charset [A-Za-z0-9 _.:/@+-] */
 int cx_valid_label(const char *s, size_t len, size_t max);
+/* 1 if s is a valid idempotency key: 1-128 characters of [A-Za-z0-9_.:/@+=#-] */
+int cx_valid_idem_key(const char *s);
 
 #endif

@@ -18,6 +18,9 @@
 
 struct cx_writer;
 
+/* Idempotency keys are kept at least this long (purged hourly after it). */
+#define CX_IDEM_RETENTION_S (8 * 86400)
+
 struct cx_write_job {
 	/* in */
 	const struct cx_response *items;
@@ -27,6 +30,8 @@ struct cx_write_job {
 	/* out, valid in done(): ok = 1 and ids[i] for each item, or ok = 0 and err */
 	int ok;
 	int64_t *ids;        /* caller-provided, n entries */
+	unsigned char *replayed; /* optional, n entries: 1 = idempotent retry, id is the original */
+	size_t nreplayed;
 	size_t failed_index; /* item that was refused, when err.status == 422 */
 	struct cx_error err;
 	/* private */

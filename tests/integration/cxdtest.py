@@ -13,6 +13,17 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import atexit
+
+_started = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """A failed test must not leave a cxd running."""
+    for p in _started:
+        if p.poll() is None:
+            p.kill()
 
 CXD = os.environ.get("CXD_BIN", os.path.join(os.path.dirname(__file__), "../../build/cxd"))
 DATA = os.environ.get("CX_TEST_DATA", os.path.join(os.path.dirname(__file__), "../data"))
@@ -34,6 +45,7 @@ class Server:
         self.proc = subprocess.Popen(
             [CXD, "--listen", "127.0.0.1:0", "--db", self.db] + self.args,
             stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
+        _started.append(self.proc)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", self.stderr())

@@ -18,23 +18,21 @@ static const char *data_dir(void)
 }
 
 /* The survey catalogue the cases are written against. */
-static int lookup(void *ctx, const char *id, struct cx_survey *out)
+static const struct cx_survey *lookup(void *ctx, const char *id)
 {
-	static const char *const onboarding[] = { "awareness", "consideration", "decision",
-						  "retention" };
-	memset(out, 0, sizeof(*out));
-	if (strcmp(id, "checkout") == 0) {
-		for (size_t i = 0; i < cx_default_stages_count; i++)
-			out->stages[out->nstages++] = strdup(cx_default_stages[i]);
-	} else if (strcmp(id, "onboarding") == 0) {
-		for (size_t i = 0; i < 4; i++)
-			out->stages[out->nstages++] = strdup(onboarding[i]);
-	} else {
-		return -1;
-	}
-	snprintf(out->id, sizeof(out->id), "%s", id);
-	out->title = strdup(id);
-	return 0;
+	static const struct cx_survey checkout = {
+		.id = "checkout", .title = "Checkout", .nstages = 6,
+		.stages = { "awareness", "interest", "consideration", "purchase", "retention",
+			    "advocacy" },
+	};
+	static const struct cx_survey onboarding = {
+		.id = "onboarding", .title = "Onboarding", .nstages = 4,
+		.stages = { "awareness", "consideration", "decision", "retention" },
+	};
+
+	if (strcmp(id, checkout.id) == 0)
+		return &checkout;
+	return strcmp(id, onboarding.id) == 0 ? &onboarding : NULL;
 }
 
 static int run_dir(const char *sub, int (*check_case)(const char *name, json_t *c))

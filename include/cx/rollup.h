@@ -1,0 +1,36 @@
+/* rollup.h - in-memory accumulation of rollup histograms, keyed like the rollups table.
+ *
+ * The writer adds every response of a job here and then writes one upsert per distinct
+ * key instead of one per response: a 10,000-line import touching 50 keys costs 50 rollup
+ * writes. Not thread-safe: one accumulator per writer.
+ */
+#ifndef CX_ROLLUP_H
+#define CX_ROLLUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cx/score.h"
+#include "cx/validate.h"
+
+struct cx_rollup_key {
+	const char *survey, *stage, *touchpoint;
+	const char *channel, *segment;   /* "" when absent */
+	int64_t day;
+};
+
+struct cx_rollup_acc;
+
+struct cx_rollup_acc *cx_rollup_new(void);
+void cx_rollup_free(struct cx_rollup_acc *acc);
+/* Add one response under its key. 0, or -1 when out of memory. */
+int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r);
+/* Call fn for every key, in no particular order; stops at the first non-zero return. */
+int cx_rollup_each(struct cx_rollup_acc *acc,
+		   int (*fn)(void *ctx, const struct cx_rollup_key *key, const struct cx_hist *h),
+		   void *ctx);
+/* Forget everything (keeps the memory for the next job). */
+void cx_rollup_clear(struct cx_rollup_acc *acc);
+size_t cx_rollup_count(const struct cx_rollup_acc *acc);
+
+#endif
