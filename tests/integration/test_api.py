@@ -21,6 +21,7 @@ TOUCHPOINTS = ["web", "app", "support-call", "delivery"]
 CHANNELS = [None, "web", "email", "app"]
 SEGMENTS = [None, "new", "returning"]
 TODAY = dt.datetime.now(dt.timezone.utc).date()
+SCHEMA_VERSION = len(glob.glob(os.path.join(SCHEMA, "[0-9][0-9][0-9]_*.sql")))
 
 
 def random_response(rng, survey="checkout"):
@@ -151,6 +152,8 @@ class ServiceTest(unittest.TestCase):
         for path in cases:
             with open(path) as f:
                 case = json.load(f)
+            if not isinstance(case["body"], dict):
+                continue   # over HTTP a JSON array is a batch (see test_ingest.py)
             with self.subTest(case=os.path.basename(path)):
                 body = case["body"]
                 if case["form"]:
@@ -217,9 +220,10 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(self.total(), before)
 
     def test_body_limit_chunked(self):
+        """A chunked body has no Content-Length: the limit is counted as it streams."""
         before = self.total()
         c = self.srv.conn()
-        c.putrequest("POST", "/v1/responses")
+        c.putrequest("POST", "/v1/surveys")
         c.putheader("Content-Type", "application/json")
         c.putheader("Transfer-Encoding", "chunked")
         c.endheaders()
@@ -371,7 +375,7 @@ class ServiceTest(unittest.TestCase):
     def test_health_and_access_log(self):
         st, _, body = self.srv.get("/healthz")
         self.assertEqual(st, 200)
-        self.assertEqual(body["schema_version"], 2)
+        self.assertEqual(body["schema_version"], SCHEMA_VERSION)
         time.sleep(0.05)
         self.assertRegex(self.srv.stderr(), r"access GET /healthz 200 \d+ \d+us")
 
@@ -498,7 +502,7 @@ class LifecycleTest(unittest.TestCase):
         db.close()
         srv.start()
         self.assertIn("applied migration 002_rollups", srv.stderr())
-        self.assertEqual(srv.get("/healthz")[2]["schema_version"], 2)
+        self.assertEqual(srv.get("/healthz")[2]["schema_version"], SCHEMA_VERSION)
         st, _, body = srv.get("/v1/surveys/old/scores?by=stage")
         self.assertEqual(st, 200, body)
         groups = {g["group"]["stage"]: g for g in body["groups"]}
