@@ -201,15 +201,21 @@ static enum MHD_Result send_reply(struct http_req *hr)
 	return ok;
 }
 
+/* The resume happens after the unlock: once resumed, a worker may send the reply and free
+ * hr at once, so nothing of hr may be touched after MHD_resume_connection(). Before it, hr
+ * is safe: a suspended request cannot complete. */
 void cx_req_finish(struct cx_req *req)
 {
 	struct http_req *hr = impl_of(req);
+	struct MHD_Connection *conn = hr->conn;
+	int resume;
 
 	pthread_mutex_lock(&hr->mu);
 	hr->done = 1;
-	if (hr->suspended)
-		MHD_resume_connection(hr->conn);
+	resume = hr->suspended;
 	pthread_mutex_unlock(&hr->mu);
+	if (resume)
+		MHD_resume_connection(conn);
 }
 
 /* --- bodies --- */
