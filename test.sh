@@ -15,7 +15,17 @@ fi
 ninja -C $B
 rc=0
 meson test -C $B --print-errorlogs --num-processes 2 "$@" || rc=$?
-python3 - "$B/meson-logs/testlog.json" <<'PY'
+
+# The same concurrency stress against a ThreadSanitizer build: data races fail the run.
+T=build-tsan
+[ -f $T/build.ninja ] || meson setup $T --buildtype=debugoptimized -Db_sanitize=thread >/dev/null
+ninja -C $T cxd
+tsan=0
+TSAN_OPTIONS="halt_on_error=0" CXD_BIN=$T/cxd python3 tests/integration/test_stress.py \
+  > $T/stress.log 2>&1 || { tsan=1; rc=1; tail -60 $T/stress.log; }
+echo "stress under ThreadSanitizer: $([ $tsan = 0 ] && echo ok || echo FAILED) (log: $T/stress.log)"
+
+python3 - "$B/meson-logs/testlog.json" "$tsan" <<'PY'
 import json, sys
 ok = bad = 0
 for line in open(sys.argv[1]):
@@ -25,6 +35,7 @@ for line in open(sys.argv[1]):
     else:
         bad += 1
         print("FAILED:", r["name"])
+ok, bad = (ok + 1, bad) if sys.argv[2] == "0" else (ok, bad + 1)
 print("tests: %d passed, %d failed" % (ok, bad))
 PY
 exit $rc

@@ -244,7 +244,7 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 	}
 	if (q.dims == CX_DIM_STAGE && q.bucket == CX_BUCKET_NONE && !q.stage)
 		fill_stages(&c);
-	if (q.dims & CX_DIM_STAGE)
+	if ((q.dims & CX_DIM_STAGE) && c.n > 1)
 		qsort(c.groups, c.n, sizeof(c.groups[0]), by_journey);
 	out = query_json(&q);
 	groups = json_array();
