@@ -167,11 +167,20 @@ void cx_api_response_line(struct cx_req *req, const char *line, size_t len, size
 	json_decref(obj);
 }
 
-/* Runs on the writer thread once the commit is durable (or failed). */
+/* Runs on the writer thread once the commit is durable (or failed): as little as
+ * possible here, the writer is the one serial stage. The reply is built by reply(). */
 static void on_written(struct cx_write_job *job)
 {
 	struct submission *sub = (struct submission *)job;
-	struct cx_req *req = sub->req;
+
+	cx_req_finish(sub->req);
+}
+
+/* Runs on a worker thread after the writer finished with the job. */
+static void reply(struct cx_req *req)
+{
+	struct submission *sub = req->stream_ctx;
+	struct cx_write_job *job = &sub->job;
 
 	if (!job->ok && sub->is_batch && job->err.status != 503) {
 		json_t *body = cx_error_json(&job->err);
@@ -199,9 +208,7 @@ static void on_written(struct cx_write_job *job)
 	} else {
 		cx_reply_json_take(req, 201, json_pack("{s:I}", "id", (json_int_t)sub->ids[0]));
 	}
-	req->stream_ctx = NULL;
-	submission_free(sub);
-	cx_req_finish(req);
+	/* the submission is freed with the request (stream_free) */
 }
 
 /* Read a JSON body: one object, or an array of them (a batch). */
@@ -335,7 +342,9 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 	sub->job.ids = sub->ids;
 	sub->job.replayed = sub->replayed;
 	sub->job.done = on_written;
+	req->on_resume = reply;
 	if (cx_writer_submit(req->app->writer, &sub->job, &err)) {
+		req->on_resume = NULL;
 		cx_reply_error(req, &err);
 		return CX_DONE;
 	}

@@ -455,8 +455,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			body_append(hr, upload_data, size);
 		return MHD_YES;
 	}
-	if (hr->phase == PH_PENDING)   /* resumed by the writer: the reply is ready */
+	if (hr->phase == PH_PENDING) {   /* resumed by the writer */
+		if (hr->req.on_resume)
+			hr->req.on_resume(&hr->req);
 		return send_reply(hr);
+	}
 
 	if (hr->too_large) {
 		reply_too_large(hr);
@@ -482,6 +485,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	pthread_mutex_unlock(&hr->mu);
+	if (hr->req.on_resume)
+		hr->req.on_resume(&hr->req);
 	return send_reply(hr);
 }
 

@@ -99,7 +99,7 @@ static int grow(struct cx_rollup_acc *acc)
 	return 0;
 }
 
-int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r)
+int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r, int weight)
 {
 	const char *parts[5] = { r->survey, r->stage, r->touchpoint,
 				 r->channel ? r->channel : "", r->segment ? r->segment : "" };
@@ -129,13 +129,13 @@ int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r)
 		e->hash = hash;
 		acc->used++;
 	}
-	e->hist.responses++;
+	e->hist.responses += weight;
 	if (r->nps >= 0)
-		e->hist.nps[r->nps]++;
+		e->hist.nps[r->nps] += weight;
 	if (r->csat >= 1)
-		e->hist.csat[r->csat - 1]++;
+		e->hist.csat[r->csat - 1] += weight;
 	if (r->ces >= 1)
-		e->hist.ces[r->ces - 1]++;
+		e->hist.ces[r->ces - 1] += weight;
 	if (blob != buf)
 		free(blob);
 	return 0;
@@ -155,7 +155,7 @@ int cx_rollup_each(struct cx_rollup_acc *acc,
 		const char *p;
 		int rc;
 
-		if (!e->blob)
+		if (!e->blob || e->hist.responses == 0)
 			continue;
 		p = e->blob;
 		k.survey = p;

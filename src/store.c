@@ -31,7 +31,11 @@ struct cx_store {
 	/* writer thread */
 	sqlite3 *wdb;
 	sqlite3_stmt *insert_response, *upsert_rollup, *idem_get, *idem_put, *idem_purge;
-	struct cx_rollup_acc *acc;   /* the current job's rollup increments */
+	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
+	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
+	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
+	size_t njob_rows, job_rows_cap;
+	int job_savepoint;
 
 	/* survey definitions */
 	pthread_mutex_t admin_mu;
@@ -208,6 +212,15 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 					&st->idem_put, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_PURGE, -1, 0, &st->idem_purge, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "SAVEPOINT job", -1, SQLITE_PREPARE_PERSISTENT,
+					&st->sp_begin, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "RELEASE job", -1, SQLITE_PREPARE_PERSISTENT,
+					&st->sp_release, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "ROLLBACK TO job", -1, SQLITE_PREPARE_PERSISTENT,
+					&st->sp_undo, NULL);
 	free(sql);
 	if (rc != SQLITE_OK || !sql)
 		return db_fail(st, st->wdb, err, "preparing statements");
@@ -349,7 +362,11 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->idem_get);
 	sqlite3_finalize(st->idem_put);
 	sqlite3_finalize(st->idem_purge);
+	sqlite3_finalize(st->sp_begin);
+	sqlite3_finalize(st->sp_release);
+	sqlite3_finalize(st->sp_undo);
 	cx_rollup_free(st->acc);
+	free(st->job_rows);
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
 	for (size_t i = 0; i < st->nsurveys; i++)
@@ -459,6 +476,7 @@ json_t *cx_store_survey_list(struct cx_store *st)
 
 int cx_store_begin(struct cx_store *st, struct cx_error *err)
 {
+	cx_rollup_clear(st->acc);
 	return exec(st->wdb, "BEGIN IMMEDIATE") ? db_fail(st, st->wdb, err, "begin") : 0;
 }
 
@@ -471,10 +489,13 @@ static int step_once(sqlite3_stmt *q)
 	return rc;
 }
 
-int cx_store_job_begin(struct cx_store *st, struct cx_error *err)
+int cx_store_job_begin(struct cx_store *st, int savepoint, struct cx_error *err)
 {
-	cx_rollup_clear(st->acc);
-	return exec(st->wdb, "SAVEPOINT job") ? db_fail(st, st->wdb, err, "savepoint") : 0;
+	st->njob_rows = 0;
+	st->job_savepoint = savepoint;
+	if (savepoint && step_once(st->sp_begin) != SQLITE_DONE)
+		return db_fail(st, st->wdb, err, "savepoint");
+	return 0;
 }
 
 static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
@@ -499,19 +520,18 @@ static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct 
 	return step_once(q) == SQLITE_DONE ? 0 : -1;
 }
 
-int cx_store_job_end(struct cx_store *st, int keep, struct cx_error *err)
+void cx_store_job_end(struct cx_store *st, int keep)
 {
-	int rc = 0;
-
-	if (keep && cx_rollup_each(st->acc, upsert_rollup, st)) {
-		rc = db_fail(st, st->wdb, err, "rollup");
-		keep = 0;
+	if (!keep) {
+		/* take the job's rows back out of the rollup counts, then out of the tables */
+		for (size_t i = 0; i < st->njob_rows; i++)
+			cx_rollup_add(st->acc, st->job_rows[i], -1);
+		if (st->job_savepoint)
+			step_once(st->sp_undo);
 	}
-	cx_rollup_clear(st->acc);
-	if (!keep)
-		exec(st->wdb, "ROLLBACK TO job");
-	exec(st->wdb, "RELEASE job");
-	return rc;
+	if (st->job_savepoint)
+		step_once(st->sp_release);
+	st->njob_rows = 0;
 }
 
 static void bind_opt_text(sqlite3_stmt *q, int i, const char *s, const char *absent)
@@ -606,8 +626,18 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *i
 	*id = sqlite3_last_insert_rowid(st->wdb);
 	if (r->idem_key && idem_record(st, r, *id))
 		return db_fail(st, st->wdb, err, "idempotency record");
-	if (cx_rollup_add(st->acc, r))
+	if (st->njob_rows == st->job_rows_cap) {
+		size_t cap = st->job_rows_cap ? st->job_rows_cap * 2 : 64;
+		const struct cx_response **p = realloc(st->job_rows, cap * sizeof(*p));
+
+		if (!p)
+			return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+		st->job_rows = p;
+		st->job_rows_cap = cap;
+	}
+	if (cx_rollup_add(st->acc, r, 1))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	st->job_rows[st->njob_rows++] = r;
 	return 0;
 }
 
@@ -621,8 +651,11 @@ int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s)
 
 int cx_store_commit(struct cx_store *st, struct cx_error *err)
 {
-	if (exec(st->wdb, "COMMIT") == 0)
+	/* the rollups first, one upsert per key the transaction touched */
+	if (cx_rollup_each(st->acc, upsert_rollup, st) == 0 && exec(st->wdb, "COMMIT") == 0) {
+		cx_rollup_clear(st->acc);
 		return 0;
+	}
 	db_fail(st, st->wdb, err, "commit");
 	cx_store_rollback(st);
 	return -1;
@@ -630,6 +663,7 @@ int cx_store_commit(struct cx_store *st, struct cx_error *err)
 
 void cx_store_rollback(struct cx_store *st)
 {
+	cx_rollup_clear(st->acc);
 	if (!sqlite3_get_autocommit(st->wdb))
 		exec(st->wdb, "ROLLBACK");
 }

@@ -64,7 +64,8 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 	size_t i;
 
 	job->nreplayed = 0;
-	if (cx_store_job_begin(st, &job->err))
+	/* a lone response without a key needs no savepoint: its INSERT is atomic */
+	if (cx_store_job_begin(st, job->n > 1 || job->items[0].idem_key, &job->err))
 		return -1;
 	for (i = 0; i < job->n; i++) {
 		int replayed;
@@ -77,8 +78,7 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 	}
 	job->failed_index = i;
 	job->ok = (i == job->n);
-	if (cx_store_job_end(st, job->ok, &job->err))
-		return -1;
+	cx_store_job_end(st, job->ok);
 	/* a 4xx (422 refused, 409 idempotency conflict) fails this job only; anything else
 	 * loses the whole transaction */
 	return (job->ok || job->err.status < 500) ? 0 : -1;

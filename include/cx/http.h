@@ -56,6 +56,8 @@ struct cx_req {
 	size_t body_len;
 	void *stream_ctx;             /* a streaming handler's state (NDJSON lines) ... */
 	void (*stream_free)(void *ctx); /* ... and how to free it if the request dies */
+	void (*on_resume)(struct cx_req *req); /* builds the reply of a CX_PENDING request on
+						 its worker thread, before it is sent */
 	json_t *form;                 /* urlencoded fields (strings), when body_kind is FORM */
 	int wants_json;               /* Accept names application/json */
 	struct cx_reply reply;
@@ -76,8 +78,8 @@ void cx_reply_error(struct cx_req *req, const struct cx_error *err);
 void cx_reply_html(struct cx_req *req, unsigned status, const char *html);
 void cx_reply_redirect(struct cx_req *req, const char *location);
 
-/* From any thread, once, for a request whose handler returned CX_PENDING: the reply is set,
- * send it. */
+/* From any thread, once, for a request whose handler returned CX_PENDING: the outcome is
+ * known; req->on_resume (if set) then runs on a worker thread to build the reply. */
 void cx_req_finish(struct cx_req *req);
 
 /* Start listening with the limits in cfg; the bound port is in *port on return. */

@@ -1,8 +1,9 @@
 /* rollup.h - in-memory accumulation of rollup histograms, keyed like the rollups table.
  *
- * The writer adds every response of a job here and then writes one upsert per distinct
- * key instead of one per response: a 10,000-line import touching 50 keys costs 50 rollup
- * writes. Not thread-safe: one accumulator per writer.
+ * The writer adds every response of a transaction here and, just before the commit, writes
+ * one upsert per distinct key instead of one per response: a group commit of 10,000
+ * responses touching 50 keys costs 50 rollup writes. Keys whose count went back to zero
+ * (a job undone) are skipped. Not thread-safe: one accumulator per writer.
  */
 #ifndef CX_ROLLUP_H
 #define CX_ROLLUP_H
@@ -23,8 +24,9 @@ struct cx_rollup_acc;
 
 struct cx_rollup_acc *cx_rollup_new(void);
 void cx_rollup_free(struct cx_rollup_acc *acc);
-/* Add one response under its key. 0, or -1 when out of memory. */
-int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r);
+/* Add one response under its key with weight +1 (or -1 to take it back out).
+ * 0, or -1 when out of memory. */
+int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r, int weight);
 /* Call fn for every key, in no particular order; stops at the first non-zero return. */
 int cx_rollup_each(struct cx_rollup_acc *acc,
 		   int (*fn)(void *ctx, const struct cx_rollup_key *key, const struct cx_hist *h),

@@ -57,11 +57,13 @@ json_t *cx_store_survey_list(struct cx_store *st);
 
 /* --- the writer thread's family --- */
 int cx_store_begin(struct cx_store *st, struct cx_error *err);
-/* A job is a group of responses that stands or falls together (a savepoint). */
-int cx_store_job_begin(struct cx_store *st, struct cx_error *err);
-/* Keep (write the job's rollup increments, one upsert per distinct key) or undo the job.
- * Returns -1 with a 503 in err when keeping failed (the job is then undone). */
-int cx_store_job_end(struct cx_store *st, int keep, struct cx_error *err);
+/* A job is a group of responses that stands or falls together. With `savepoint` it can be
+ * undone after some of it was written; without, it must be one response whose append
+ * either fully happens or fails without writing anything. */
+int cx_store_job_begin(struct cx_store *st, int savepoint, struct cx_error *err);
+/* Keep or undo the job (its rows, idempotency keys and rollup counts). The responses a
+ * kept job appended must stay valid until cx_store_commit() or cx_store_rollback(). */
+void cx_store_job_end(struct cx_store *st, int keep);
 /* Insert r and count it for its rollup row; *id is the new response id. When r carries an
  * idempotency key already stored for its survey with the same fingerprint, nothing is
  * written, *id is the original and *replayed = 1; with another fingerprint it fails with
@@ -71,7 +73,8 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *i
 		    int *replayed, struct cx_error *err);
 /* Delete idempotency keys recorded before before_s; the count deleted, or -1. */
 int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s);
-/* 0 once durable; on failure the transaction is rolled back and err is a 503. */
+/* Write the transaction's rollup counts (one upsert per key), commit; 0 once durable. On
+ * failure the transaction is rolled back and err is a 503. */
 int cx_store_commit(struct cx_store *st, struct cx_error *err);
 void cx_store_rollback(struct cx_store *st);
 

@@ -41,7 +41,7 @@ START_TEST(accumulates_per_key)
 		r.touchpoint = tp;
 		r.channel = (i % 2) ? "web" : NULL;
 		r.submitted_at = 1795392000 + (i % 4 < 2 ? 0 : 86400) + i;
-		ck_assert_int_eq(cx_rollup_add(acc, &r), 0);
+		ck_assert_int_eq(cx_rollup_add(acc, &r, 1), 0);
 	}
 	ck_assert_int_eq(cx_rollup_count(acc), 12);
 	ck_assert_int_eq(cx_rollup_each(acc, visit, &t), 0);
@@ -64,10 +64,29 @@ START_TEST(unanswered_metrics_only_count_responses)
 				 .nps = -1, .csat = -1, .ces = -1, .submitted_at = 0 };
 	struct tally t = { 0 };
 
-	ck_assert_int_eq(cx_rollup_add(acc, &r), 0);
+	ck_assert_int_eq(cx_rollup_add(acc, &r, 1), 0);
 	ck_assert_int_eq(cx_rollup_each(acc, visit, &t), 0);
 	ck_assert_int_eq(t.responses, 1);
 	ck_assert_int_eq(t.nps9 + t.csat1 + t.ces7, 0);
+	cx_rollup_free(acc);
+}
+END_TEST
+
+START_TEST(taking_back_out)
+{
+	struct cx_rollup_acc *acc = cx_rollup_new();
+	struct cx_response a = { .survey = "s", .stage = "a", .touchpoint = "t", .nps = 10,
+				 .csat = -1, .ces = -1 };
+	struct cx_response b = a;
+	struct tally t = { 0 };
+
+	b.touchpoint = "u";
+	ck_assert_int_eq(cx_rollup_add(acc, &a, 1), 0);
+	ck_assert_int_eq(cx_rollup_add(acc, &b, 1), 0);
+	ck_assert_int_eq(cx_rollup_add(acc, &b, -1), 0);   /* an undone job */
+	ck_assert_int_eq(cx_rollup_each(acc, visit, &t), 0);
+	ck_assert_int_eq(t.keys, 1);                       /* b's key is skipped */
+	ck_assert_int_eq(t.responses, 1);
 	cx_rollup_free(acc);
 }
 END_TEST
@@ -86,7 +105,7 @@ START_TEST(long_keys_and_growth)
 		snprintf(seg, sizeof(seg), "%0*d", 64, i % 5);
 		r.touchpoint = tp;
 		r.segment = seg;
-		ck_assert_int_eq(cx_rollup_add(acc, &r), 0);
+		ck_assert_int_eq(cx_rollup_add(acc, &r, 1), 0);
 	}
 	ck_assert_int_eq(cx_rollup_count(acc), 1000);
 	cx_rollup_free(acc);
@@ -102,6 +121,7 @@ int main(void)
 
 	tcase_add_test(tc, accumulates_per_key);
 	tcase_add_test(tc, unanswered_metrics_only_count_responses);
+	tcase_add_test(tc, taking_back_out);
 	tcase_add_test(tc, long_keys_and_growth);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

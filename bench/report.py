@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""bench/report.py: the one table of bench/run, from peers.sh's raw.tsv and run's extra.tsv."""
+import datetime
+import os
+import platform
+import statistics as st
+import sys
+from collections import defaultdict
+
+raw, extra, rss_post, rss_import, peers_md = sys.argv[1:6]
+here = os.path.dirname(os.path.abspath(__file__))
+
+R = defaultdict(list)   # (system, load) -> [dict]
+for line in open(raw):
+    s, load, rep, rps, p50, p99, n2, se, srv, box, n = line.rstrip("\n").split("\t")
+    R[(s, load)].append(dict(rps=float(rps), p50=float(p50), p99=float(p99), err=int(n2) + max(int(se), 0)))
+X = {}
+imp = None
+for line in open(extra):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "IMPORT":
+        imp = dict(rows=int(f[2]), secs=float(f[4]) - float(f[3]), ok=int(f[5]))
+        continue
+    kv = dict(x.split("=") for x in f[2].split()[1:])
+    dur = int(kv["duration_us"]) / 1e6
+    X[(f[1], f[0])] = dict(rps=int(kv["requests"]) / dur if dur else 0, p50=int(kv["p50_us"]) / 1000,
+                           p99=int(kv["p99_us"]) / 1000, err=int(kv["non2xx"]) + max(int(kv["sockerr"]), 0))
+
+
+def get(system, load, field):
+    if (system, load) in X:
+        return X[(system, load)][field]
+    v = [r[field] for r in R.get((system, load), [])]
+    return st.median(v) if v else None
+
+
+def fmt(v, digits=0):
+    return "-" if v is None else ("{:,.%df}" % digits).format(v)
+
+
+def ratio(a, b):
+    return "-" if not a or not b else "%.2fx" % (a / b) if a / b < 10 else "%.0fx" % (a / b)
+
+
+rows = []
+for load, label in (("POST32", "POST one JSON response, 32 conns"), ("POST256", "POST one JSON response, 256 conns"),
+                    ("POST1", "POST one JSON response, 1 conn"), ("GET16", "GET scores by=stage, 100k rows, 16 conns")):
+    c, g, f, n = (get(s, load, "rps") for s in ("cxd", "go", "fastapi", "nginx"))
+    rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+        label, fmt(c), fmt(g), fmt(f), fmt(n), ratio(c, g), ratio(c, f), ratio(c, n),
+        fmt(get("cxd", load, "p50"), 3), fmt(get("cxd", load, "p99"), 3)))
+scale = sorted({int(k[1].split("@")[1]) for k in X if k[1].startswith("GET16@")})
+base = X.get(("cxd", "GET16@%d" % scale[0]), {}).get("rps") if scale else None
+for n in scale:
+    x = X[("cxd", "GET16@%d" % n)]
+    rows.append("| GET scores by=stage, %s rows, 16 conns | %s | | | | | | %s of 10k | %s / %s |" % (
+        fmt(n), fmt(x["rps"]), "%.0f%%" % (100 * x["rps"] / base) if base else "-", fmt(x["p50"], 3), fmt(x["p99"], 3)))
+if imp:
+    rows.append("| NDJSON import, 1M responses (100 x 10k, 2 at a time) | %s resp/s | | | | | | | %.1f s, %d/100 batches 201 |" % (
+        fmt(imp["rows"] / imp["secs"]), imp["secs"], imp["ok"]))
+
+errors = {s: sum(r["err"] for (sy, _), rs in R.items() if sy == s for r in rs) + sum(x["err"] for (sy, _), x in X.items() if sy == s)
+          for s in ("cxd", "go", "fastapi", "nginx")}
+cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t") if os.path.exists("/proc/cpuinfo") else "?"
+print("# cxd benchmark results\n")
+print("Run %s on %s, %d cores (%s), kernel %s. Produced by `bench/run`; every system got the same "
+      "requests in the same run, loads on 127.0.0.1 only.\n" % (
+          datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), platform.node() or "?",
+          os.cpu_count(), cpu, platform.release()))
+print("| load | cxd req/s | go | fastapi | nginx 204 | cxd/go | cxd/fastapi | cxd/nginx | cxd p50 / p99 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("\n".join(rows))
+print("\nPeak RSS of cxd (VmHWM): %s MiB after the POST loads, %s MiB after the NDJSON import." % (
+    fmt(int(rss_post) / 1024, 1), fmt(int(rss_import) / 1024, 1)))
+print("Errors (non-2xx or socket) over all loads: %s." % ", ".join("%s %d" % kv for kv in errors.items()))
+print("Every POST answered 201 was committed with synchronous=FULL before the answer.")
+print("\n<details><summary>peers.sh output (medians, CPU%, SQLite ceilings)</summary>\n")
+print(open(peers_md).read())
+print("</details>\n")
+notes = os.path.join(here, "NOTES.md")
+if os.path.exists(notes):
+    print(open(notes).read())
