@@ -43,6 +43,14 @@ SELECT survey, submitted_at / 86400, stage, touchpoint, coalesce(channel, ''),
        sum(ces IS 1), sum(ces IS 2), sum(ces IS 3), sum(ces IS 4), sum(ces IS 5),
        sum(ces IS 6), sum(ces IS 7)
 FROM responses GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO rollups_month
+SELECT survey, CAST(strftime('%s', day * 86400, 'unixepoch', 'start of month') AS INTEGER) / 86400,
+       stage, touchpoint, channel, segment, sum(responses),
+       sum(nps0), sum(nps1), sum(nps2), sum(nps3), sum(nps4), sum(nps5), sum(nps6),
+       sum(nps7), sum(nps8), sum(nps9), sum(nps10),
+       sum(csat1), sum(csat2), sum(csat3), sum(csat4), sum(csat5),
+       sum(ces1), sum(ces2), sum(ces3), sum(ces4), sum(ces5), sum(ces6), sum(ces7)
+FROM rollups GROUP BY 1, 2, 3, 4, 5, 6;
 COMMIT;
 CREATE INDEX responses_survey_time ON responses(survey, submitted_at);
 CREATE INDEX responses_customer ON responses(customer) WHERE customer IS NOT NULL;

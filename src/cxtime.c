@@ -31,6 +31,31 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+int64_t cx_time_month_start(int64_t day)
+{
+	int y;
+	unsigned m, d;
+
+	civil_from_days(day, &y, &m, &d);
+	return cx_time_days_from_civil(y, m, 1);
+}
+
+int64_t cx_time_next_month(int64_t day)
+{
+	int y;
+	unsigned m, d;
+
+	civil_from_days(day, &y, &m, &d);
+	return m == 12 ? cx_time_days_from_civil(y + 1, 1, 1) : cx_time_days_from_civil(y, m + 1, 1);
+}
+
+int64_t cx_time_week_start(int64_t day)
+{
+	int64_t r = (day + 3) % 7;   /* 1970-01-05 (day 4) was a Monday */
+
+	return day - (r < 0 ? r + 7 : r);
+}
+
 int64_t cx_time_day_of(int64_t unix_s)
 {
 	return unix_s / 86400 - (unix_s % 86400 < 0);

@@ -30,7 +30,8 @@ struct cx_store {
 
 	/* writer thread */
 	sqlite3 *wdb;
-	sqlite3_stmt *insert_response, *upsert_rollup, *idem_get, *idem_put, *idem_purge;
+	sqlite3_stmt *insert_response, *upsert_rollup, *upsert_month;
+	sqlite3_stmt *idem_get, *idem_put, *idem_purge;
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
 	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
 	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
@@ -163,9 +164,10 @@ static int migrate(struct cx_store *st, struct cx_error *err)
 
 /* --- writer statements --- */
 
-/* The rollup upsert: ?1-?6 the key, ?7 responses, ?8-?30 the 23 histogram cells
- * (nps0-10, csat1-5, ces1-7), each added to what the row holds. */
-static char *rollup_sql(void)
+/* The rollup upsert into `table` (rollups by day, rollups_month by month): ?1-?6 the key,
+ * ?7 responses, ?8-?30 the 23 histogram cells (nps0-10, csat1-5, ces1-7), each added to
+ * what the row holds. */
+static char *rollup_sql(const char *table, const char *period)
 {
 	static const struct { const char *col; int lo, hi; } m[] = {
 		{ "nps", 0, 10 }, { "csat", 1, 5 }, { "ces", 1, 7 },
@@ -176,8 +178,8 @@ static char *rollup_sql(void)
 
 	if (!s)
 		return NULL;
-	n += (size_t)snprintf(s + n, cap - n, "INSERT INTO rollups(survey, day, stage, touchpoint, "
-			      "channel, segment, responses");
+	n += (size_t)snprintf(s + n, cap - n, "INSERT INTO %s(survey, %s, stage, touchpoint, "
+			      "channel, segment, responses", table, period);
 	for (size_t k = 0; k < 3; k++)
 		for (int v = m[k].lo; v <= m[k].hi; v++)
 			n += (size_t)snprintf(s + n, cap - n, ", %s%d", m[k].col, v);
@@ -185,9 +187,9 @@ static char *rollup_sql(void)
 	for (size_t k = 0; k < 3; k++)
 		for (int v = m[k].lo; v <= m[k].hi; v++)
 			n += (size_t)snprintf(s + n, cap - n, ", ?%d", param++);
-	n += (size_t)snprintf(s + n, cap - n, ") ON CONFLICT(survey, day, stage, touchpoint, "
+	n += (size_t)snprintf(s + n, cap - n, ") ON CONFLICT(survey, %s, stage, touchpoint, "
 			      "channel, segment) DO UPDATE SET responses = responses + "
-			      "excluded.responses");
+			      "excluded.responses", period);
 	for (size_t k = 0; k < 3; k++)
 		for (int v = m[k].lo; v <= m[k].hi; v++)
 			n += (size_t)snprintf(s + n, cap - n, ", %s%d = %s%d + excluded.%s%d",
@@ -197,13 +199,17 @@ static char *rollup_sql(void)
 
 static int prepare_writer(struct cx_store *st, struct cx_error *err)
 {
-	char *sql = rollup_sql();
+	char *sql = rollup_sql("rollups", "day");
+	char *msql = rollup_sql("rollups_month", "month");
 	int rc = sqlite3_prepare_v3(st->wdb, SQL_INSERT_RESPONSE, -1, SQLITE_PREPARE_PERSISTENT,
 				    &st->insert_response, NULL);
 
-	if (rc == SQLITE_OK && sql)
+	if (rc == SQLITE_OK && sql && msql)
 		rc = sqlite3_prepare_v3(st->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->upsert_rollup, NULL);
+	if (rc == SQLITE_OK && sql && msql)
+		rc = sqlite3_prepare_v3(st->wdb, msql, -1, SQLITE_PREPARE_PERSISTENT,
+					&st->upsert_month, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_GET, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->idem_get, NULL);
@@ -222,7 +228,8 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 		rc = sqlite3_prepare_v3(st->wdb, "ROLLBACK TO job", -1, SQLITE_PREPARE_PERSISTENT,
 					&st->sp_undo, NULL);
 	free(sql);
-	if (rc != SQLITE_OK || !sql)
+	free(msql);
+	if (rc != SQLITE_OK || !sql || !msql)
 		return db_fail(st, st->wdb, err, "preparing statements");
 	if (!(st->acc = cx_rollup_new()))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
@@ -359,6 +366,7 @@ void cx_store_close(struct cx_store *st)
 	free(st->readers);
 	sqlite3_finalize(st->insert_response);
 	sqlite3_finalize(st->upsert_rollup);
+	sqlite3_finalize(st->upsert_month);
 	sqlite3_finalize(st->idem_get);
 	sqlite3_finalize(st->idem_put);
 	sqlite3_finalize(st->idem_purge);
@@ -498,14 +506,13 @@ int cx_store_job_begin(struct cx_store *st, int savepoint, struct cx_error *err)
 	return 0;
 }
 
-static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
+static int upsert_one(sqlite3_stmt *q, const struct cx_rollup_key *k, int64_t period,
+		      const struct cx_hist *h)
 {
-	struct cx_store *st = ctx;
-	sqlite3_stmt *q = st->upsert_rollup;
 	int p = 8;
 
 	sqlite3_bind_text(q, 1, k->survey, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, k->day);
+	sqlite3_bind_int64(q, 2, period);
 	sqlite3_bind_text(q, 3, k->stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, k->touchpoint, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 5, k->channel, -1, SQLITE_STATIC);
@@ -518,6 +525,16 @@ static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct 
 	for (int v = 0; v < 7; v++)
 		sqlite3_bind_int64(q, p++, h->ces[v]);
 	return step_once(q) == SQLITE_DONE ? 0 : -1;
+}
+
+/* One key's counts into its day row and its month row. */
+static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
+{
+	struct cx_store *st = ctx;
+
+	if (upsert_one(st->upsert_rollup, k, k->day, h))
+		return -1;
+	return upsert_one(st->upsert_month, k, cx_time_month_start(k->day), h);
 }
 
 void cx_store_job_end(struct cx_store *st, int keep)
@@ -695,19 +712,29 @@ static void reader_give(struct cx_store *st, struct reader *r)
 	pthread_mutex_unlock(&st->reader_mu);
 }
 
-/* Result columns: 0-3 stage, touchpoint, channel, segment (NULL when not grouped),
- * 4 bucket day, 5 responses, 6-16 nps0-10, 17-21 csat1-5, 22-28 ces1-7. */
+/* Result columns: 0-3 stage, touchpoint, channel, segment (NULL when not grouped on),
+ * 4 bucket day, 5 responses, 6-16 nps0-10, 17-21 csat1-5, 22-28 ces1-7.
+ * Rows come from the daily rollups for days in [?2, ?3) and [?4, ?5) and from the monthly
+ * rollups for months in [?6, ?7) (see split_range); ?8-?11 filter stage, touchpoint,
+ * channel, segment. `d` is the day (or the month's first day) a row stands for. */
 static char *scores_sql(unsigned dims, enum cx_bucket bucket)
 {
 	static const char *const dim_cols[] = { "stage", "touchpoint", "channel", "segment" };
 	static const char *const bucket_expr[] = {
 		[CX_BUCKET_NONE] = "NULL",
-		[CX_BUCKET_DAY] = "day",
-		[CX_BUCKET_WEEK] = "day - (day + 3) % 7",   /* 1970-01-05 was a Monday */
-		[CX_BUCKET_MONTH] = "CAST(strftime('%s', day * 86400, 'unixepoch', "
+		[CX_BUCKET_DAY] = "d",
+		[CX_BUCKET_WEEK] = "d - (d + 3) % 7",   /* 1970-01-05 was a Monday */
+		[CX_BUCKET_MONTH] = "CAST(strftime('%s', d * 86400, 'unixepoch', "
 				    "'start of month') AS INTEGER) / 86400",
 	};
-	size_t cap = 4096, n = 0;
+	static const char cols[] =
+		"stage, touchpoint, channel, segment, responses, nps0, nps1, nps2, nps3, nps4, "
+		"nps5, nps6, nps7, nps8, nps9, nps10, csat1, csat2, csat3, csat4, csat5, ces1, "
+		"ces2, ces3, ces4, ces5, ces6, ces7";
+	static const char filters[] =
+		" AND (?8 IS NULL OR stage = ?8) AND (?9 IS NULL OR touchpoint = ?9)"
+		" AND (?10 IS NULL OR channel = ?10) AND (?11 IS NULL OR segment = ?11)";
+	size_t cap = 8192, n = 0;
 	char *s = malloc(cap), group[64] = "";
 	size_t g = 0;
 
@@ -731,12 +758,38 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket)
 	for (int v = 1; v <= 7; v++)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(ces%d)", v);
 	n += (size_t)snprintf(s + n, cap - n,
-			      " FROM rollups WHERE survey = ?1 AND day >= ?2 AND day < ?3"
-			      " AND (?4 IS NULL OR stage = ?4) AND (?5 IS NULL OR touchpoint = ?5)"
-			      " AND (?6 IS NULL OR channel = ?6) AND (?7 IS NULL OR segment = ?7)");
+			      " FROM (SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
+			      " ((day >= ?2 AND day < ?3) OR (day >= ?4 AND day < ?5))%s"
+			      " UNION ALL SELECT month AS d, %s FROM rollups_month WHERE survey = ?1"
+			      " AND month >= ?6 AND month < ?7%s)", cols, filters, cols, filters);
 	if (g)
 		snprintf(s + n, cap - n, " GROUP BY %s ORDER BY %s", group, group);
 	return s;
+}
+
+/* Which days to read from the daily rollups and which months from the monthly ones, so
+ * that [from, to) is covered exactly once: the whole months inside the range come from
+ * rollups_month, the partial months at its edges from rollups (r[0..1] and r[2..3] are day
+ * ranges, r[4..5] a range of month-first days). Day and week buckets need days. */
+static void split_range(const struct cx_scores_query *q, int64_t r[6])
+{
+	int64_t m1, m2;
+
+	if (q->bucket == CX_BUCKET_DAY || q->bucket == CX_BUCKET_WEEK)
+		goto by_day;
+	m1 = q->from_day == INT64_MIN ? INT64_MIN
+	     : (cx_time_month_start(q->from_day) == q->from_day ? q->from_day
+								  : cx_time_next_month(q->from_day));
+	m2 = q->to_day == INT64_MAX ? INT64_MAX : cx_time_month_start(q->to_day);
+	if (m1 >= m2)
+		goto by_day;
+	r[0] = q->from_day, r[1] = m1;   /* the days before the first whole month */
+	r[2] = m2, r[3] = q->to_day;     /* the days after the last whole month */
+	r[4] = m1, r[5] = m2;            /* the whole months */
+	return;
+by_day:
+	r[0] = q->from_day, r[1] = q->to_day;
+	r[2] = r[3] = r[4] = r[5] = 0;
 }
 
 static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket bucket)
@@ -766,19 +819,21 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_g
 {
 	struct reader *r = reader_take(st);
 	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket);
+	int64_t range[6];
 	int rc = 0, step;
 
 	if (!q) {
 		rc = db_fail(st, r->db, err, "preparing scores");
 		goto out;
 	}
+	split_range(qry, range);
 	sqlite3_bind_text(q, 1, qry->survey, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, qry->from_day);
-	sqlite3_bind_int64(q, 3, qry->to_day);
-	bind_opt_text(q, 4, qry->stage, NULL);
-	bind_opt_text(q, 5, qry->touchpoint, NULL);
-	bind_opt_text(q, 6, qry->channel, NULL);
-	bind_opt_text(q, 7, qry->segment, NULL);
+	for (int i = 0; i < 6; i++)
+		sqlite3_bind_int64(q, 2 + i, range[i]);
+	bind_opt_text(q, 8, qry->stage, NULL);
+	bind_opt_text(q, 9, qry->touchpoint, NULL);
+	bind_opt_text(q, 10, qry->channel, NULL);
+	bind_opt_text(q, 11, qry->segment, NULL);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_group_key key = {
 			.stage = col_text(q, 0), .touchpoint = col_text(q, 1),

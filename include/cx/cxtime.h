@@ -9,6 +9,11 @@
 
 /* Days since 1970-01-01 for a proleptic Gregorian date (no validation). */
 int64_t cx_time_days_from_civil(int y, unsigned m, unsigned d);
+/* Day number of the first day of day's month, and of the month after it. */
+int64_t cx_time_month_start(int64_t day);
+int64_t cx_time_next_month(int64_t day);
+/* Day number of the Monday starting day's week. */
+int64_t cx_time_week_start(int64_t day);
 /* Floor division of unix seconds into days. */
 int64_t cx_time_day_of(int64_t unix_s);
 /* Parse RFC 3339 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)" into unix seconds

@@ -287,8 +287,12 @@ class ServiceTest(unittest.TestCase):
         frm = (TODAY - dt.timedelta(days=20)).isoformat()
         to = (TODAY - dt.timedelta(days=3)).isoformat()
         for by_dims, bucket in queries:
+            # a range holding whole months reads them from the monthly rollups and its
+            # edges from the daily ones: both must add up to the same as the rows
+            wide = {"from": (TODAY - dt.timedelta(days=70)).isoformat(),
+                    "to": (TODAY + dt.timedelta(days=1)).isoformat()}
             for filt in ({}, {"stage": "purchase"}, {"touchpoint": "web", "from": frm, "to": to},
-                         {"channel": "email", "segment": "new"}):
+                         {"channel": "email", "segment": "new"}, wide, dict(wide, stage="retention")):
                 by = ",".join(x for x in (by_dims, bucket) if x)
                 qs = "&".join(["by=" + by] if by else [] + []) + "".join("&%s=%s" % kv for kv in filt.items())
                 with self.subTest(by=by, filt=filt):
