@@ -13,6 +13,8 @@
 
 static const char *const dim_names[] = { "stage", "touchpoint", "channel", "segment" };
 static const char *const bucket_names[] = { NULL, "day", "week", "month" };
+#define CX_MAX_BUCKETS 1000
+
 static const char *const known_params[] = {
 	"from", "to", "stage", "touchpoint", "channel", "segment", "by",
 };
@@ -148,13 +150,88 @@ static int on_group(void *ctx, const struct cx_group_key *key, const struct cx_h
 	return 0;
 }
 
+static int cmp_key(const char *a, const char *b)
+{
+	return (a && b) ? strcmp(a, b) : (a != NULL) - (b != NULL);   /* none first */
+}
+
+/* Stages in journey order, then the other dimensions by name, then time. */
+static int same_series(const struct group *x, const struct group *y)
+{
+	if (x->stage_rank != y->stage_rank)
+		return x->stage_rank < y->stage_rank ? -1 : 1;
+	for (int i = 0; i < 4; i++) {
+		int c = cmp_key(x->key[i], y->key[i]);
+
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
 static int by_journey(const void *a, const void *b)
 {
 	const struct group *x = a, *y = b;
+	int c = same_series(x, y);
 
-	if (x->stage_rank != y->stage_rank)
-		return x->stage_rank < y->stage_rank ? -1 : 1;
-	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+	if (c)
+		return c;
+	return x->bucket_day < y->bucket_day ? -1 : (x->bucket_day > y->bucket_day);
+}
+
+static int64_t bucket_start(enum cx_bucket b, int64_t day)
+{
+	return b == CX_BUCKET_WEEK ? cx_time_week_start(day)
+	       : b == CX_BUCKET_MONTH ? cx_time_month_start(day) : day;
+}
+
+static int64_t bucket_next(enum cx_bucket b, int64_t day)
+{
+	return b == CX_BUCKET_WEEK ? day + 7 : b == CX_BUCKET_MONTH ? cx_time_next_month(day)
+								    : day + 1;
+}
+
+static int64_t count_buckets(enum cx_bucket b, int64_t from, int64_t to)
+{
+	int64_t n = 0;
+
+	for (int64_t d = bucket_start(b, from); d < to && n <= CX_MAX_BUCKETS; d = bucket_next(b, d))
+		n++;
+	return n;
+}
+
+/* Trends have no holes: every series (one per combination of the other dimensions) gets
+ * every bucket of [from, to), empty ones with responses 0 and null scores. Groups must be
+ * sorted by_journey; the result is too. */
+static int fill_buckets(struct collect *c, enum cx_bucket b, int64_t from, int64_t to)
+{
+	size_t have = c->n;
+
+	for (size_t i = 0; i < have;) {
+		size_t end = i;
+		int64_t d = bucket_start(b, from);
+
+		while (end < have && same_series(&c->groups[i], &c->groups[end]) == 0)
+			end++;
+		for (size_t k = i; d < to; d = bucket_next(b, d)) {
+			struct group *g;
+
+			while (k < end && c->groups[k].bucket_day < d)
+				k++;
+			if (k < end && c->groups[k].bucket_day == d)
+				continue;
+			if (!(g = add_group(c)))
+				return -1;
+			*g = c->groups[i];      /* the series' key ... */
+			memset(&g->hist, 0, sizeof(g->hist));
+			for (int j = 0; j < 4; j++)
+				g->key[j] = c->groups[i].key[j] ? strdup(c->groups[i].key[j]) : NULL;
+			g->bucket_day = d;      /* ... at the missing bucket */
+		}
+		i = end;
+	}
+	qsort(c->groups, c->n, sizeof(c->groups[0]), by_journey);
+	return 0;
 }
 
 /* by=stage alone lists every stage of the journey, answered or not. */
@@ -177,6 +254,31 @@ static void fill_stages(struct collect *c)
 			g->stage_rank = (int)i;
 		}
 	}
+}
+
+/* The buckets a trend lists: [from, to) as asked; without `to`, up to and including today;
+ * without `from`, the 30 days before `to`. More than 1,000 buckets is refused. The query
+ * itself is narrowed to the same range, so the groups and the buckets agree. */
+static int trend_range(struct cx_scores_query *q, int64_t *from, int64_t *to,
+		       struct cx_error *err)
+{
+	int64_t n;
+
+	if (q->bucket == CX_BUCKET_NONE)
+		return 0;
+	*to = q->to_day != INT64_MAX ? q->to_day : cx_time_day_of(cx_time_now()) + 1;
+	*from = q->from_day != INT64_MIN ? q->from_day : *to - 30;
+	if (*from >= *to)
+		return cx_error_set(err, 422, "invalid_range", "from", "without to, the trend ends "
+				    "today: from must be before tomorrow");
+	n = count_buckets(q->bucket, *from, *to);
+	if (n > CX_MAX_BUCKETS)
+		return cx_error_set(err, 422, "too_many_buckets", "by", "the range holds more than "
+				    "%d %s buckets; narrow from/to or use a coarser bucket",
+				    CX_MAX_BUCKETS, bucket_names[q->bucket]);
+	q->from_day = *from;
+	q->to_day = *to;
+	return 0;
 }
 
 static json_t *group_json(const struct group *g, const struct cx_scores_query *q)
@@ -229,6 +331,7 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 	struct collect c = { 0 };
 	struct cx_error err;
 	json_t *out, *groups;
+	int64_t from = 0, to = 0;
 
 	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
 		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'", req->params[0]);
@@ -237,15 +340,26 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 	}
 	q.survey = s.id;
 	c.survey = &s;
-	if (parse_filters(req, &s, &q, &err) ||
+	if (parse_filters(req, &s, &q, &err) || trend_range(&q, &from, &to, &err) ||
 	    cx_store_scores(req->app->store, &q, on_group, &c, &err)) {
 		cx_reply_error(req, &err);
 		goto out;
 	}
 	if (q.dims == CX_DIM_STAGE && q.bucket == CX_BUCKET_NONE && !q.stage)
 		fill_stages(&c);
-	if ((q.dims & CX_DIM_STAGE) && c.n > 1)
+	if (c.n > 1)
 		qsort(c.groups, c.n, sizeof(c.groups[0]), by_journey);
+	if (q.bucket != CX_BUCKET_NONE && c.n == 0 && q.dims == 0) {
+		struct group *g = add_group(&c);   /* the one series of an undivided trend */
+
+		if (g)
+			g->bucket_day = bucket_start(q.bucket, from);
+	}
+	if (q.bucket != CX_BUCKET_NONE && fill_buckets(&c, q.bucket, from, to)) {
+		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
+		cx_reply_error(req, &err);
+		goto out;
+	}
 	out = query_json(&q);
 	groups = json_array();
 	for (size_t i = 0; i < c.n; i++)

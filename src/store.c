@@ -759,9 +759,12 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(ces%d)", v);
 	n += (size_t)snprintf(s + n, cap - n,
 			      " FROM (SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
-			      " ((day >= ?2 AND day < ?3) OR (day >= ?4 AND day < ?5))%s"
+			      " day >= ?2 AND day < ?3%s"
+			      " UNION ALL SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
+			      " day >= ?4 AND day < ?5%s"   /* not an OR: each is an index range */
 			      " UNION ALL SELECT month AS d, %s FROM rollups_month WHERE survey = ?1"
-			      " AND month >= ?6 AND month < ?7%s)", cols, filters, cols, filters);
+			      " AND month >= ?6 AND month < ?7%s)", cols, filters, cols, filters, cols,
+			      filters);
 	if (g)
 		snprintf(s + n, cap - n, " GROUP BY %s ORDER BY %s", group, group);
 	return s;

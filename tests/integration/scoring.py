@@ -65,3 +65,27 @@ def close(a, b, tol=1e-3):
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return abs(a - b) <= tol
     return a == b
+
+
+def z_nps(a, b):
+    """(score_a, score_b, z or None) for NPS answers a -> b, the README's test."""
+    sa, sb = nps(a), nps(b)
+    if not sa or not sb:
+        return None
+
+    def var(vals):
+        n = len(vals)
+        p = sum(1 for v in vals if v >= 9) / n
+        d = sum(1 for v in vals if v <= 6) / n
+        return 10000 * (p + d - (p - d) ** 2) / n
+    se = math.sqrt(var(a) + var(b))
+    return sa["score"], sb["score"], ((sb["score"] - sa["score"]) / se if se > 0 else None)
+
+
+def z_csat(a, b):
+    sa, sb = csat(a), csat(b)
+    if not sa or not sb:
+        return None
+    p = (sa["satisfied"] + sb["satisfied"]) / (len(a) + len(b))
+    se = 100 * math.sqrt(p * (1 - p) * (1 / len(a) + 1 / len(b)))
+    return sa["score"], sb["score"], ((sb["score"] - sa["score"]) / se if se > 0 else None)

@@ -301,10 +301,15 @@ class ServiceTest(unittest.TestCase):
                     self.check_groups(rows, body, [d for d in dims if d in by_dims.split(",")], bucket, filt)
 
     def check_groups(self, rows, body, gdims, bucket, filt):
+        lo, hi = filt.get("from"), filt.get("to")
+        if bucket:   # a trend covers [from, to): by default the 30 days up to today
+            hi = hi or (TODAY + dt.timedelta(days=1)).isoformat()
+            lo = lo or (dt.date.fromisoformat(hi) - dt.timedelta(days=30)).isoformat()
+
         def keep(r):
-            if "from" in filt and day_of(r).isoformat() < filt["from"]:
+            if lo and day_of(r).isoformat() < lo:
                 return False
-            if "to" in filt and day_of(r).isoformat() >= filt["to"]:
+            if hi and day_of(r).isoformat() >= hi:
                 return False
             return all(r.get(k) == v for k, v in filt.items() if k not in ("from", "to"))
 
@@ -312,9 +317,18 @@ class ServiceTest(unittest.TestCase):
         for r in filter(keep, rows):
             key = tuple(r.get(d) for d in gdims) + ((bucket_of(r, bucket),) if bucket else ())
             expect.setdefault(key, []).append(r)
+        if bucket:   # no holes: every series gets every bucket of the range
+            series = {k[:-1] for k in expect} or ({()} if not gdims else set())
+            b = dt.date.fromisoformat(bucket_of({"submitted_at": lo + "T00:00:00Z"}, bucket))
+            while b.isoformat() < hi:
+                for sk in series:
+                    expect.setdefault(sk + (b.isoformat(),), [])
+                b = (b + dt.timedelta(days=1 if bucket == "day" else 7) if bucket != "month"
+                     else (b.replace(day=28) + dt.timedelta(days=4)).replace(day=1))
         got = {}
         for g in body["groups"]:
             key = tuple(g["group"][d] for d in gdims) + ((g["group"][bucket],) if bucket else ())
+            self.assertNotIn(key, got, "group listed twice")
             got[key] = g
         if not gdims and not bucket:
             expect.setdefault((), [])
@@ -329,6 +343,11 @@ class ServiceTest(unittest.TestCase):
         if "stage" in gdims:   # journey order
             order = [STAGES.index(g["group"]["stage"]) for g in body["groups"]]
             self.assertEqual(order, sorted(order))
+        if bucket:           # each series in time order
+            for sk in {k[:-1] for k in got}:
+                times = [g["group"][bucket] for g in body["groups"]
+                         if tuple(g["group"][d] for d in gdims) == sk]
+                self.assertEqual(times, sorted(times))
 
     def test_scores_parameters(self):
         base = "/v1/surveys/checkout/scores"
@@ -341,6 +360,15 @@ class ServiceTest(unittest.TestCase):
         self.assert_error(self.srv.get(base + "?stage=checkout"), 422, "invalid_stage", "stage")
         self.assert_error(self.srv.get(base + "?touchpoint=%3Cx%3E"), 422, "invalid_label", "touchpoint")
         self.assert_error(self.srv.get(base + "?colour=red"), 422, "unknown_parameter", "colour")
+        self.assert_error(self.srv.get(base + "?by=day&from=2020-01-01&to=2023-01-01"), 422, "too_many_buckets", "by")
+        st, _, body = self.srv.get(base + "?by=day&from=2020-01-01&to=2022-09-27")   # exactly 1000 days
+        self.assertEqual((st, len(body["groups"])), (200, 1000))
+        # weeks start on Monday; empty buckets are listed with null scores
+        st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=week&from=2000-01-05&to=2000-01-20")
+        self.assertEqual([g["group"]["week"] for g in body["groups"]], ["2000-01-03", "2000-01-10", "2000-01-17"])
+        self.assertTrue(all(g["responses"] == 0 and g["nps"] is None for g in body["groups"]))
+        st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=month&from=2000-01-15&to=2000-03-02")
+        self.assertEqual([g["group"]["month"] for g in body["groups"]], ["2000-01-01", "2000-02-01", "2000-03-01"])
         st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=stage&from=2000-01-01&to=2000-01-02")
         self.assertEqual(st, 200)
         self.assertEqual([g["group"]["stage"] for g in body["groups"]],

@@ -1,0 +1,58 @@
+/* journey.h - the statistics behind the journey view: is a change between two periods
+ * real, and which touchpoints are pain points.
+ *
+ * Every test is a two-sided z-test at 95% (|z| > 1.96) on the difference of two
+ * independent scores:
+ *   NPS   z = (S2 - S1) / sqrt(V1 + V2), V = 100^2 (p + d - (p - d)^2) / n
+ *   CSAT  two-proportion z-test with the pooled share of 4-5 answers
+ *   CES   Welch: z = (m2 - m1) / sqrt(s1^2 / n1 + s2^2 / n2), n >= 2 on both sides
+ * A test whose standard error is 0 (every answer the same on both sides) reports z = null
+ * and not significant.
+ *
+ * Pain point rule: a touchpoint (within its stage) with at least min_n answers of the
+ * survey's headline metric (NPS; CSAT when nobody answered NPS) whose score is
+ * significantly below the score of all the other answers in the same filter (the rest of
+ * the journey: comparing with the rest, not with an overall that contains the touchpoint
+ * itself, keeps the two samples independent). Ranked by the gap, largest first.
+ */
+#ifndef CX_JOURNEY_H
+#define CX_JOURNEY_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cx/score.h"
+
+enum cx_metric { CX_METRIC_NPS = 0, CX_METRIC_CSAT, CX_METRIC_CES };
+
+struct cx_compare {
+	double a, b;        /* the two scores (NPS points, CSAT %, CES mean) */
+	int64_t na, nb;     /* their answer counts */
+	double delta;       /* b - a */
+	double z;
+	int has_z;          /* 0 when the standard error is 0 */
+	int significant;    /* |z| > 1.96 */
+};
+
+/* Compare metric m between histograms a and b. Returns -1 (out zeroed) when either side
+ * has no answers for m (or, for CES, fewer than 2). */
+int cx_journey_compare(const struct cx_hist *a, const struct cx_hist *b, enum cx_metric m,
+		       struct cx_compare *out);
+
+/* h minus part, cell by cell (the rest of the journey once a touchpoint is taken out). */
+void cx_hist_sub(struct cx_hist *h, const struct cx_hist *part);
+
+/* Does this touchpoint qualify as a pain point against the rest? 1 yes, 0 no; *out holds
+ * the comparison (a = rest, b = touchpoint) whenever both sides have answers. */
+int cx_journey_is_pain(const struct cx_hist *touchpoint, const struct cx_hist *all,
+		       enum cx_metric m, int64_t min_n, struct cx_compare *out);
+
+/* The metric pain points are judged on: NPS if any answer has it, else CSAT, else -1. */
+int cx_journey_headline(const struct cx_hist *all);
+
+/* {"then", "now", "delta", "z", "significant"} for a change, or null; new reference. */
+json_t *cx_compare_change_json(const struct cx_compare *c, int ok);
+
+extern const char cx_journey_test_name[];
+
+#endif

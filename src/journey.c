@@ -1,0 +1,122 @@
+/* journey.c - see include/cx/journey.h */
+#include <math.h>
+#include <string.h>
+
+#include "cx/journey.h"
+
+const char cx_journey_test_name[] =
+	"two-sided z-test at 95% on the difference of two independent scores (NPS: variance "
+	"(p + d - (p - d)^2) / n; CSAT: pooled two-proportion; CES: Welch)";
+
+static double r4(double v)
+{
+	return round(v * 10000.0) / 10000.0;
+}
+
+void cx_hist_sub(struct cx_hist *h, const struct cx_hist *part)
+{
+	h->responses -= part->responses;
+	for (int i = 0; i < 11; i++)
+		h->nps[i] -= part->nps[i];
+	for (int i = 0; i < 5; i++)
+		h->csat[i] -= part->csat[i];
+	for (int i = 0; i < 7; i++)
+		h->ces[i] -= part->ces[i];
+}
+
+/* Score, n and the variance of the score (in the score's own units) of metric m. */
+static int moments(const struct cx_hist *h, enum cx_metric m, double *score, int64_t *n,
+		   double *var)
+{
+	struct cx_nps nps;
+	struct cx_csat csat;
+	struct cx_ces ces;
+
+	switch (m) {
+	case CX_METRIC_NPS:
+		if (cx_score_nps(h, &nps))
+			return -1;
+		{
+			double p = (double)nps.promoters / (double)nps.n;
+			double d = (double)nps.detractors / (double)nps.n;
+
+			*var = 10000.0 * (p + d - (p - d) * (p - d)) / (double)nps.n;
+		}
+		*score = nps.score, *n = nps.n;
+		return 0;
+	case CX_METRIC_CSAT:
+		if (cx_score_csat(h, &csat))
+			return -1;
+		*score = csat.score, *n = csat.n;
+		*var = 0;   /* pooled below */
+		return 0;
+	case CX_METRIC_CES:
+		if (cx_score_ces(h, &ces) || ces.n < 2)
+			return -1;
+		{
+			double ss = 0;
+
+			for (int v = 1; v <= 7; v++)
+				ss += (double)h->ces[v - 1] * ((double)v - ces.mean) * ((double)v - ces.mean);
+			*var = ss / (double)(ces.n - 1) / (double)ces.n;
+		}
+		*score = ces.mean, *n = ces.n;
+		return 0;
+	}
+	return -1;
+}
+
+int cx_journey_compare(const struct cx_hist *a, const struct cx_hist *b, enum cx_metric m,
+		       struct cx_compare *out)
+{
+	double va, vb, se;
+
+	memset(out, 0, sizeof(*out));
+	if (moments(a, m, &out->a, &out->na, &va) || moments(b, m, &out->b, &out->nb, &vb))
+		return -1;
+	out->delta = out->b - out->a;
+	if (m == CX_METRIC_CSAT) {
+		double p = (out->a * (double)out->na + out->b * (double)out->nb) / 100.0 /
+			   (double)(out->na + out->nb);
+
+		se = 100.0 * sqrt(p * (1.0 - p) * (1.0 / (double)out->na + 1.0 / (double)out->nb));
+	} else {
+		se = sqrt(va + vb);
+	}
+	if (se > 0) {
+		out->z = out->delta / se;
+		out->has_z = 1;
+		out->significant = fabs(out->z) > CX_Z95;
+	}
+	return 0;
+}
+
+int cx_journey_headline(const struct cx_hist *all)
+{
+	struct cx_nps nps;
+	struct cx_csat csat;
+
+	if (cx_score_nps(all, &nps) == 0)
+		return CX_METRIC_NPS;
+	return cx_score_csat(all, &csat) == 0 ? CX_METRIC_CSAT : -1;
+}
+
+int cx_journey_is_pain(const struct cx_hist *touchpoint, const struct cx_hist *all,
+		       enum cx_metric m, int64_t min_n, struct cx_compare *out)
+{
+	struct cx_hist rest = *all;
+
+	cx_hist_sub(&rest, touchpoint);
+	if (cx_journey_compare(&rest, touchpoint, m, out))
+		return 0;
+	return out->nb >= min_n && out->significant && out->delta < 0;
+}
+
+json_t *cx_compare_change_json(const struct cx_compare *c, int ok)
+{
+	if (!ok)
+		return json_null();
+	return json_pack("{s:f, s:f, s:f, s:o, s:b}", "then", r4(c->a), "now", r4(c->b),
+			 "delta", r4(c->delta), "z", c->has_z ? json_real(r4(c->z)) : json_null(),
+			 "significant", c->significant);
+}
