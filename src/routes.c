@@ -20,6 +20,7 @@ static const struct cx_route routes[] = {
 	{ CX_PUT,  "/v1/surveys/{}",         cx_api_survey_put,      JSON, 0, NULL },
 	{ CX_GET,  "/v1/surveys/{}/scores",  cx_api_scores,          0, 0, NULL },
 	{ CX_GET,  "/v1/surveys/{}/journey", cx_api_journey,         0, 0, NULL },
+	{ CX_GET,  "/v1/surveys/{}/comments", cx_api_comments,       0, 0, NULL },
 	{ CX_POST, "/v1/responses",          cx_api_response_create, JSON | FORM | NDJSON, 1,
 	  cx_api_response_line },
 };

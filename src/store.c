@@ -864,3 +864,63 @@ out:
 	reader_give(st, r);
 	return rc;
 }
+
+/* --- comments --- */
+
+static const char SQL_COMMENTS[] =
+	"SELECT id, submitted_at, stage, touchpoint, channel, segment, customer, nps, csat, ces, "
+	"comment FROM responses WHERE survey = ?1 AND comment IS NOT NULL"
+	" AND submitted_at >= ?2 AND submitted_at < ?3"
+	" AND (?4 IS NULL OR stage = ?4) AND (?5 IS NULL OR touchpoint = ?5)"
+	" AND (?6 IS NULL OR nps <= ?6)"
+	" AND (submitted_at < ?7 OR (submitted_at = ?7 AND id < ?8))"
+	" ORDER BY submitted_at DESC, id DESC LIMIT ?9";
+
+static int col_int(sqlite3_stmt *q, int i)
+{
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? -1 : sqlite3_column_int(q, i);
+}
+
+int cx_store_comments(struct cx_store *st, const struct cx_comments_query *cq,
+		      int (*fn)(void *ctx, const struct cx_comment *c), void *ctx,
+		      struct cx_error *err)
+{
+	struct reader *r = reader_take(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(r->db, SQL_COMMENTS, -1, &q, NULL) != SQLITE_OK) {
+		rc = db_fail(st, r->db, err, "preparing comments");
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, cq->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, cq->from_s);
+	sqlite3_bind_int64(q, 3, cq->to_s);
+	bind_opt_text(q, 4, cq->stage, NULL);
+	bind_opt_text(q, 5, cq->touchpoint, NULL);
+	bind_opt_int(q, 6, cq->max_nps);
+	sqlite3_bind_int64(q, 7, cq->after_time);
+	sqlite3_bind_int64(q, 8, cq->after_id);
+	sqlite3_bind_int(q, 9, (int)cq->limit);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct cx_comment c = {
+			.id = sqlite3_column_int64(q, 0), .submitted_at = sqlite3_column_int64(q, 1),
+			.stage = (const char *)sqlite3_column_text(q, 2),
+			.touchpoint = (const char *)sqlite3_column_text(q, 3),
+			.channel = (const char *)sqlite3_column_text(q, 4),
+			.segment = (const char *)sqlite3_column_text(q, 5),
+			.customer = (const char *)sqlite3_column_text(q, 6),
+			.nps = col_int(q, 7), .csat = col_int(q, 8), .ces = col_int(q, 9),
+			.comment = (const char *)sqlite3_column_text(q, 10),
+		};
+
+		if ((rc = fn(ctx, &c)))
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_fail(st, r->db, err, "reading comments");
+out:
+	sqlite3_finalize(q);
+	reader_give(st, r);
+	return rc;
+}

@@ -42,6 +42,7 @@ enum cx_handled cx_api_response_create(struct cx_req *req);
 void cx_api_response_line(struct cx_req *req, const char *line, size_t len, size_t lineno);
 enum cx_handled cx_api_scores(struct cx_req *req);
 enum cx_handled cx_api_journey(struct cx_req *req);
+enum cx_handled cx_api_comments(struct cx_req *req);
 
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
  * reply set). Returns 0 or -1. */

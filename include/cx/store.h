@@ -110,4 +110,23 @@ typedef int (*cx_group_fn)(void *ctx, const struct cx_group_key *key,
 int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_group_fn fn,
 		    void *ctx, struct cx_error *err);
 
+/* --- comments (any thread) --- */
+struct cx_comments_query {
+	const char *survey;
+	int64_t from_s, to_s;          /* submitted_at in [from_s, to_s), unix seconds */
+	const char *stage, *touchpoint; /* NULL = any */
+	int max_nps;                   /* -1 = any; else only answers with nps <= max_nps */
+	int64_t after_time, after_id;  /* keyset cursor: older than (time, id); INT64_MAX = start */
+	unsigned limit;
+};
+struct cx_comment {
+	int64_t id, submitted_at;
+	const char *stage, *touchpoint, *channel, *segment, *customer, *comment;
+	int nps, csat, ces;            /* -1 = not answered */
+};
+/* Newest first (submitted_at, then id, descending); fn is called per comment. */
+int cx_store_comments(struct cx_store *st, const struct cx_comments_query *q,
+		      int (*fn)(void *ctx, const struct cx_comment *c), void *ctx,
+		      struct cx_error *err);
+
 #endif

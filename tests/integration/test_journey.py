@@ -30,9 +30,14 @@ def make_rows(rng):
                     else:
                         nps = rng.choice([3, 6, 7, 8, 9, 9, 10, 10])
                     day = TODAY - dt.timedelta(days=rng.randint(lo, hi))
-                    rows.append({"survey": "jr", "stage": stage, "touchpoint": tp, "nps": nps,
-                                 "csat": rng.randint(2, 5), "segment": rng.choice(["new", "returning"]),
-                                 "submitted_at": day.isoformat() + "T12:00:00Z", "period": period})
+                    row = {"survey": "jr", "stage": stage, "touchpoint": tp, "nps": nps,
+                           "csat": rng.randint(2, 5), "segment": rng.choice(["new", "returning"]),
+                           "submitted_at": "%sT%02d:00:00Z" % (day.isoformat(), rng.randint(0, 23)),
+                           "period": period}
+                    if rng.random() < 0.15:
+                        row["comment"] = "comment %d about %s" % (len(rows), tp)
+                        row["customer"] = "cust-%d" % len(rows)
+                    rows.append(row)
     return rows
 
 
@@ -120,6 +125,39 @@ class JourneyTest(unittest.TestCase):
         self.assertEqual(seg["filters"], {"segment": "new", "channel": None})
         default = self.journey()
         self.assertEqual(default["to"], (TODAY + dt.timedelta(days=1)).isoformat())
+
+    def comments(self, qs):
+        st, _, body = self.srv.get("/v1/surveys/jr/comments" + qs)
+        self.assertEqual(st, 200, body)
+        return body
+
+    def test_comments_newest_first_paged(self):
+        want = [r for r in self.rows if "comment" in r]
+        seen, cursor = [], None
+        for _ in range(100):
+            body = self.comments("?limit=37" + ("&cursor=" + cursor if cursor else ""))
+            seen += body["comments"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(len(seen), len(want))
+        self.assertEqual(len({c["id"] for c in seen}), len(want))
+        keys = [(c["submitted_at"], c["id"]) for c in seen]
+        self.assertEqual(keys, sorted(keys, reverse=True))
+        self.assertEqual(sorted(c["comment"] for c in seen), sorted(r["comment"] for r in want))
+        # filters: detractors at one touchpoint
+        body = self.comments("?stage=purchase&touchpoint=payment&max_nps=6&limit=200")
+        mine = [r for r in want if (r["stage"], r["touchpoint"]) == ("purchase", "payment") and r["nps"] <= 6]
+        self.assertEqual(len(body["comments"]), len(mine))
+        c = body["comments"][0]
+        self.assertEqual(set(c), {"id", "submitted_at", "stage", "touchpoint", "channel", "segment",
+                                  "customer", "nps", "csat", "ces", "comment"})
+        self.assertTrue(all(x["nps"] <= 6 for x in body["comments"]))
+        for qs, code in (("?cursor=zz", "invalid_cursor"), ("?limit=0", "invalid_limit"),
+                         ("?limit=201", "invalid_limit"), ("?max_nps=11", "invalid_max_nps"),
+                         ("?stage=x", "invalid_stage"), ("?sort=asc", "unknown_parameter")):
+            st, _, body = self.srv.get("/v1/surveys/jr/comments" + qs)
+            self.assertEqual((st, body["error"]["code"]), (422, code), qs)
 
     def test_errors(self):
         for qs, code in (("?min_n=0", "invalid_min_n"), ("?from=x", "invalid_time"),
