@@ -12,6 +12,8 @@
 
 const char cx_config_help[] =
 	"usage: cxd [options]\n"
+	"       cxd demo [options]    fill the database with demo data (100,000 responses\n"
+	"                             over 90 days) and exit\n"
 	"\n"
 	"Customer-experience feedback service: collects survey responses by journey stage\n"
 	"and serves NPS, CSAT and CES scores. Flags override the environment variable named.\n"
@@ -34,6 +36,7 @@ const char cx_config_help[] =
 	"      --queue-limit N        responses waiting for the disk before 503, 1-1000000\n"
 	"                             (CXD_QUEUE_LIMIT, default 20000)\n"
 	"      --no-access-log        no per-request line on stderr (CXD_ACCESS_LOG=0)\n"
+	"      --demo                 add the demo data first if it is not there yet\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -119,7 +122,7 @@ static int parse_uint(const char *s, unsigned long long lo, unsigned long long h
 enum opt_id {
 	OPT_LISTEN = 'l', OPT_DB = 'd', OPT_THREADS = 't', OPT_BODY = 'b', OPT_CONNS = 'c',
 	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
-	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH,
+	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -169,6 +172,9 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_NO_ACCESS_LOG:
 		cfg->access_log = 0;
 		break;
+	case OPT_DEMO:
+		cfg->demo = cfg->demo ? cfg->demo : CX_DEMO_SERVE;
+		break;
 	}
 	if (bad)
 		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
@@ -214,6 +220,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "queue-limit", required_argument, NULL, OPT_QUEUE },
 		{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
+		{ "demo", no_argument, NULL, OPT_DEMO },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -234,6 +241,12 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 			cfg->access_log = 0;
 	}
 
+	if (argc > 1 && strcmp(argv[1], "demo") == 0) {   /* the demo subcommand */
+		cfg->demo = CX_DEMO_ONLY;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	optind = 0;   /* reset getopt: tests parse several command lines */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":l:d:t:b:c:T:hV", longopts, NULL)) != -1) {

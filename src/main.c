@@ -5,6 +5,7 @@
 
 #include "cx/app.h"
 #include "cx/cxtime.h"
+#include "cx/demo.h"
 #include "cx/http.h"
 #include "cx/log.h"
 #include "cx_version.h"
@@ -48,6 +49,26 @@ int main(int argc, char **argv)
 	if (cx_store_open(&app.store, app.cfg.db_path, app.cfg.threads + 1, &err)) {
 		fprintf(stderr, "cxd: %s\n", err.message);
 		return 1;
+	}
+	if (app.cfg.demo) {
+		struct cx_survey s;
+
+		if (app.cfg.demo == CX_DEMO_ONLY || cx_store_survey_get(app.store, CX_DEMO_SURVEY, &s)) {
+			cx_log_info("filling %s with demo data (100,000 responses over 90 days)",
+				    app.cfg.db_path);
+			if (cx_demo_fill(app.store, 100000, 90, 1, &err)) {
+				fprintf(stderr, "cxd: %s\n", err.message);
+				cx_store_close(app.store);
+				return 1;
+			}
+			cx_log_info("demo survey '%s' ready", CX_DEMO_SURVEY);
+		} else {
+			cx_survey_release(&s);
+		}
+		if (app.cfg.demo == CX_DEMO_ONLY) {
+			cx_store_close(app.store);
+			return 0;
+		}
 	}
 	if (cx_writer_start(&app.writer, app.store, app.cfg.queue_limit)) {
 		fprintf(stderr, "cxd: cannot start the writer thread\n");

@@ -24,7 +24,10 @@ struct cx_config {
 	size_t conn_memory;     /* libmicrohttpd per-connection memory (headers) */
 	unsigned queue_limit;   /* responses waiting for the writer */
 	int access_log;         /* 1 = one line per request on stderr */
+	int demo;               /* CX_DEMO_*: fill the database with demo data */
 };
+
+enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };
 
 enum cx_config_result {
 	CX_CONFIG_RUN = 0,   /* start the service */
