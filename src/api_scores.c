@@ -230,7 +230,8 @@ static int fill_buckets(struct collect *c, enum cx_bucket b, int64_t from, int64
 		}
 		i = end;
 	}
-	qsort(c->groups, c->n, sizeof(c->groups[0]), by_journey);
+	if (c->n > 1)
+		qsort(c->groups, c->n, sizeof(c->groups[0]), by_journey);
 	return 0;
 }
 

@@ -39,12 +39,31 @@ static const char *const neutral[] = {
 	"It was fine, nothing special.", "Okay overall, a bit slow at times.",
 	"Did the job.", "Average experience.",
 };
-static const char *const complaints[] = {
-	"Payment failed twice before it went through.", "Card was declined with no explanation.",
-	"The 3-D Secure step kept timing out.", "Delivery was late and nobody told me.",
-	"Support took ages to answer.", "Too many steps, I almost gave up.",
-	"Charged twice, still waiting for the refund.",
+/* What detractors say, by touchpoint; the last entry serves every other touchpoint. */
+static const struct { const char *touchpoint; const char *text[3]; } complaints[] = {
+	{ "payment", { "Payment failed twice before it went through.",
+		       "Card was declined with no explanation.",
+		       "The 3-D Secure step kept timing out." } },
+	{ "delivery", { "Delivery was late and nobody told me.", "The parcel arrived damaged.",
+			"Tracking said delivered, it was not." } },
+	{ "support-call", { "Support took ages to answer.", "Was transferred three times.",
+			    "Nobody could tell me where my order was." } },
+	{ "returns", { "Charged twice, still waiting for the refund.",
+		       "The return label never arrived.", "Refund took three weeks." } },
+	{ "newsletter", { "Too many emails.", "The offers are never relevant to me.",
+			  "Unsubscribe link did not work." } },
+	{ NULL, { "Too many steps, I almost gave up.", "Not what I expected.",
+		  "Confusing and slow." } },
 };
+
+static const char *complaint(const char *touchpoint, uint64_t pick)
+{
+	size_t i = 0;
+
+	while (complaints[i].touchpoint && strcmp(complaints[i].touchpoint, touchpoint) != 0)
+		i++;
+	return complaints[i].text[pick % 3];
+}
 
 static uint64_t next(uint64_t *s)   /* xorshift64* */
 {
@@ -103,9 +122,7 @@ static void make(struct cx_response *r, uint64_t *s, int64_t first_day, unsigned
 
 		r->comment = strdup(score >= 9 ? praise[next(s) % 5]
 				    : score >= 7 ? neutral[next(s) % 4]
-				    : complaints[(strcmp(t->touchpoint, "payment") == 0 ? next(s) % 3
-						  : strcmp(t->touchpoint, "delivery") == 0 ? 3
-						  : 3 + next(s) % 4)]);
+				    : complaint(t->touchpoint, next(s)));
 	}
 	r->submitted_at = t_s;
 	r->received_ms = t_s * 1000;

@@ -13,6 +13,8 @@
 
 static const struct cx_route routes[] = {
 	/* method   pattern                  handler                 bodies, batch, line */
+	{ CX_GET,  "/",                      cx_api_dashboard,       0, 0, NULL },
+	{ CX_GET,  "/dashboard",             cx_api_dashboard,       0, 0, NULL },
 	{ CX_GET,  "/healthz",               cx_api_health,          0, 0, NULL },
 	{ CX_GET,  "/v1/surveys",            cx_api_survey_list,     0, 0, NULL },
 	{ CX_POST, "/v1/surveys",            cx_api_survey_create,   JSON, 0, NULL },

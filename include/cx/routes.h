@@ -34,6 +34,7 @@ void cx_routes_line(struct cx_req *req, const char *line, size_t len, size_t lin
 
 /* Handlers (src/api_*.c). */
 enum cx_handled cx_api_health(struct cx_req *req);
+enum cx_handled cx_api_dashboard(struct cx_req *req);
 enum cx_handled cx_api_survey_create(struct cx_req *req);
 enum cx_handled cx_api_survey_put(struct cx_req *req);
 enum cx_handled cx_api_survey_list(struct cx_req *req);

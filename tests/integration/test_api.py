@@ -367,6 +367,8 @@ class ServiceTest(unittest.TestCase):
         st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=week&from=2000-01-05&to=2000-01-20")
         self.assertEqual([g["group"]["week"] for g in body["groups"]], ["2000-01-03", "2000-01-10", "2000-01-17"])
         self.assertTrue(all(g["responses"] == 0 and g["nps"] is None for g in body["groups"]))
+        st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=stage,week&from=2000-01-05&to=2000-01-20")
+        self.assertEqual((st, body["groups"]), (200, []))   # no series: nothing to fill
         st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=month&from=2000-01-15&to=2000-03-02")
         self.assertEqual([g["group"]["month"] for g in body["groups"]], ["2000-01-01", "2000-02-01", "2000-03-01"])
         st, _, body = self.srv.get("/v1/surveys/onboarding/scores?by=stage&from=2000-01-01&to=2000-01-02")
