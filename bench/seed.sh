@@ -51,6 +51,16 @@ SELECT survey, CAST(strftime('%s', day * 86400, 'unixepoch', 'start of month') A
        sum(csat1), sum(csat2), sum(csat3), sum(csat4), sum(csat5),
        sum(ces1), sum(ces2), sum(ces3), sum(ces4), sum(ces5), sum(ces6), sum(ces7)
 FROM rollups GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO rollups_quarter
+SELECT survey, submitted_at / 900, stage, touchpoint, coalesce(channel, ''),
+       coalesce(segment, ''), count(*),
+       sum(nps IS 0), sum(nps IS 1), sum(nps IS 2), sum(nps IS 3), sum(nps IS 4),
+       sum(nps IS 5), sum(nps IS 6), sum(nps IS 7), sum(nps IS 8), sum(nps IS 9),
+       sum(nps IS 10),
+       sum(csat IS 1), sum(csat IS 2), sum(csat IS 3), sum(csat IS 4), sum(csat IS 5),
+       sum(ces IS 1), sum(ces IS 2), sum(ces IS 3), sum(ces IS 4), sum(ces IS 5),
+       sum(ces IS 6), sum(ces IS 7)
+FROM responses GROUP BY 1, 2, 3, 4, 5, 6;
 COMMIT;
 CREATE INDEX responses_survey_time ON responses(survey, submitted_at);
 CREATE INDEX responses_customer ON responses(customer) WHERE customer IS NOT NULL;

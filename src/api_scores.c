@@ -16,7 +16,7 @@ static const char *const bucket_names[] = { NULL, "day", "week", "month" };
 #define CX_MAX_BUCKETS 1000
 
 static const char *const known_params[] = {
-	"from", "to", "stage", "touchpoint", "channel", "segment", "by",
+	"from", "to", "stage", "touchpoint", "channel", "segment", "by", "tz",
 };
 
 struct group {
@@ -41,7 +41,8 @@ static int check_param(void *ctx, const char *key, const char *value)
 		if (strcmp(key, known_params[i]) == 0)
 			return 0;
 	return cx_error_set(err, 422, "unknown_parameter", key, "unknown query parameter "
-			    "'%.60s'; known: from, to, stage, touchpoint, channel, segment, by", key);
+			    "'%.60s'; known: from, to, stage, touchpoint, channel, segment, by, tz",
+			    key);
 }
 
 /* by=stage,touchpoint,...,day|week|month */
@@ -78,6 +79,23 @@ static int parse_by(const char *by, struct cx_scores_query *q, struct cx_error *
 	return 0;
 }
 
+/* tz=+03:00 / -05:30 / Z: a UTC offset in whole quarter hours, at most 14 hours. */
+static int parse_tz(const char *tz, int *minutes)
+{
+	int h, m;
+	char sign, tail;
+
+	*minutes = 0;
+	if (!tz || strcmp(tz, "Z") == 0)
+		return 0;
+	if (strlen(tz) != 6 || sscanf(tz, "%c%2d:%2d%c", &sign, &h, &m, &tail) != 3 ||
+	    (sign != '+' && sign != '-' && sign != ' ') || tz[3] != ':' || h > 14 || m > 59 ||
+	    m % 15 || h * 60 + m > 14 * 60)
+		return -1;
+	*minutes = (sign == '-' ? -1 : 1) * (h * 60 + m);   /* ' ' is an unescaped '+' */
+	return 0;
+}
+
 static int parse_filters(struct cx_req *req, const struct cx_survey *s,
 			 struct cx_scores_query *q, struct cx_error *err)
 {
@@ -87,6 +105,9 @@ static int parse_filters(struct cx_req *req, const struct cx_survey *s,
 
 	if (cx_req_query_each(req, check_param, err))
 		return -1;
+	if (parse_tz(cx_req_query(req, "tz"), &q->tz_minutes))
+		return cx_error_set(err, 422, "invalid_tz", "tz", "tz must be a UTC offset such as "
+				    "+03:00, -05:30 or Z, in quarter hours, at most 14 hours");
 	q->from_day = INT64_MIN;
 	q->to_day = INT64_MAX;
 	if (from && cx_time_parse_day(from, &q->from_day))
@@ -267,7 +288,8 @@ static int trend_range(struct cx_scores_query *q, int64_t *from, int64_t *to,
 
 	if (q->bucket == CX_BUCKET_NONE)
 		return 0;
-	*to = q->to_day != INT64_MAX ? q->to_day : cx_time_day_of(cx_time_now()) + 1;
+	*to = q->to_day != INT64_MAX ? q->to_day
+	      : cx_time_day_of(cx_time_now() + q->tz_minutes * 60) + 1;   /* local today */
 	*from = q->from_day != INT64_MIN ? q->from_day : *to - 30;
 	if (*from >= *to)
 		return cx_error_set(err, 422, "invalid_range", "from", "without to, the trend ends "
@@ -305,8 +327,8 @@ static json_t *group_json(const struct group *g, const struct cx_scores_query *q
 
 static json_t *query_json(const struct cx_scores_query *q)
 {
-	json_t *by = json_array();
-	char from[16], to[16];
+	json_t *by = json_array(), *out;
+	char from[16], to[16], tz[24];
 
 	for (unsigned i = 0; i < 4; i++)
 		if (q->dims & (1u << i))
@@ -317,12 +339,16 @@ static json_t *query_json(const struct cx_scores_query *q)
 		cx_time_format_day(q->from_day, from, sizeof(from));
 	if (q->to_day != INT64_MAX)
 		cx_time_format_day(q->to_day, to, sizeof(to));
-	return json_pack("{s:s, s:s?, s:s?, s:o, s:{s:s?, s:s?, s:s?, s:s?}}",
-			 "survey", q->survey,
-			 "from", q->from_day != INT64_MIN ? from : NULL,
-			 "to", q->to_day != INT64_MAX ? to : NULL,
-			 "by", by, "filters", "stage", q->stage, "touchpoint", q->touchpoint,
-			 "channel", q->channel, "segment", q->segment);
+	out = json_pack("{s:s, s:s?, s:s?, s:o, s:{s:s?, s:s?, s:s?, s:s?}}",
+			"survey", q->survey,
+			"from", q->from_day != INT64_MIN ? from : NULL,
+			"to", q->to_day != INT64_MAX ? to : NULL,
+			"by", by, "filters", "stage", q->stage, "touchpoint", q->touchpoint,
+			"channel", q->channel, "segment", q->segment);
+	snprintf(tz, sizeof(tz), "%c%02d:%02d", q->tz_minutes < 0 ? '-' : '+',
+		 abs(q->tz_minutes) / 60, abs(q->tz_minutes) % 60);
+	json_object_set_new(out, "tz", json_string(tz));
+	return out;
 }
 
 enum cx_handled cx_api_scores(struct cx_req *req)

@@ -9,7 +9,7 @@
 struct entry {
 	char *blob;              /* survey\0stage\0touchpoint\0channel\0segment\0 */
 	size_t blob_len;
-	int64_t day;
+	int64_t quarter;         /* unix seconds / 900 */
 	uint64_t hash;
 	struct cx_hist hist;
 };
@@ -67,14 +67,14 @@ size_t cx_rollup_count(const struct cx_rollup_acc *acc)
 }
 
 static struct entry *find(struct entry *slots, size_t cap, uint64_t hash, const char *blob,
-			  size_t len, int64_t day)
+			  size_t len, int64_t quarter)
 {
 	size_t i = (size_t)hash & (cap - 1);
 
 	while (slots[i].blob) {
 		struct entry *e = &slots[i];
 
-		if (e->hash == hash && e->day == day && e->blob_len == len &&
+		if (e->hash == hash && e->quarter == quarter && e->blob_len == len &&
 		    memcmp(e->blob, blob, len) == 0)
 			return e;
 		i = (i + 1) & (cap - 1);
@@ -92,7 +92,7 @@ static int grow(struct cx_rollup_acc *acc)
 	for (size_t i = 0; i < acc->cap; i++)
 		if (acc->slots[i].blob)
 			*find(slots, cap, acc->slots[i].hash, acc->slots[i].blob,
-			      acc->slots[i].blob_len, acc->slots[i].day) = acc->slots[i];
+			      acc->slots[i].blob_len, acc->slots[i].quarter) = acc->slots[i];
 	free(acc->slots);
 	acc->slots = slots;
 	acc->cap = cap;
@@ -105,7 +105,7 @@ int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r, int we
 				 r->channel ? r->channel : "", r->segment ? r->segment : "" };
 	size_t lens[5], len = 0;
 	char buf[512], *blob = buf;
-	int64_t day = cx_time_day_of(r->submitted_at);
+	int64_t quarter = r->submitted_at / 900 - (r->submitted_at % 900 < 0);
 	struct entry *e;
 	uint64_t hash;
 
@@ -115,17 +115,17 @@ int cx_rollup_add(struct cx_rollup_acc *acc, const struct cx_response *r, int we
 		return -1;
 	for (size_t i = 0, off = 0; i < 5; off += lens[i++] + 1)
 		memcpy(blob + off, parts[i], lens[i] + 1);
-	hash = fnv1a(fnv1a(14695981039346656037ull, blob, len), &day, sizeof(day));
+	hash = fnv1a(fnv1a(14695981039346656037ull, blob, len), &quarter, sizeof(quarter));
 	if ((acc->used + 1) * 4 > acc->cap * 3 && grow(acc))
 		goto oom;
-	e = find(acc->slots, acc->cap, hash, blob, len, day);
+	e = find(acc->slots, acc->cap, hash, blob, len, quarter);
 	if (!e->blob) {
 		memset(e, 0, sizeof(*e));
 		if (!(e->blob = malloc(len)))
 			goto oom;
 		memcpy(e->blob, blob, len);
 		e->blob_len = len;
-		e->day = day;
+		e->quarter = quarter;
 		e->hash = hash;
 		acc->used++;
 	}
@@ -163,7 +163,8 @@ int cx_rollup_each(struct cx_rollup_acc *acc,
 		k.touchpoint = (p += strlen(p) + 1);
 		k.channel = (p += strlen(p) + 1);
 		k.segment = p + strlen(p) + 1;
-		k.day = e->day;
+		k.quarter = e->quarter;
+		k.day = cx_time_day_of(e->quarter * 900);
 		if ((rc = fn(ctx, &k, &e->hist)))
 			return rc;
 	}

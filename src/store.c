@@ -16,7 +16,7 @@
 #include "cx/store.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define QUERY_SHAPES (16 * 4)   /* dims bitmask x bucket kind */
+#define QUERY_SHAPES (16 * 4 * 2)   /* dims bitmask x bucket kind x UTC or local days */
 
 struct reader {
 	sqlite3 *db;
@@ -30,7 +30,7 @@ struct cx_store {
 
 	/* writer thread */
 	sqlite3 *wdb;
-	sqlite3_stmt *insert_response, *upsert_rollup, *upsert_month;
+	sqlite3_stmt *insert_response, *upsert_rollup, *upsert_month, *upsert_quarter;
 	sqlite3_stmt *idem_get, *idem_put, *idem_purge;
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
 	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
@@ -201,6 +201,7 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 {
 	char *sql = rollup_sql("rollups", "day");
 	char *msql = rollup_sql("rollups_month", "month");
+	char *qsql = rollup_sql("rollups_quarter", "quarter");
 	int rc = sqlite3_prepare_v3(st->wdb, SQL_INSERT_RESPONSE, -1, SQLITE_PREPARE_PERSISTENT,
 				    &st->insert_response, NULL);
 
@@ -210,6 +211,9 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	if (rc == SQLITE_OK && sql && msql)
 		rc = sqlite3_prepare_v3(st->wdb, msql, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->upsert_month, NULL);
+	if (rc == SQLITE_OK && qsql)
+		rc = sqlite3_prepare_v3(st->wdb, qsql, -1, SQLITE_PREPARE_PERSISTENT,
+					&st->upsert_quarter, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_GET, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->idem_get, NULL);
@@ -229,7 +233,8 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 					&st->sp_undo, NULL);
 	free(sql);
 	free(msql);
-	if (rc != SQLITE_OK || !sql || !msql)
+	free(qsql);
+	if (rc != SQLITE_OK || !sql || !msql || !qsql)
 		return db_fail(st, st->wdb, err, "preparing statements");
 	if (!(st->acc = cx_rollup_new()))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
@@ -367,6 +372,7 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->insert_response);
 	sqlite3_finalize(st->upsert_rollup);
 	sqlite3_finalize(st->upsert_month);
+	sqlite3_finalize(st->upsert_quarter);
 	sqlite3_finalize(st->idem_get);
 	sqlite3_finalize(st->idem_put);
 	sqlite3_finalize(st->idem_purge);
@@ -527,12 +533,13 @@ static int upsert_one(sqlite3_stmt *q, const struct cx_rollup_key *k, int64_t pe
 	return step_once(q) == SQLITE_DONE ? 0 : -1;
 }
 
-/* One key's counts into its day row and its month row. */
+/* One key's counts into its quarter-hour, day and month rows. */
 static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
 {
 	struct cx_store *st = ctx;
 
-	if (upsert_one(st->upsert_rollup, k, k->day, h))
+	if (upsert_one(st->upsert_quarter, k, k->quarter, h) ||
+	    upsert_one(st->upsert_rollup, k, k->day, h))
 		return -1;
 	return upsert_one(st->upsert_month, k, cx_time_month_start(k->day), h);
 }
@@ -717,7 +724,7 @@ static void reader_give(struct cx_store *st, struct reader *r)
  * Rows come from the daily rollups for days in [?2, ?3) and [?4, ?5) and from the monthly
  * rollups for months in [?6, ?7) (see split_range); ?8-?11 filter stage, touchpoint,
  * channel, segment. `d` is the day (or the month's first day) a row stands for. */
-static char *scores_sql(unsigned dims, enum cx_bucket bucket)
+static char *scores_sql(unsigned dims, enum cx_bucket bucket, int local)
 {
 	static const char *const dim_cols[] = { "stage", "touchpoint", "channel", "segment" };
 	static const char *const bucket_expr[] = {
@@ -757,6 +764,12 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(csat%d)", v);
 	for (int v = 1; v <= 7; v++)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(ces%d)", v);
+	if (local)   /* local days from quarter hours: ?2-?3 a quarter range, ?12 the offset */
+		n += (size_t)snprintf(s + n, cap - n,
+				      " FROM (SELECT (quarter + ?12) / 96 AS d, %s FROM rollups_quarter"
+				      " WHERE survey = ?1 AND quarter >= ?2 AND quarter < ?3%s)", cols,
+				      filters);
+	else
 	n += (size_t)snprintf(s + n, cap - n,
 			      " FROM (SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
 			      " day >= ?2 AND day < ?3%s"
@@ -795,12 +808,13 @@ by_day:
 	r[2] = r[3] = r[4] = r[5] = 0;
 }
 
-static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket bucket)
+static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket bucket,
+				  int local)
 {
-	unsigned k = (dims & 15u) * 4u + (unsigned)bucket;
+	unsigned k = ((dims & 15u) * 4u + (unsigned)bucket) * 2u + (local ? 1u : 0u);
 
 	if (!r->scores[k]) {
-		char *sql = scores_sql(dims & 15u, bucket);
+		char *sql = scores_sql(dims & 15u, bucket, local);
 
 		if (sql)
 			sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->scores[k],
@@ -821,7 +835,7 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_g
 		    void *ctx, struct cx_error *err)
 {
 	struct reader *r = reader_take(st);
-	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket);
+	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket, qry->tz_minutes != 0);
 	int64_t range[6];
 	int rc = 0, step;
 
@@ -830,6 +844,14 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_g
 		goto out;
 	}
 	split_range(qry, range);
+	if (qry->tz_minutes) {   /* local days [from, to) as quarter hours of UTC */
+		int64_t shift = qry->tz_minutes / 15;
+
+		range[0] = qry->from_day == INT64_MIN ? INT64_MIN : qry->from_day * 96 - shift;
+		range[1] = qry->to_day == INT64_MAX ? INT64_MAX : qry->to_day * 96 - shift;
+		range[2] = range[3] = range[4] = range[5] = 0;
+		sqlite3_bind_int64(q, 12, shift);
+	}
 	sqlite3_bind_text(q, 1, qry->survey, -1, SQLITE_STATIC);
 	for (int i = 0; i < 6; i++)
 		sqlite3_bind_int64(q, 2 + i, range[i]);

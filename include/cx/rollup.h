@@ -1,7 +1,8 @@
 /* rollup.h - in-memory accumulation of rollup histograms, keyed like the rollups table.
  *
- * The writer adds every response of a transaction here and, just before the commit, writes
- * one upsert per distinct key instead of one per response: a group commit of 10,000
+ * Keys are per quarter hour (the finest rollup level); the day and month rows are derived
+ * from them. The writer adds every response of a transaction here and, just before the
+ * commit, writes one upsert per distinct key and level instead of one per response: a group commit of 10,000
  * responses touching 50 keys costs 50 rollup writes. Keys whose count went back to zero
  * (a job undone) are skipped. Not thread-safe: one accumulator per writer.
  */
@@ -17,7 +18,8 @@
 struct cx_rollup_key {
 	const char *survey, *stage, *touchpoint;
 	const char *channel, *segment;   /* "" when absent */
-	int64_t day;
+	int64_t quarter;                 /* quarter hour: unix seconds / 900 */
+	int64_t day;                     /* its UTC day */
 };
 
 struct cx_rollup_acc;

@@ -93,6 +93,8 @@ struct cx_scores_query {
 	const char *stage, *touchpoint, *channel, *segment; /* NULL = any */
 	unsigned dims;              /* enum cx_dim bits */
 	enum cx_bucket bucket;
+	int tz_minutes;             /* days are local to this UTC offset (a multiple of 15);
+				       0 = UTC. Non-zero reads the quarter-hour rollups. */
 };
 
 /* One group of a scores answer: keys are NULL when not grouped on (or, for channel and

@@ -349,6 +349,32 @@ class ServiceTest(unittest.TestCase):
                          if tuple(g["group"][d] for d in gdims) == sk]
                 self.assertEqual(times, sorted(times))
 
+    def test_trends_in_a_time_zone(self):
+        """tz shifts the bucket boundaries to local midnight (read from the quarter-hour
+        rollups); checked against the same rows bucketed in Python."""
+        self.srv.post_json("/v1/surveys", {"id": "tzs", "title": "Time zones"})
+        rng = random.Random(77)
+        rows = [random_response(rng, "tzs") for _ in range(400)]
+        for r in rows:   # minutes spread over the whole hour, so quarter boundaries matter
+            r["submitted_at"] = r["submitted_at"][:14] + "%02d:%02dZ" % (rng.randint(0, 59), rng.randint(0, 59))
+        st, _, body = self.srv.post_json("/v1/responses", rows)
+        self.assertEqual(st, 201, body)
+        frm = (TODAY - dt.timedelta(days=35)).isoformat()
+        to = (TODAY + dt.timedelta(days=1)).isoformat()
+        for tz, minutes in (("%2B03:00", 180), ("-05:30", -330), ("%2B05:45", 345), ("Z", 0)):
+            for bucket in ("day", "week", "month"):
+                with self.subTest(tz=tz, bucket=bucket):
+                    st, _, body = self.srv.get("/v1/surveys/tzs/scores?by=stage,%s&from=%s&to=%s&tz=%s"
+                                               % (bucket, frm, to, tz))
+                    self.assertEqual(st, 200, body)
+                    local = []
+                    for r in rows:
+                        t = dt.datetime.fromisoformat(r["submitted_at"].replace("Z", "+00:00"))
+                        d = (t + dt.timedelta(minutes=minutes)).date()
+                        if frm <= d.isoformat() < to:
+                            local.append(dict(r, submitted_at=d.isoformat() + "T00:00:00Z"))
+                    self.check_groups(local, body, ["stage"], bucket, {"from": frm, "to": to})
+
     def test_scores_parameters(self):
         base = "/v1/surveys/checkout/scores"
         self.assert_error(self.srv.get("/v1/surveys/none/scores"), 404, "unknown_survey")
@@ -360,6 +386,8 @@ class ServiceTest(unittest.TestCase):
         self.assert_error(self.srv.get(base + "?stage=checkout"), 422, "invalid_stage", "stage")
         self.assert_error(self.srv.get(base + "?touchpoint=%3Cx%3E"), 422, "invalid_label", "touchpoint")
         self.assert_error(self.srv.get(base + "?colour=red"), 422, "unknown_parameter", "colour")
+        for tz in ("%2B03:10", "%2B15:00", "03:00", "UTC", "%2B3:00"):
+            self.assert_error(self.srv.get(base + "?by=day&tz=" + tz), 422, "invalid_tz", "tz")
         self.assert_error(self.srv.get(base + "?by=day&from=2020-01-01&to=2023-01-01"), 422, "too_many_buckets", "by")
         st, _, body = self.srv.get(base + "?by=day&from=2020-01-01&to=2022-09-27")   # exactly 1000 days
         self.assertEqual((st, len(body["groups"])), (200, 1000))

@@ -23,6 +23,7 @@ static int visit(void *ctx, const struct cx_rollup_key *k, const struct cx_hist 
 	if (k->channel[0] == '\0')
 		t->saw_empty_channel = 1;
 	ck_assert_str_eq(k->survey, "s");
+	ck_assert_int_eq(k->day, k->quarter * 900 / 86400);   /* the day of its quarter hour */
 	return 0;
 }
 
@@ -40,7 +41,7 @@ START_TEST(accumulates_per_key)
 		snprintf(tp, sizeof(tp), "tp%d", i % 3);
 		r.touchpoint = tp;
 		r.channel = (i % 2) ? "web" : NULL;
-		r.submitted_at = 1795392000 + (i % 4 < 2 ? 0 : 86400) + i;
+		r.submitted_at = 1795392000 + (i % 4 < 2 ? 0 : 86400) + i % 600;   /* one quarter hour each */
 		ck_assert_int_eq(cx_rollup_add(acc, &r, 1), 0);
 	}
 	ck_assert_int_eq(cx_rollup_count(acc), 12);
@@ -91,6 +92,24 @@ START_TEST(taking_back_out)
 }
 END_TEST
 
+START_TEST(quarter_hours_are_keys)
+{
+	struct cx_rollup_acc *acc = cx_rollup_new();
+	struct cx_response r = { .survey = "s", .stage = "a", .touchpoint = "t", .nps = 7,
+				 .csat = -1, .ces = -1 };
+	struct tally t = { 0 };
+
+	for (int sec = 0; sec < 3600; sec += 60) {   /* one hour: four quarter-hour keys */
+		r.submitted_at = 1795392000 + sec;
+		ck_assert_int_eq(cx_rollup_add(acc, &r, 1), 0);
+	}
+	ck_assert_int_eq(cx_rollup_count(acc), 4);
+	ck_assert_int_eq(cx_rollup_each(acc, visit, &t), 0);
+	ck_assert_int_eq(t.responses, 60);
+	cx_rollup_free(acc);
+}
+END_TEST
+
 START_TEST(long_keys_and_growth)
 {
 	struct cx_rollup_acc *acc = cx_rollup_new();
@@ -122,6 +141,7 @@ int main(void)
 	tcase_add_test(tc, accumulates_per_key);
 	tcase_add_test(tc, unanswered_metrics_only_count_responses);
 	tcase_add_test(tc, taking_back_out);
+	tcase_add_test(tc, quarter_hours_are_keys);
 	tcase_add_test(tc, long_keys_and_growth);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
