@@ -10,11 +10,10 @@
 #include "cx/app.h"
 #include "cx/cxtime.h"
 #include "cx/routes.h"
+#include "cx/trend.h"
 
 static const char *const dim_names[] = { "stage", "touchpoint", "channel", "segment" };
 static const char *const bucket_names[] = { NULL, "day", "week", "month" };
-#define CX_MAX_BUCKETS 1000
-
 static const char *const known_params[] = {
 	"from", "to", "stage", "touchpoint", "channel", "segment", "by", "tz",
 };
@@ -200,25 +199,27 @@ static int by_journey(const void *a, const void *b)
 	return x->bucket_day < y->bucket_day ? -1 : (x->bucket_day > y->bucket_day);
 }
 
-static int64_t bucket_start(enum cx_bucket b, int64_t day)
-{
-	return b == CX_BUCKET_WEEK ? cx_time_week_start(day)
-	       : b == CX_BUCKET_MONTH ? cx_time_month_start(day) : day;
-}
+struct filling {
+	struct collect *c;
+	size_t template;     /* index of a group of the series being filled */
+	int failed;
+};
 
-static int64_t bucket_next(enum cx_bucket b, int64_t day)
+static int add_empty(void *ctx, int64_t bucket)
 {
-	return b == CX_BUCKET_WEEK ? day + 7 : b == CX_BUCKET_MONTH ? cx_time_next_month(day)
-								    : day + 1;
-}
+	struct filling *f = ctx;
+	struct group *g = add_group(f->c);
+	const struct group *t;
 
-static int64_t count_buckets(enum cx_bucket b, int64_t from, int64_t to)
-{
-	int64_t n = 0;
-
-	for (int64_t d = bucket_start(b, from); d < to && n <= CX_MAX_BUCKETS; d = bucket_next(b, d))
-		n++;
-	return n;
+	if (!g)
+		return -1;
+	t = &f->c->groups[f->template];   /* after add_group: the array may have moved */
+	*g = *t;
+	memset(&g->hist, 0, sizeof(g->hist));
+	for (int j = 0; j < 4; j++)
+		g->key[j] = t->key[j] ? strdup(t->key[j]) : NULL;
+	g->bucket_day = bucket;
+	return 0;
 }
 
 /* Trends have no holes: every series (one per combination of the other dimensions) gets
@@ -227,30 +228,25 @@ static int64_t count_buckets(enum cx_bucket b, int64_t from, int64_t to)
 static int fill_buckets(struct collect *c, enum cx_bucket b, int64_t from, int64_t to)
 {
 	size_t have = c->n;
+	int64_t *days = malloc((have ? have : 1) * sizeof(*days));
 
+	if (!days)
+		return -1;
 	for (size_t i = 0; i < have;) {
+		struct filling f = { .c = c, .template = i };
 		size_t end = i;
-		int64_t d = bucket_start(b, from);
 
-		while (end < have && same_series(&c->groups[i], &c->groups[end]) == 0)
+		while (end < have && same_series(&c->groups[i], &c->groups[end]) == 0) {
+			days[end - i] = c->groups[end].bucket_day;
 			end++;
-		for (size_t k = i; d < to; d = bucket_next(b, d)) {
-			struct group *g;
-
-			while (k < end && c->groups[k].bucket_day < d)
-				k++;
-			if (k < end && c->groups[k].bucket_day == d)
-				continue;
-			if (!(g = add_group(c)))
-				return -1;
-			*g = c->groups[i];      /* the series' key ... */
-			memset(&g->hist, 0, sizeof(g->hist));
-			for (int j = 0; j < 4; j++)
-				g->key[j] = c->groups[i].key[j] ? strdup(c->groups[i].key[j]) : NULL;
-			g->bucket_day = d;      /* ... at the missing bucket */
+		}
+		if (cx_trend_fill(b, from, to, days, end - i, add_empty, &f)) {
+			free(days);
+			return -1;
 		}
 		i = end;
 	}
+	free(days);
 	if (c->n > 1)
 		qsort(c->groups, c->n, sizeof(c->groups[0]), by_journey);
 	return 0;
@@ -294,7 +290,7 @@ static int trend_range(struct cx_scores_query *q, int64_t *from, int64_t *to,
 	if (*from >= *to)
 		return cx_error_set(err, 422, "invalid_range", "from", "without to, the trend ends "
 				    "today: from must be before tomorrow");
-	n = count_buckets(q->bucket, *from, *to);
+	n = cx_trend_count(q->bucket, *from, *to, CX_MAX_BUCKETS);
 	if (n > CX_MAX_BUCKETS)
 		return cx_error_set(err, 422, "too_many_buckets", "by", "the range holds more than "
 				    "%d %s buckets; narrow from/to or use a coarser bucket",
@@ -380,7 +376,7 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 		struct group *g = add_group(&c);   /* the one series of an undivided trend */
 
 		if (g)
-			g->bucket_day = bucket_start(q.bucket, from);
+			g->bucket_day = cx_trend_start(q.bucket, from);
 	}
 	if (q.bucket != CX_BUCKET_NONE && fill_buckets(&c, q.bucket, from, to)) {
 		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
