@@ -106,7 +106,47 @@ static void reply_reset(struct cx_reply *r)
 {
 	free(r->body);
 	free(r->location);
+	if (r->stream_free && r->stream_ctx)
+		r->stream_free(r->stream_ctx);
 	memset(r, 0, sizeof(*r));
+}
+
+void cx_reply_stream(struct cx_req *req, unsigned status, const char *content_type,
+		     ssize_t (*produce)(void *ctx, char *buf, size_t max), void *ctx,
+		     void (*free_ctx)(void *ctx))
+{
+	struct cx_reply *r = &req->reply;
+
+	reply_reset(r);
+	r->status = status;
+	r->content_type = content_type;
+	r->produce = produce;
+	r->stream_ctx = ctx;
+	r->stream_free = free_ctx;
+}
+
+struct stream {   /* what MHD's callbacks get */
+	ssize_t (*produce)(void *ctx, char *buf, size_t max);
+	void *ctx;
+	void (*free_ctx)(void *ctx);
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	ssize_t n = s->produce(s->ctx, buf, max);
+
+	return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+			   : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_done(void *cls)
+{
+	struct stream *s = cls;
+
+	if (s->free_ctx)
+		s->free_ctx(s->ctx);
+	free(s);
 }
 
 void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root)
@@ -177,16 +217,34 @@ static enum MHD_Result send_reply(struct http_req *hr)
 		cx_error_set(&err, 500, "internal", NULL, "no reply was produced");
 		cx_reply_error(&hr->req, &err);
 	}
-	resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-	if (!resp)
-		return MHD_NO;
-	r->body = NULL;   /* the response owns it now */
+	if (r->produce) {
+		struct stream *st = malloc(sizeof(*st));
+
+		if (!st)
+			return MHD_NO;
+		*st = (struct stream){ r->produce, r->stream_ctx, r->stream_free };
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read,
+							 st, stream_done);
+		if (!resp) {
+			free(st);
+			return MHD_NO;
+		}
+		r->stream_ctx = NULL;   /* the response owns it now */
+		r->produce = NULL;
+	} else {
+		resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			return MHD_NO;
+		r->body = NULL;   /* the response owns it now */
+	}
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->location)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+	if (r->disposition)
+		MHD_add_response_header(resp, "Content-Disposition", r->disposition);
 	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->retry_after) {
@@ -513,8 +571,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	for (int i = 0; i < CX_MAX_PARAMS; i++)
 		free(hr->req.params[i]);
 	free(hr->req.body);
-	free(hr->req.reply.body);
-	free(hr->req.reply.location);
+	reply_reset(&hr->req.reply);
 	free(hr->path);
 	pthread_mutex_destroy(&hr->mu);
 	free(hr);

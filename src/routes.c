@@ -23,8 +23,11 @@ static const struct cx_route routes[] = {
 	{ CX_GET,  "/v1/surveys/{}/scores",  cx_api_scores,          0, 0, NULL },
 	{ CX_GET,  "/v1/surveys/{}/journey", cx_api_journey,         0, 0, NULL },
 	{ CX_GET,  "/v1/surveys/{}/comments", cx_api_comments,       0, 0, NULL },
+	{ CX_GET,  "/v1/surveys/{}/responses", cx_api_export,        0, 0, NULL },
 	{ CX_POST, "/v1/responses",          cx_api_response_create, JSON | FORM | NDJSON, 1,
 	  cx_api_response_line },
+	{ CX_DELETE, "/v1/responses/{}/comment", cx_api_redact_comment, 0, 0, NULL },
+	{ CX_DELETE, "/v1/customers/{}",     cx_api_erase_customer,  0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

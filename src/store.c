@@ -533,15 +533,46 @@ static int upsert_one(sqlite3_stmt *q, const struct cx_rollup_key *k, int64_t pe
 	return step_once(q) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Rollup rows an erasure emptied are deleted, so the groups always match the rows. */
+static int drop_empty(struct cx_store *st, const char *table, const char *period,
+		      const struct cx_rollup_key *k, int64_t value)
+{
+	char sql[256];
+	sqlite3_stmt *q;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE survey = ?1 AND %s = ?2 AND stage = ?3 "
+		 "AND touchpoint = ?4 AND channel = ?5 AND segment = ?6 AND responses = 0",
+		 table, period);
+	if (sqlite3_prepare_v2(st->wdb, sql, -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(q, 1, k->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, value);
+	sqlite3_bind_text(q, 3, k->stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, k->touchpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, k->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, k->segment, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* One key's counts into its quarter-hour, day and month rows. */
 static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
 {
 	struct cx_store *st = ctx;
+	int64_t month = cx_time_month_start(k->day);
 
 	if (upsert_one(st->upsert_quarter, k, k->quarter, h) ||
-	    upsert_one(st->upsert_rollup, k, k->day, h))
+	    upsert_one(st->upsert_rollup, k, k->day, h) ||
+	    upsert_one(st->upsert_month, k, month, h))
 		return -1;
-	return upsert_one(st->upsert_month, k, cx_time_month_start(k->day), h);
+	if (h->responses < 0 &&   /* an erasure: rows may have gone to zero */
+	    (drop_empty(st, "rollups_quarter", "quarter", k, k->quarter) ||
+	     drop_empty(st, "rollups", "day", k, k->day) ||
+	     drop_empty(st, "rollups_month", "month", k, month)))
+		return -1;
+	return 0;
 }
 
 void cx_store_job_end(struct cx_store *st, int keep)
@@ -945,4 +976,126 @@ out:
 	sqlite3_finalize(q);
 	reader_give(st, r);
 	return rc;
+}
+
+/* --- export --- */
+
+static const char SQL_EXPORT[] =
+	"SELECT id, submitted_at, received_at, stage, touchpoint, channel, segment, customer, "
+	"nps, csat, ces, comment, attributes FROM responses WHERE survey = ?1 AND id > ?2"
+	" AND submitted_at >= ?3 AND submitted_at < ?4"
+	" AND (?5 IS NULL OR stage = ?5) AND (?6 IS NULL OR touchpoint = ?6)"
+	" ORDER BY id LIMIT ?7";
+
+int cx_store_export(struct cx_store *st, const struct cx_export_query *eq, int64_t after_id,
+		    unsigned limit, int (*fn)(void *ctx, const struct cx_export_row *r), void *ctx,
+		    struct cx_error *err)
+{
+	struct reader *r = reader_take(st);
+	sqlite3_stmt *q = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(r->db, SQL_EXPORT, -1, &q, NULL) != SQLITE_OK) {
+		rc = db_fail(st, r->db, err, "preparing export");
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, eq->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, after_id);
+	sqlite3_bind_int64(q, 3, eq->from_s);
+	sqlite3_bind_int64(q, 4, eq->to_s);
+	bind_opt_text(q, 5, eq->stage, NULL);
+	bind_opt_text(q, 6, eq->touchpoint, NULL);
+	sqlite3_bind_int(q, 7, (int)limit);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct cx_export_row row = {
+			.id = sqlite3_column_int64(q, 0), .submitted_at = sqlite3_column_int64(q, 1),
+			.received_ms = sqlite3_column_int64(q, 2),
+			.stage = (const char *)sqlite3_column_text(q, 3),
+			.touchpoint = (const char *)sqlite3_column_text(q, 4),
+			.channel = (const char *)sqlite3_column_text(q, 5),
+			.segment = (const char *)sqlite3_column_text(q, 6),
+			.customer = (const char *)sqlite3_column_text(q, 7),
+			.nps = col_int(q, 8), .csat = col_int(q, 9), .ces = col_int(q, 10),
+			.comment = (const char *)sqlite3_column_text(q, 11),
+			.attributes = (const char *)sqlite3_column_text(q, 12),
+		};
+
+		if ((rc = fn(ctx, &row)))
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_fail(st, r->db, err, "reading responses");
+out:
+	sqlite3_finalize(q);
+	reader_give(st, r);
+	return rc;
+}
+
+/* --- erasure --- */
+
+static int wexec_bound(struct cx_store *st, const char *sql, const char *text, int64_t num,
+		       struct cx_error *err)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->wdb, sql, -1, &q, NULL) != SQLITE_OK)
+		return db_fail(st, st->wdb, err, "preparing erasure");
+	if (text)
+		sqlite3_bind_text(q, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(q, 1, num);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, st->wdb, err, "erasure");
+}
+
+int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *count,
+			    struct cx_error *err)
+{
+	sqlite3_stmt *q;
+	int step;
+
+	*count = 0;
+	if (sqlite3_prepare_v2(st->wdb, "SELECT survey, stage, touchpoint, channel, segment, nps, "
+			       "csat, ces, submitted_at FROM responses WHERE customer = ?1", -1, &q,
+			       NULL) != SQLITE_OK)
+		return db_fail(st, st->wdb, err, "preparing erasure");
+	sqlite3_bind_text(q, 1, customer, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct cx_response r = { 0 };   /* only the rollup key and answers are needed */
+
+		snprintf(r.survey, sizeof(r.survey), "%s", (const char *)sqlite3_column_text(q, 0));
+		r.stage = (char *)sqlite3_column_text(q, 1);
+		r.touchpoint = (char *)sqlite3_column_text(q, 2);
+		r.channel = (char *)sqlite3_column_text(q, 3);
+		r.segment = (char *)sqlite3_column_text(q, 4);
+		r.nps = col_int(q, 5);
+		r.csat = col_int(q, 6);
+		r.ces = col_int(q, 7);
+		r.submitted_at = sqlite3_column_int64(q, 8);
+		if (cx_rollup_add(st->acc, &r, -1)) {
+			sqlite3_finalize(q);
+			return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+		}
+		(*count)++;
+	}
+	sqlite3_finalize(q);
+	if (step != SQLITE_DONE)
+		return db_fail(st, st->wdb, err, "erasure");
+	if (wexec_bound(st, "DELETE FROM idempotency WHERE response_id IN "
+			    "(SELECT id FROM responses WHERE customer = ?1)", customer, 0, err) ||
+	    wexec_bound(st, "DELETE FROM responses WHERE customer = ?1", customer, 0, err))
+		return -1;
+	return 0;
+}
+
+int cx_store_redact_comment(struct cx_store *st, int64_t id, int64_t *count,
+			    struct cx_error *err)
+{
+	if (wexec_bound(st, "UPDATE responses SET comment = NULL WHERE id = ?1 AND comment IS NOT "
+			    "NULL", NULL, id, err))
+		return -1;
+	*count = sqlite3_changes(st->wdb);
+	return 0;
 }

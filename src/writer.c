@@ -64,6 +64,14 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 	size_t i;
 
 	job->nreplayed = 0;
+	if (job->kind != CX_JOB_APPEND) {
+		int rc = job->kind == CX_JOB_ERASE
+			 ? cx_store_erase_customer(st, job->customer, &job->count, &job->err)
+			 : cx_store_redact_comment(st, job->target_id, &job->count, &job->err);
+
+		job->ok = rc == 0;
+		return rc;
+	}
 	/* a lone response without a key needs no savepoint: its INSERT is atomic */
 	if (cx_store_job_begin(st, job->n > 1 || job->items[0].idem_key, &job->err))
 		return -1;

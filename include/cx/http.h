@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 #include "cx/config.h"
@@ -41,6 +42,11 @@ struct cx_reply {
 	char *location;             /* malloc'd or NULL */
 	unsigned retry_after;       /* seconds, 0 = none */
 	char allow[64];             /* Allow header for 405, "" = none */
+	/* a streamed body (cx_reply_stream) instead of `body` */
+	ssize_t (*produce)(void *ctx, char *buf, size_t max);
+	void *stream_ctx;
+	void (*stream_free)(void *ctx);
+	const char *disposition;    /* static Content-Disposition, or NULL */
 };
 
 struct cx_req {
@@ -77,6 +83,14 @@ void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root);
 void cx_reply_error(struct cx_req *req, const struct cx_error *err);
 void cx_reply_html(struct cx_req *req, unsigned status, const char *html);
 void cx_reply_redirect(struct cx_req *req, const char *location);
+/* A body of unknown length, sent chunked as produce() makes it: produce fills up to max
+ * bytes of buf and returns how many, 0 at the end, or -1 on an error (the connection is
+ * then cut, so the client sees a truncated body rather than a wrong one). It runs on a
+ * worker thread whenever the client can take more, so memory stays constant however long
+ * the body is. free_ctx(ctx) runs once when the reply is done or abandoned. */
+void cx_reply_stream(struct cx_req *req, unsigned status, const char *content_type,
+		     ssize_t (*produce)(void *ctx, char *buf, size_t max), void *ctx,
+		     void (*free_ctx)(void *ctx));
 
 /* From any thread, once, for a request whose handler returned CX_PENDING: the outcome is
  * known; req->on_resume (if set) then runs on a worker thread to build the reply. */

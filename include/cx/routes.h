@@ -44,6 +44,9 @@ void cx_api_response_line(struct cx_req *req, const char *line, size_t len, size
 enum cx_handled cx_api_scores(struct cx_req *req);
 enum cx_handled cx_api_journey(struct cx_req *req);
 enum cx_handled cx_api_comments(struct cx_req *req);
+enum cx_handled cx_api_export(struct cx_req *req);
+enum cx_handled cx_api_erase_customer(struct cx_req *req);
+enum cx_handled cx_api_redact_comment(struct cx_req *req);
 
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
  * reply set). Returns 0 or -1. */

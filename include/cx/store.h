@@ -112,6 +112,32 @@ typedef int (*cx_group_fn)(void *ctx, const struct cx_group_key *key,
 int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_group_fn fn,
 		    void *ctx, struct cx_error *err);
 
+/* --- export (any thread) --- */
+struct cx_export_query {
+	const char *survey;
+	int64_t from_s, to_s;           /* submitted_at in [from_s, to_s) */
+	const char *stage, *touchpoint; /* NULL = any */
+};
+struct cx_export_row {
+	int64_t id, submitted_at, received_ms;
+	const char *stage, *touchpoint, *channel, *segment, *customer, *comment, *attributes;
+	int nps, csat, ces;             /* -1 = not answered */
+};
+/* Up to `limit` responses with id > after_id, ascending id (a stable order that new
+ * responses only extend). Each call takes a read connection for its chunk only. */
+int cx_store_export(struct cx_store *st, const struct cx_export_query *q, int64_t after_id,
+		    unsigned limit, int (*fn)(void *ctx, const struct cx_export_row *r), void *ctx,
+		    struct cx_error *err);
+
+/* --- erasure (the writer thread's family: inside cx_store_begin/commit) --- */
+/* Delete every response of `customer` in every survey, with their idempotency keys, and
+ * take them out of the rollups at commit; *count is how many. */
+int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *count,
+			    struct cx_error *err);
+/* Remove the comment of response id; *count is 1 if there was one, else 0. */
+int cx_store_redact_comment(struct cx_store *st, int64_t id, int64_t *count,
+			    struct cx_error *err);
+
 /* --- comments (any thread) --- */
 struct cx_comments_query {
 	const char *survey;

@@ -21,10 +21,19 @@ struct cx_writer;
 /* Idempotency keys are kept at least this long (purged hourly after it). */
 #define CX_IDEM_RETENTION_S (8 * 86400)
 
+enum cx_job_kind {
+	CX_JOB_APPEND = 0,   /* store items[0..n) */
+	CX_JOB_ERASE,        /* delete every response of `customer` */
+	CX_JOB_REDACT,       /* remove the comment of response `target_id` */
+};
+
 struct cx_write_job {
 	/* in */
+	enum cx_job_kind kind;
 	const struct cx_response *items;
-	size_t n;
+	size_t n;                /* responses (1 for erase and redact jobs) */
+	const char *customer;
+	int64_t target_id;
 	void (*done)(struct cx_write_job *job);  /* called once, on the writer thread */
 	void *ctx;
 	/* out, valid in done(): ok = 1 and ids[i] for each item, or ok = 0 and err */
@@ -32,6 +41,7 @@ struct cx_write_job {
 	int64_t *ids;        /* caller-provided, n entries */
 	unsigned char *replayed; /* optional, n entries: 1 = idempotent retry, id is the original */
 	size_t nreplayed;
+	int64_t count;           /* erase/redact: rows affected */
 	size_t failed_index; /* item that was refused, when err.status == 422 */
 	struct cx_error err;
 	/* private */

@@ -1,0 +1,300 @@
+/* api_export.c - GET /v1/surveys/{id}/responses: every response, in a stable order (id),
+ * as JSON, NDJSON or CSV, streamed in chunks so memory stays constant however many there
+ * are. CSV follows RFC 4180 and defuses spreadsheet formulas.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/app.h"
+#include "cx/cxtime.h"
+#include "cx/routes.h"
+
+#define CHUNK_ROWS 500
+
+enum format { FMT_JSON, FMT_NDJSON, FMT_CSV };
+
+static const char *const params[] = {
+	"from", "to", "stage", "touchpoint", "cursor", "limit", "format",
+};
+
+struct export {
+	struct cx_store *store;
+	struct cx_export_query q;
+	char survey[CX_ID_MAX + 1], *stage, *touchpoint;
+	enum format fmt;
+	int64_t after_id;        /* the cursor: last id sent */
+	uint64_t left;           /* rows still allowed by `limit` (UINT64_MAX = all) */
+	int limited, started, finished, failed;
+	uint64_t rows;           /* rows written */
+	char *buf;               /* formatted, not yet sent: buf[pos..len) */
+	size_t len, pos, cap;
+};
+
+static int put(struct export *e, const char *s, size_t n)
+{
+	if (e->len + n > e->cap) {
+		size_t cap = e->cap ? e->cap : 64 * 1024;
+		char *p;
+
+		while (cap < e->len + n)
+			cap *= 2;
+		if (!(p = realloc(e->buf, cap)))
+			return -1;
+		e->buf = p;
+		e->cap = cap;
+	}
+	memcpy(e->buf + e->len, s, n);
+	e->len += n;
+	return 0;
+}
+
+static int puts_(struct export *e, const char *s)
+{
+	return put(e, s, strlen(s));
+}
+
+/* One CSV cell (RFC 4180): quoted when it holds a comma, quote or line break, quotes
+ * doubled; a text starting with = + - @ or a tab/CR gets a leading ' so that no
+ * spreadsheet runs it as a formula. */
+static int csv_cell(struct export *e, const char *s, int last)
+{
+	int rc = 0;
+
+	if (s && *s) {
+		int quote = strpbrk(s, ",\"\r\n") != NULL;
+		int defuse = strchr("=+-@\t\r", s[0]) != NULL;
+
+		if (quote)
+			rc |= put(e, "\"", 1);
+		if (defuse)
+			rc |= put(e, "'", 1);
+		for (const char *p = s; *p; p++)
+			rc |= (*p == '"') ? put(e, "\"\"", 2) : put(e, p, 1);
+		if (quote)
+			rc |= put(e, "\"", 1);
+	}
+	return rc | put(e, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+static int csv_int(struct export *e, int v)
+{
+	char n[16];
+
+	if (v < 0)
+		return put(e, ",", 1);
+	snprintf(n, sizeof(n), "%d,", v);
+	return puts_(e, n);
+}
+
+static int row_out(void *ctx, const struct cx_export_row *r)
+{
+	struct export *e = ctx;
+	char sub[32], rec[32], id[24];
+
+	cx_time_format_rfc3339(r->submitted_at, sub, sizeof(sub));
+	cx_time_format_rfc3339(r->received_ms / 1000, rec, sizeof(rec));
+	e->after_id = r->id;
+	e->rows++;
+	if (e->left != UINT64_MAX)
+		e->left--;
+	if (e->fmt == FMT_CSV) {
+		snprintf(id, sizeof(id), "%" PRId64, r->id);
+		return csv_cell(e, id, 0) | csv_cell(e, sub, 0) | csv_cell(e, rec, 0) |
+		       csv_cell(e, r->stage, 0) | csv_cell(e, r->touchpoint, 0) |
+		       csv_cell(e, r->channel, 0) | csv_cell(e, r->segment, 0) |
+		       csv_cell(e, r->customer, 0) | csv_int(e, r->nps) | csv_int(e, r->csat) |
+		       csv_int(e, r->ces) | csv_cell(e, r->comment, 0) | csv_cell(e, r->attributes, 1);
+	}
+	json_t *attrs = r->attributes ? json_loads(r->attributes, 0, NULL) : NULL;
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s?, s:o}",
+		"id", (json_int_t)r->id, "submitted_at", sub, "received_at", rec, "stage", r->stage,
+		"touchpoint", r->touchpoint, "channel", r->channel, "segment", r->segment,
+		"customer", r->customer,
+		"nps", r->nps >= 0 ? json_integer(r->nps) : json_null(),
+		"csat", r->csat >= 0 ? json_integer(r->csat) : json_null(),
+		"ces", r->ces >= 0 ? json_integer(r->ces) : json_null(),
+		"comment", r->comment, "attributes", attrs ? attrs : json_null());
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int rc = !text;
+
+	if (text) {
+		if (e->fmt == FMT_JSON && e->rows > 1)
+			rc |= put(e, ",", 1);
+		rc |= puts_(e, text);
+		if (e->fmt == FMT_NDJSON)
+			rc |= put(e, "\n", 1);
+	}
+	free(text);
+	json_decref(o);
+	return rc;
+}
+
+/* Format the next chunk into e->buf. */
+static int refill(struct export *e)
+{
+	struct cx_error err;
+	unsigned want = CHUNK_ROWS;
+	uint64_t before = e->rows;
+
+	e->len = e->pos = 0;
+	if (!e->started) {
+		e->started = 1;
+		if (e->fmt == FMT_CSV && puts_(e, "id,submitted_at,received_at,stage,touchpoint,channel,"
+					      "segment,customer,nps,csat,ces,comment,attributes\r\n"))
+			return -1;
+		if (e->fmt == FMT_JSON) {
+			char head[128];
+
+			snprintf(head, sizeof(head), "{\"survey\":\"%s\",\"responses\":[", e->survey);
+			if (puts_(e, head))
+				return -1;
+		}
+	}
+	if (e->left < want)
+		want = (unsigned)e->left;
+	if (want && cx_store_export(e->store, &e->q, e->after_id, want, row_out, e, &err))
+		return -1;
+	if (e->rows - before < want || e->left == 0) {   /* the last chunk */
+		e->finished = 1;
+		if (e->fmt == FMT_JSON) {
+			char tail[64];
+
+			if (e->limited && e->left == 0)
+				snprintf(tail, sizeof(tail), "],\"next_cursor\":\"%" PRId64 "\"}\n", e->after_id);
+			else
+				snprintf(tail, sizeof(tail), "],\"next_cursor\":null}\n");
+			return puts_(e, tail);
+		}
+	}
+	return 0;
+}
+
+static ssize_t produce(void *ctx, char *buf, size_t max)
+{
+	struct export *e = ctx;
+	size_t n;
+
+	while (e->pos == e->len) {
+		if (e->finished || e->failed)
+			return e->failed ? -1 : 0;
+		if (refill(e)) {
+			e->failed = 1;
+			return -1;
+		}
+	}
+	n = e->len - e->pos < max ? e->len - e->pos : max;
+	memcpy(buf, e->buf + e->pos, n);
+	e->pos += n;
+	return (ssize_t)n;
+}
+
+static void export_free(void *ctx)
+{
+	struct export *e = ctx;
+
+	free(e->stage);
+	free(e->touchpoint);
+	free(e->buf);
+	free(e);
+}
+
+static int check_param(void *ctx, const char *key, const char *value)
+{
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		if (strcmp(key, params[i]) == 0)
+			return 0;
+	return cx_error_set(ctx, 422, "unknown_parameter", key, "unknown query parameter "
+			    "'%.60s'; known: from, to, stage, touchpoint, cursor, limit, format", key);
+}
+
+static int parse(struct cx_req *req, const struct cx_survey *s, struct export *e,
+		 struct cx_error *err)
+{
+	const char *from = cx_req_query(req, "from"), *to = cx_req_query(req, "to");
+	const char *fmt = cx_req_query(req, "format"), *cursor = cx_req_query(req, "cursor");
+	const char *limit = cx_req_query(req, "limit"), *stage = cx_req_query(req, "stage");
+	const char *tp = cx_req_query(req, "touchpoint");
+	int64_t day;
+	char *end;
+
+	if (cx_req_query_each(req, check_param, err))
+		return -1;
+	e->q.from_s = INT64_MIN;
+	e->q.to_s = INT64_MAX;
+	if (from && (cx_time_parse_day(from, &day) || !(e->q.from_s = day * 86400, 1)))
+		return cx_error_set(err, 422, "invalid_time", "from", "from must be a date");
+	if (to && (cx_time_parse_day(to, &day) || !(e->q.to_s = day * 86400, 1)))
+		return cx_error_set(err, 422, "invalid_time", "to", "to must be a date");
+	if (stage && cx_survey_stage_index(s, stage) < 0)
+		return cx_error_set(err, 422, "invalid_stage", "stage",
+				    "'%.64s' is not a stage of survey '%s'", stage, s->id);
+	if (tp && !cx_valid_label(tp, strlen(tp), CX_LABEL_MAX))
+		return cx_error_set(err, 422, "invalid_label", "touchpoint", "invalid touchpoint");
+	if (!fmt || strcmp(fmt, "json") == 0)
+		e->fmt = FMT_JSON;
+	else if (strcmp(fmt, "ndjson") == 0)
+		e->fmt = FMT_NDJSON;
+	else if (strcmp(fmt, "csv") == 0)
+		e->fmt = FMT_CSV;
+	else
+		return cx_error_set(err, 422, "invalid_format", "format",
+				    "format must be json, ndjson or csv");
+	e->left = UINT64_MAX;
+	if (limit) {
+		long long v = strtoll(limit, &end, 10);
+
+		if (!*limit || *end || v < 1 || v > 10000000)
+			return cx_error_set(err, 422, "invalid_limit", "limit",
+					    "limit must be a whole number from 1 to 10000000");
+		e->left = (uint64_t)v;
+		e->limited = 1;
+	}
+	if (cursor) {
+		long long v = strtoll(cursor, &end, 10);
+
+		if (!*cursor || *end || v < 0)
+			return cx_error_set(err, 422, "invalid_cursor", "cursor",
+					    "cursor must be a next_cursor value from an earlier page");
+		e->after_id = v;
+	}
+	e->stage = stage ? strdup(stage) : NULL;
+	e->touchpoint = tp ? strdup(tp) : NULL;
+	return 0;
+}
+
+enum cx_handled cx_api_export(struct cx_req *req)
+{
+	static const char *const types[] = {
+		[FMT_JSON] = "application/json", [FMT_NDJSON] = "application/x-ndjson",
+		[FMT_CSV] = "text/csv; charset=utf-8",
+	};
+	struct export *e = calloc(1, sizeof(*e));
+	struct cx_survey s;
+	struct cx_error err;
+
+	if (!e || cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
+		cx_error_set(&err, e ? 404 : 503, e ? "unknown_survey" : "out_of_memory", NULL,
+			     "no survey '%.64s'", req->params[0]);
+		cx_reply_error(req, &err);
+		free(e);
+		return CX_DONE;
+	}
+	if (parse(req, &s, e, &err)) {
+		cx_reply_error(req, &err);
+		cx_survey_release(&s);
+		export_free(e);
+		return CX_DONE;
+	}
+	snprintf(e->survey, sizeof(e->survey), "%s", s.id);
+	cx_survey_release(&s);
+	e->store = req->app->store;
+	e->q.survey = e->survey;
+	e->q.stage = e->stage;
+	e->q.touchpoint = e->touchpoint;
+	cx_reply_stream(req, 200, types[e->fmt], produce, e, export_free);
+	if (e->fmt == FMT_CSV)
+		req->reply.disposition = "attachment; filename=\"responses.csv\"";
+	return CX_DONE;
+}
