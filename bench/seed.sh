@@ -12,8 +12,11 @@ log=$(mktemp)
 pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
 port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
+key=$(grep -o 'secret (shown once): cxd_[a-z0-9_]*' "$log" | awk '{print $NF}')
+echo "$key" > "$DB.key"   # the admin key, for bench/run
 for s in checkout onboarding; do
   curl -sf -X POST "http://127.0.0.1:$port/v1/surveys" -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $key" \
     -d "{\"id\":\"$s\",\"title\":\"$s\"}" >/dev/null
 done
 kill -TERM $pid; wait $pid; rm -f "$log"

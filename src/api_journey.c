@@ -226,7 +226,8 @@ static json_t *journey_json(const struct cx_survey *s, struct cells *c,
 	json_t *stages = json_array(), *out, *overall;
 	size_t i = 0;
 
-	qsort_r(c->v, c->n, sizeof(c->v[0]), by_stage_then_name, (void *)s);
+	if (c->n > 1)
+		qsort_r(c->v, c->n, sizeof(c->v[0]), by_stage_then_name, (void *)s);
 	for (size_t k = 0; k < c->n; k++) {
 		cx_hist_add(&all, &c->v[k].now);
 		cx_hist_add(&all_then, &c->v[k].then);

@@ -324,6 +324,9 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 	}
 	if (sub->n == 0)
 		return refuse(req, 422, "empty_batch", "the batch holds no responses");
+	for (size_t i = 0; i < sub->n; i++)   /* an ingest key may be limited to some surveys */
+		if (!cx_key_allows_survey(&req->key, sub->items[i].survey))
+			return refuse(req, 403, "forbidden", "this key may not post to that survey");
 	if (apply_idempotency_key(req, sub))
 		return CX_DONE;
 

@@ -572,6 +572,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(hr->req.params[i]);
 	free(hr->req.body);
 	reply_reset(&hr->req.reply);
+	cx_key_release(&hr->req.key);
 	free(hr->path);
 	pthread_mutex_destroy(&hr->mu);
 	free(hr);

@@ -2,12 +2,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cx/app.h"
+#include "cx/cli.h"
 #include "cx/cxtime.h"
 #include "cx/demo.h"
 #include "cx/http.h"
 #include "cx/log.h"
+#include "cx/routes.h"
 #include "cx_version.h"
 
 #define SHUTDOWN_GRACE_MS 10000
@@ -15,6 +18,27 @@
 static const char *env(const char *name)
 {
 	return getenv(name);
+}
+
+/* A database without keys gets one admin key on first start, printed once, so that the
+ * service is never open to anyone who can reach it. */
+static int first_key(struct cx_store *st)
+{
+	json_t *def = json_pack("{s:s, s:s}", "role", "admin", "label", "first admin key");
+	char secret[CX_KEY_SECRET_MAX + 1];
+	struct cx_error err;
+	struct cx_key k;
+	int rc = cx_keys_create_from(st, def, &k, secret, sizeof(secret), &err);
+
+	json_decref(def);
+	if (rc) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		cx_store_close(st);
+		return -1;
+	}
+	cx_log_info("no API keys yet: created admin key %s, secret (shown once): %s", k.id, secret);
+	cx_key_release(&k);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -27,6 +51,8 @@ int main(int argc, char **argv)
 	uint16_t port;
 	int sig = 0;
 
+	if (argc > 1 && strcmp(argv[1], "keys") == 0)
+		return cx_cli_keys(argc, argv);
 	switch (cx_config_parse(&app.cfg, argc, argv, env, msg, sizeof(msg))) {
 	case CX_CONFIG_EXIT:
 		return 0;
@@ -70,6 +96,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
+	if (cx_store_key_count(app.store) == 0 && first_key(app.store))
+		return 1;
 	if (cx_writer_start(&app.writer, app.store, app.cfg.queue_limit)) {
 		fprintf(stderr, "cxd: cannot start the writer thread\n");
 		cx_store_close(app.store);

@@ -11,23 +11,31 @@
 #define FORM (1u << CX_BODY_FORM)
 #define NDJSON (1u << CX_BODY_NDJSON)
 
+#define PUBLIC CX_ROLE_PUBLIC
+#define INGEST CX_ROLE_INGEST
+#define READ CX_ROLE_READ
+#define ADMIN CX_ROLE_ADMIN
+
 static const struct cx_route routes[] = {
-	/* method   pattern                  handler                 bodies, batch, line */
-	{ CX_GET,  "/",                      cx_api_dashboard,       0, 0, NULL },
-	{ CX_GET,  "/dashboard",             cx_api_dashboard,       0, 0, NULL },
-	{ CX_GET,  "/healthz",               cx_api_health,          0, 0, NULL },
-	{ CX_GET,  "/v1/surveys",            cx_api_survey_list,     0, 0, NULL },
-	{ CX_POST, "/v1/surveys",            cx_api_survey_create,   JSON, 0, NULL },
-	{ CX_GET,  "/v1/surveys/{}",         cx_api_survey_get,      0, 0, NULL },
-	{ CX_PUT,  "/v1/surveys/{}",         cx_api_survey_put,      JSON, 0, NULL },
-	{ CX_GET,  "/v1/surveys/{}/scores",  cx_api_scores,          0, 0, NULL },
-	{ CX_GET,  "/v1/surveys/{}/journey", cx_api_journey,         0, 0, NULL },
-	{ CX_GET,  "/v1/surveys/{}/comments", cx_api_comments,       0, 0, NULL },
-	{ CX_GET,  "/v1/surveys/{}/responses", cx_api_export,        0, 0, NULL },
-	{ CX_POST, "/v1/responses",          cx_api_response_create, JSON | FORM | NDJSON, 1,
-	  cx_api_response_line },
-	{ CX_DELETE, "/v1/responses/{}/comment", cx_api_redact_comment, 0, 0, NULL },
-	{ CX_DELETE, "/v1/customers/{}",     cx_api_erase_customer,  0, 0, NULL },
+	/* method      pattern                    role    handler                bodies, batch, line */
+	{ CX_GET,    "/",                         PUBLIC, cx_api_dashboard,       0, 0, NULL },
+	{ CX_GET,    "/dashboard",                PUBLIC, cx_api_dashboard,       0, 0, NULL },
+	{ CX_GET,    "/healthz",                  PUBLIC, cx_api_health,          0, 0, NULL },
+	{ CX_GET,    "/v1/surveys",               READ,   cx_api_survey_list,     0, 0, NULL },
+	{ CX_POST,   "/v1/surveys",               ADMIN,  cx_api_survey_create,   JSON, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}",            READ,   cx_api_survey_get,      0, 0, NULL },
+	{ CX_PUT,    "/v1/surveys/{}",            ADMIN,  cx_api_survey_put,      JSON, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/scores",     READ,   cx_api_scores,          0, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/journey",    READ,   cx_api_journey,         0, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/comments",   READ,   cx_api_comments,        0, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/responses",  READ,   cx_api_export,          0, 0, NULL },
+	{ CX_POST,   "/v1/responses",             INGEST, cx_api_response_create, JSON | FORM | NDJSON,
+	  1, cx_api_response_line },
+	{ CX_DELETE, "/v1/responses/{}/comment",  ADMIN,  cx_api_redact_comment,  0, 0, NULL },
+	{ CX_DELETE, "/v1/customers/{}",          ADMIN,  cx_api_erase_customer,  0, 0, NULL },
+	{ CX_POST,   "/v1/keys",                  ADMIN,  cx_api_key_create,      JSON, 0, NULL },
+	{ CX_GET,    "/v1/keys",                  ADMIN,  cx_api_key_list,        0, 0, NULL },
+	{ CX_DELETE, "/v1/keys/{}",               ADMIN,  cx_api_key_delete,      0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -111,6 +119,45 @@ static void reply_options(struct cx_req *req, const char *allow)
 	snprintf(req->reply.allow, sizeof(req->reply.allow), "%s, OPTIONS", allow);
 }
 
+/* The caller's key must exist, match and carry the route's role: 401 or 403 otherwise. */
+static int authenticate(struct cx_req *req)
+{
+	const char *h = cx_req_header(req, "Authorization");
+	char id[CX_KEY_ID_LEN + 1];
+	struct cx_error err;
+
+	if (req->route->role == CX_ROLE_PUBLIC)
+		return 0;
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		cx_error_set(&err, 401, "unauthorized", NULL, "send an API key: Authorization: Bearer "
+			     "cxd_...");
+		goto fail;
+	}
+	h += 7;
+	while (*h == ' ')
+		h++;
+	if (cx_key_parse_id(h, id) || cx_store_key_get(req->app->store, id, &req->key)) {
+		cx_error_set(&err, 401, "unauthorized", NULL, "unknown API key");
+		goto fail;
+	}
+	if (!cx_key_matches(&req->key, h)) {
+		cx_key_release(&req->key);
+		memset(&req->key, 0, sizeof(req->key));
+		cx_error_set(&err, 401, "unauthorized", NULL, "wrong API key");
+		goto fail;
+	}
+	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role) {
+		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs a "
+			     "%s key)", cx_role_name(req->key.role), req->method_str, req->path,
+			     cx_role_name(req->route->role));
+		goto fail;
+	}
+	return 0;
+fail:
+	cx_reply_error(req, &err);
+	return -1;
+}
+
 int cx_routes_prepare(struct cx_req *req, const char *content_type)
 {
 	char allow[48] = "";
@@ -149,6 +196,8 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 		snprintf(req->reply.allow, sizeof(req->reply.allow), "%s", allow);
 		return -1;
 	}
+	if (authenticate(req))
+		return -1;
 	if (req->route->bodies) {
 		req->body_kind = body_kind_of(content_type);
 		if (!((1u << req->body_kind) & req->route->bodies)) {

@@ -1,5 +1,5 @@
 # tools/deps.sh - sourced by run.sh and test.sh: install missing Debian packages.
-BUILD_PKGS="gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev python3"
+BUILD_PKGS="gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev python3"
 TEST_PKGS="check curl chromium"
 
 ensure_packages() {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "cx/auth.h"
 #include "cx/config.h"
 #include "cx/error.h"
 
@@ -66,6 +67,7 @@ struct cx_req {
 						 its worker thread, before it is sent */
 	json_t *form;                 /* urlencoded fields (strings), when body_kind is FORM */
 	int wants_json;               /* Accept names application/json */
+	struct cx_key key;            /* the caller's key (role CX_ROLE_NONE on public routes) */
 	struct cx_reply reply;
 	void *impl;                   /* http.c's per-request state */
 };

@@ -9,6 +9,8 @@
 
 #include "cx/http.h"
 
+struct cx_store;
+
 typedef enum cx_handled (*cx_handler_fn)(struct cx_req *req);
 /* Called for each line of an NDJSON body as it streams in (lineno from 1); line is NULL
  * when the line was longer than the single-body limit (its bytes are dropped). */
@@ -17,6 +19,7 @@ typedef void (*cx_line_fn)(struct cx_req *req, const char *line, size_t len, siz
 struct cx_route {
 	enum cx_method method;
 	const char *pattern;       /* "/v1/surveys/{}/scores": {} captures one segment */
+	enum cx_role role;         /* the key role it needs (admin keys pass everywhere) */
 	cx_handler_fn handler;
 	unsigned bodies;           /* body kinds accepted: bits 1 << CX_BODY_* */
 	int batch;                 /* JSON and NDJSON bodies may be batches: --batch-limit */
@@ -45,8 +48,16 @@ enum cx_handled cx_api_scores(struct cx_req *req);
 enum cx_handled cx_api_journey(struct cx_req *req);
 enum cx_handled cx_api_comments(struct cx_req *req);
 enum cx_handled cx_api_export(struct cx_req *req);
+enum cx_handled cx_api_key_create(struct cx_req *req);
+enum cx_handled cx_api_key_list(struct cx_req *req);
+enum cx_handled cx_api_key_delete(struct cx_req *req);
 enum cx_handled cx_api_erase_customer(struct cx_req *req);
 enum cx_handled cx_api_redact_comment(struct cx_req *req);
+
+/* Validate a key definition {role, surveys?, label?}, create and store it; the secret is
+ * written to `secret` (shown once). Used by POST /v1/keys and `cxd keys create`. */
+int cx_keys_create_from(struct cx_store *st, const json_t *body, struct cx_key *k,
+			char *secret, size_t len, struct cx_error *err);
 
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
  * reply set). Returns 0 or -1. */

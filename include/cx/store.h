@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "cx/auth.h"
 #include "cx/error.h"
 #include "cx/survey.h"
 #include "cx/validate.h"
@@ -111,6 +112,15 @@ typedef int (*cx_group_fn)(void *ctx, const struct cx_group_key *key,
  * from fn stops the walk and is returned. */
 int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_group_fn fn,
 		    void *ctx, struct cx_error *err);
+
+/* --- API keys (any thread; cached in memory) --- */
+int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err);
+/* Copy key `id` into *out (release it after); 0 if found, -1 if not. */
+int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out);
+json_t *cx_store_key_list(struct cx_store *st);
+/* 1 deleted, 0 no such key, -1 error. */
+int cx_store_key_delete(struct cx_store *st, const char *id, struct cx_error *err);
+int cx_store_key_count(struct cx_store *st);
 
 /* --- export (any thread) --- */
 struct cx_export_query {

@@ -31,13 +31,14 @@ SCHEMA = os.environ.get("CX_SCHEMA_DIR", os.path.join(os.path.dirname(__file__),
 
 
 class Server:
-    def __init__(self, db=None, args=(), env=None, tmp=None):
+    def __init__(self, db=None, args=(), env=None, tmp=None, key=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="cxd-it-")
         self.db = db or os.path.join(self.tmp, "cxd.db")
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None
+        self.key = key   # the admin key printed on a database's first start
         self.log_path = os.path.join(self.tmp, "stderr-%d.log" % time.monotonic_ns())
 
     def start(self):
@@ -48,9 +49,13 @@ class Server:
         _started.append(self.proc)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", self.stderr())
+            err = self.stderr()
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", err)
             if m:
                 self.port = int(m.group(1))
+                k = re.search(r"secret \(shown once\): (cxd_\S+)", err)
+                if k:
+                    self.key = k.group(1)
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("cxd exited early:\n" + self.stderr())
@@ -79,10 +84,15 @@ class Server:
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def request(self, method, path, body=None, headers=None, conn=None):
-        """One request; returns (status, headers dict (lower-case), parsed JSON or text)."""
+    def auth(self):
+        return {"Authorization": "Bearer " + self.key} if self.key else {}
+
+    def request(self, method, path, body=None, headers=None, conn=None, auth=True):
+        """One request (with the admin key unless auth=False or headers name another);
+        returns (status, headers dict (lower-case), parsed JSON or text)."""
         c = conn or self.conn()
-        hdrs = dict(headers or {})
+        hdrs = dict(self.auth() if auth else {})
+        hdrs.update(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
@@ -107,6 +117,10 @@ class Server:
         h.update(headers or {})
         body = urllib.parse.urlencode(fields).encode() if isinstance(fields, (dict, list)) else fields
         return self.request("POST", path, body=body, headers=h, **kw)
+
+    def auth_line(self):
+        """The Authorization header line for raw requests."""
+        return ("Authorization: Bearer %s\r\n" % self.key).encode() if self.key else b""
 
     def raw(self, data, read_timeout=5.0):
         """Send raw bytes on a fresh socket; return whatever comes back before close/timeout."""

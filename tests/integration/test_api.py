@@ -224,6 +224,7 @@ class ServiceTest(unittest.TestCase):
         before = self.total()
         c = self.srv.conn()
         c.putrequest("POST", "/v1/surveys")
+        c.putheader("Authorization", "Bearer " + self.srv.key)
         c.putheader("Content-Type", "application/json")
         c.putheader("Transfer-Encoding", "chunked")
         c.endheaders()
@@ -242,7 +243,7 @@ class ServiceTest(unittest.TestCase):
         body = json.dumps({"survey": "checkout", "stage": "advocacy", "touchpoint": "web", "nps": 10}).encode()
         c = self.srv.conn()
         c.request("POST", "/v1/responses", body=iter([body[:10], body[10:]]),
-                  headers={"Content-Type": "application/json"}, encode_chunked=True)
+                  headers=dict(self.srv.auth(), **{"Content-Type": "application/json"}), encode_chunked=True)
         r = c.getresponse()
         self.assertEqual(r.status, 201, r.read())
         c.close()
@@ -258,8 +259,8 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(body["status"], "ok")
 
     def test_keep_alive_pipelining(self):
-        req = (b'POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
-               b'Content-Length: %d\r\n\r\n%s')
+        req = (b'POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+               self.srv.auth_line() + b'Content-Length: %d\r\n\r\n%s')
         body = b'{"survey":"checkout","stage":"interest","touchpoint":"web","csat":3}'
         out = self.srv.raw((req % (len(body), body)) * 3 + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertEqual(out.count(b"HTTP/1.1 201"), 3, out)
@@ -503,7 +504,7 @@ class LifecycleTest(unittest.TestCase):
         acked = self.post_many(srv, 300)
         self.assertEqual(len(acked), 300)
         srv.assert_clean_exit(self)
-        srv2 = Server(db=srv.db, tmp=srv.tmp).start()
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
         self.assertEqual(self.count(srv2), 300)
         self.assertEqual(srv2.get("/v1/surveys/keep")[0], 200)
         srv2.assert_clean_exit(self)
@@ -534,7 +535,7 @@ class LifecycleTest(unittest.TestCase):
         for t in threads:
             t.join()
         self.assertGreater(len(acked), 50)
-        srv2 = Server(db=srv.db, tmp=srv.tmp).start()
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
         self.assertGreaterEqual(self.count(srv2), len(acked))
         # every acknowledged id exists as a row (read the file directly, read-only)
         db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
@@ -580,6 +581,7 @@ class LifecycleTest(unittest.TestCase):
         body = json.dumps({"survey": "keep", "stage": "purchase", "touchpoint": "web", "nps": 8}).encode()
         c = srv.conn()
         c.putrequest("POST", "/v1/responses")
+        c.putheader("Authorization", "Bearer " + srv.key)
         c.putheader("Content-Type", "application/json")
         c.putheader("Content-Length", str(len(body)))
         c.endheaders()
@@ -595,7 +597,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn("stopped cleanly", srv.stderr())
         with self.assertRaises(OSError):   # and nothing new is accepted
             srv.get("/healthz")
-        srv2 = Server(db=srv.db, tmp=srv.tmp).start()
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
         self.assertEqual(self.count(srv2), 1)
         srv2.assert_clean_exit(self)
 

@@ -42,7 +42,10 @@ class DashboardTest(unittest.TestCase):
         cls.srv.assert_clean_exit(unittest.TestCase())
 
     def test_dashboard_renders_the_journey(self):
-        url = "http://127.0.0.1:%d/" % self.srv.port
+        # a read key for the page, passed as the URL fragment (never sent to the server)
+        st, _, key = self.srv.post_json("/v1/keys", {"role": "read", "label": "dashboard test"})
+        self.assertEqual(st, 201, key)
+        url = "http://127.0.0.1:%d/#key=%s" % (self.srv.port, key["secret"])
         st, h, html = self.srv.get("/")
         self.assertEqual(st, 200)
         self.assertIn("text/html", h["content-type"])

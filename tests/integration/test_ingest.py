@@ -62,7 +62,7 @@ class BatchTest(unittest.TestCase):
         c = self.srv.conn()
         pieces = [data[i:i + 777] for i in range(0, len(data), 777)]   # lines cut anywhere
         c.request("POST", "/v1/responses", body=iter(pieces),
-                  headers={"Content-Type": "application/x-ndjson"}, encode_chunked=True)
+                  headers=dict(self.srv.auth(), **{"Content-Type": "application/x-ndjson"}), encode_chunked=True)
         r = c.getresponse()
         body = json.loads(r.read())
         c.close()
@@ -109,7 +109,8 @@ class BatchTest(unittest.TestCase):
         self.assertEqual((st, body["error"]["code"]), (422, "empty_batch"))
         # over --batch-limit 4m: refused on the declared length, before any body is read
         out = self.srv.raw(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                           b"application/x-ndjson\r\nContent-Length: 4194305\r\n\r\n")
+                           b"application/x-ndjson\r\n" + self.srv.auth_line() +
+                           b"Content-Length: 4194305\r\n\r\n")
         self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:200])
         self.assertIn(b'"body_too_large"', out)
         st, _, body = self.srv.request("POST", "/v1/responses", body=b"5",
@@ -120,6 +121,7 @@ class BatchTest(unittest.TestCase):
         before = self.total()
         c = self.srv.conn()
         c.putrequest("POST", "/v1/responses")
+        c.putheader("Authorization", "Bearer " + self.srv.key)
         c.putheader("Content-Type", "application/x-ndjson")
         c.putheader("Transfer-Encoding", "chunked")
         c.endheaders()
@@ -252,7 +254,7 @@ class QueueTest(unittest.TestCase):
         st, _, first = srv.post_json("/v1/responses", r, headers={"Idempotency-Key": "k1"})
         self.assertEqual(st, 201)
         srv.assert_clean_exit(self)
-        srv2 = Server(db=srv.db, tmp=srv.tmp).start()
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
         st, _, again = srv2.post_json("/v1/responses", r, headers={"Idempotency-Key": "k1"})
         self.assertEqual((st, again["id"]), (200, first["id"]))
         srv2.assert_clean_exit(self)

@@ -52,7 +52,7 @@ class ExportTest(unittest.TestCase):
 
     def get_raw(self, path):
         c = self.srv.conn()
-        c.request("GET", path)
+        c.request("GET", path, headers=self.srv.auth())
         r = c.getresponse()
         data = r.read()
         c.close()
@@ -134,7 +134,7 @@ class ExportScaleTest(unittest.TestCase):
         time.sleep(0.2)
         base = rss_kb(srv.proc.pid)
         c = srv.conn(timeout=120)
-        c.request("GET", "/v1/surveys/big/responses?format=csv")
+        c.request("GET", "/v1/surveys/big/responses?format=csv", headers=srv.auth())
         r = c.getresponse()
         peak, n, last = base, 0, b""
         while True:

@@ -20,7 +20,7 @@ SECONDS = float(os.environ.get("STRESS_SECONDS", "4"))
 CONNS = int(os.environ.get("STRESS_CONNS", "96"))
 
 
-async def client(port, seed, deadline, acked, stats):
+async def client(port, seed, deadline, acked, stats, auth):
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -44,7 +44,7 @@ async def client(port, seed, deadline, acked, stats):
                 body = b""
                 head = b"GET /v1/surveys/stress/scores?by=stage,week HTTP/1.1\r\nHost: x\r\n"
                 n = 0
-            writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            writer.write(head + auth + b"Content-Length: %d\r\n\r\n" % len(body) + body)
             await writer.drain()
             status_line = await reader.readline()
             status = int(status_line.split()[1])
@@ -71,7 +71,7 @@ class StressTest(unittest.TestCase):
 
         async def main():
             deadline = time.monotonic() + SECONDS
-            await asyncio.gather(*(client(srv.port, i, deadline, acked, stats) for i in range(CONNS)))
+            await asyncio.gather(*(client(srv.port, i, deadline, acked, stats, srv.auth_line()) for i in range(CONNS)))
 
         asyncio.run(asyncio.wait_for(main(), timeout=SECONDS + 120))
         self.assertEqual(set(stats) - {200, 201}, set(), stats)

@@ -1,0 +1,48 @@
+/* auth.h - API keys and roles.
+ *
+ * Roles: `ingest` posts responses (optionally only to some surveys; safe to embed in a
+ * public page), `read` reads scores, journey, comments and exports, `admin` does
+ * everything, keys included. Keys travel as `Authorization: Bearer cxd_<id>_<secret>`.
+ * Only a SHA-256 of the secret is stored; it is compared in constant time. A missing or
+ * wrong key is 401 `unauthorized`, a key without the role 403 `forbidden`.
+ */
+#ifndef CX_AUTH_H
+#define CX_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cx/error.h"
+
+enum cx_role { CX_ROLE_NONE = 0, CX_ROLE_INGEST, CX_ROLE_READ, CX_ROLE_ADMIN,
+	       CX_ROLE_PUBLIC = 100 /* routes: no key needed */ };
+
+#define CX_KEY_ID_LEN 12
+#define CX_KEY_SECRET_MAX 80
+#define CX_KEY_SURVEYS_MAX 64
+
+struct cx_key {
+	char id[CX_KEY_ID_LEN + 1];
+	enum cx_role role;
+	char *surveys;            /* JSON array text, or NULL = every survey */
+	char *label;
+	unsigned char hash[32];
+	int64_t created_at;
+};
+
+const char *cx_role_name(enum cx_role r);
+enum cx_role cx_role_parse(const char *s);   /* CX_ROLE_NONE if unknown */
+
+/* A new key: random id and secret (written to secret, NUL-terminated), hash filled in. */
+int cx_key_generate(struct cx_key *k, enum cx_role role, char *secret, size_t len);
+/* The id part of a presented secret (into id), 0 if it has the cxd_<id>_<...> shape. */
+int cx_key_parse_id(const char *secret, char id[CX_KEY_ID_LEN + 1]);
+/* 1 if secret hashes to k->hash (constant time in the hash comparison). */
+int cx_key_matches(const struct cx_key *k, const char *secret);
+/* 1 if k may act on survey (ingest keys limited to a list). */
+int cx_key_allows_survey(const struct cx_key *k, const char *survey);
+json_t *cx_key_json(const struct cx_key *k);
+void cx_key_release(struct cx_key *k);
+
+#endif

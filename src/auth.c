@@ -1,0 +1,115 @@
+/* auth.c - see include/cx/auth.h. Hashing is GnuTLS's SHA-256; randomness getrandom(2). */
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cx/auth.h"
+
+static const char alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";   /* 32, unambiguous */
+
+const char *cx_role_name(enum cx_role r)
+{
+	switch (r) {
+	case CX_ROLE_INGEST: return "ingest";
+	case CX_ROLE_READ: return "read";
+	case CX_ROLE_ADMIN: return "admin";
+	default: return "none";
+	}
+}
+
+enum cx_role cx_role_parse(const char *s)
+{
+	for (enum cx_role r = CX_ROLE_INGEST; r <= CX_ROLE_ADMIN; r++)
+		if (s && strcmp(s, cx_role_name(r)) == 0)
+			return r;
+	return CX_ROLE_NONE;
+}
+
+static int random_text(char *out, size_t n)
+{
+	unsigned char raw[64];
+
+	if (n > sizeof(raw) || getrandom(raw, n, 0) != (ssize_t)n)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = alphabet[raw[i] & 31];
+	out[n] = '\0';
+	return 0;
+}
+
+static int sha256(const char *s, unsigned char out[32])
+{
+	return gnutls_hash_fast(GNUTLS_DIG_SHA256, s, strlen(s), out) == 0 ? 0 : -1;
+}
+
+int cx_key_generate(struct cx_key *k, enum cx_role role, char *secret, size_t len)
+{
+	char rnd[33];
+
+	memset(k, 0, sizeof(*k));
+	if (len < 4 + CX_KEY_ID_LEN + 1 + 32 + 1 || random_text(k->id, CX_KEY_ID_LEN) ||
+	    random_text(rnd, 32))
+		return -1;
+	snprintf(secret, len, "cxd_%s_%s", k->id, rnd);
+	k->role = role;
+	return sha256(secret, k->hash);
+}
+
+int cx_key_parse_id(const char *secret, char id[CX_KEY_ID_LEN + 1])
+{
+	if (!secret || strncmp(secret, "cxd_", 4) != 0 || strlen(secret) > CX_KEY_SECRET_MAX ||
+	    strlen(secret) < 4 + CX_KEY_ID_LEN + 2 || secret[4 + CX_KEY_ID_LEN] != '_')
+		return -1;
+	memcpy(id, secret + 4, CX_KEY_ID_LEN);
+	id[CX_KEY_ID_LEN] = '\0';
+	for (int i = 0; i < CX_KEY_ID_LEN; i++)
+		if (!strchr(alphabet, id[i]))
+			return -1;
+	return 0;
+}
+
+int cx_key_matches(const struct cx_key *k, const char *secret)
+{
+	unsigned char h[32];
+	unsigned char diff = 0;
+
+	if (sha256(secret, h))
+		return 0;
+	for (int i = 0; i < 32; i++)   /* no early exit: constant time */
+		diff |= (unsigned char)(h[i] ^ k->hash[i]);
+	return diff == 0;
+}
+
+int cx_key_allows_survey(const struct cx_key *k, const char *survey)
+{
+	json_t *list, *v;
+	size_t i;
+	int ok = 0;
+
+	if (!k->surveys)
+		return 1;
+	list = json_loads(k->surveys, 0, NULL);
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), survey) == 0)
+			ok = 1;
+	json_decref(list);
+	return ok;
+}
+
+json_t *cx_key_json(const struct cx_key *k)
+{
+	json_t *surveys = k->surveys ? json_loads(k->surveys, 0, NULL) : NULL;
+
+	return json_pack("{s:s, s:s, s:o, s:s?, s:I}", "id", k->id, "role", cx_role_name(k->role),
+			 "surveys", surveys ? surveys : json_null(), "label", k->label,
+			 "created_at", (json_int_t)k->created_at);
+}
+
+void cx_key_release(struct cx_key *k)
+{
+	free(k->surveys);
+	free(k->label);
+	k->surveys = k->label = NULL;
+}

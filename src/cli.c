@@ -1,0 +1,76 @@
+/* cli.c - see include/cx/cli.h */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/cli.h"
+#include "cx/config.h"
+#include "cx/routes.h"
+#include "cx/store.h"
+
+static const char keys_usage[] =
+	"usage: cxd keys create --role ingest|read|admin [--surveys ID,ID] [--label TEXT] "
+	"[--db PATH]\n";
+
+int cx_cli_keys(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' }, { "surveys", required_argument, NULL, 's' },
+		{ "label", required_argument, NULL, 'l' }, { "db", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *db = getenv("CXD_DB") ? getenv("CXD_DB") : CX_DEFAULT_DB;
+	json_t *def = json_object();
+	char secret[CX_KEY_SECRET_MAX + 1];
+	struct cx_store *st;
+	struct cx_error err;
+	struct cx_key k;
+	int c, rc = 2;
+
+	if (argc < 3 || strcmp(argv[2], "create") != 0) {
+		fputs(keys_usage, stderr);
+		goto out;
+	}
+	optind = 3;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r') {
+			json_object_set_new(def, "role", json_string(optarg));
+		} else if (c == 's') {
+			json_t *list = json_array();
+			char *copy = strdup(optarg), *save = NULL;
+
+			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+				json_array_append_new(list, json_string(t));
+			free(copy);
+			json_object_set_new(def, "surveys", list);
+		} else if (c == 'l') {
+			json_object_set_new(def, "label", json_string(optarg));
+		} else if (c == 'd') {
+			db = optarg;
+		} else {
+			fprintf(stderr, "cxd: bad option for keys create\n%s", keys_usage);
+			goto out;
+		}
+	}
+	if (cx_store_open(&st, db, 1, &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		rc = 1;
+		goto out;
+	}
+	if (cx_keys_create_from(st, def, &k, secret, sizeof(secret), &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		rc = err.status >= 500 ? 1 : 2;
+	} else {
+		printf("%s\n", secret);
+		fprintf(stderr, "created %s key %s in %s; the secret above is shown only once\n",
+			cx_role_name(k.role), k.id, db);
+		cx_key_release(&k);
+		rc = 0;
+	}
+	cx_store_close(st);
+out:
+	json_decref(def);
+	return rc;
+}

@@ -1,0 +1,140 @@
+"""Keys and roles: every route against every role (a table of expected statuses), key
+management over HTTP and on the command line, and survey-limited ingest keys."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cxdtest import CXD, Server  # noqa: E402
+
+RESP = {"survey": "s1", "stage": "purchase", "touchpoint": "web", "nps": 9}
+
+# route -> expected status for (no key, wrong key, ingest, read, admin); a 2xx/4xx other
+# than 401/403 means the key got through to the handler.
+TABLE = [
+    ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
+    ("GET", "/", None, (200, 200, 200, 200, 200)),
+    ("GET", "/v1/surveys", None, (401, 401, 403, 200, 200)),
+    ("GET", "/v1/surveys/s1", None, (401, 401, 403, 200, 200)),
+    ("POST", "/v1/surveys", {"id": "new-%s", "title": "t"}, (401, 401, 403, 403, 201)),
+    ("PUT", "/v1/surveys/s1", {"title": "again"}, (401, 401, 403, 403, 200)),
+    ("GET", "/v1/surveys/s1/scores", None, (401, 401, 403, 200, 200)),
+    ("GET", "/v1/surveys/s1/journey", None, (401, 401, 403, 200, 200)),
+    ("GET", "/v1/surveys/s1/comments", None, (401, 401, 403, 200, 200)),
+    ("GET", "/v1/surveys/s1/responses", None, (401, 401, 403, 200, 200)),
+    ("POST", "/v1/responses", RESP, (401, 401, 201, 403, 201)),
+    ("DELETE", "/v1/customers/nobody", None, (401, 401, 403, 403, 200)),
+    ("DELETE", "/v1/responses/999999/comment", None, (401, 401, 403, 403, 404)),
+    ("GET", "/v1/keys", None, (401, 401, 403, 403, 200)),
+    ("POST", "/v1/keys", {"role": "read"}, (401, 401, 403, 403, 201)),
+    ("DELETE", "/v1/keys/aaaaaaaaaaaa", None, (401, 401, 403, 403, 404)),
+]
+
+
+class AuthTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server().start()
+        assert cls.srv.key and cls.srv.key.startswith("cxd_"), "no first admin key printed"
+        for sid in ("s1", "s2"):
+            cls.srv.post_json("/v1/surveys", {"id": sid, "title": sid})
+        cls.keys = {}
+        for role in ("ingest", "read"):
+            st, _, body = cls.srv.post_json("/v1/keys", {"role": role, "label": role + " key"})
+            assert st == 201, body
+            cls.keys[role] = body["secret"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.assert_clean_exit(unittest.TestCase())
+
+    def call(self, method, path, body, secret, n):
+        headers = {"Authorization": "Bearer " + secret} if secret else {}
+        if isinstance(body, dict) and "id" in body and "%s" in body["id"]:
+            body = dict(body, id=body["id"] % n)
+        return self.srv.request(method, path, body=body, headers=headers, auth=False)
+
+    def test_route_by_role_table(self):
+        wrong = self.srv.key[:-4] + "zzzz"
+        secrets = (None, wrong, self.keys["ingest"], self.keys["read"], self.srv.key)
+        n = 0
+        for method, path, body, want in TABLE:
+            for who, secret, status in zip(("none", "wrong", "ingest", "read", "admin"), secrets, want):
+                n += 1
+                with self.subTest(route=method + " " + path, key=who):
+                    st, _, got = self.call(method, path, body, secret, n)
+                    self.assertEqual(st, status, got)
+                    if st in (401, 403):
+                        self.assertEqual(got["error"]["code"], {401: "unauthorized", 403: "forbidden"}[st])
+
+    def test_malformed_authorization(self):
+        for h in ("Basic abc", "Bearer", "Bearer cxd_", "Bearer cxd_!!!!!!!!!!!!_x", "Bearer " + "x" * 500,
+                  "bearer " + self.srv.key[:10]):
+            st, _, body = self.srv.request("GET", "/v1/surveys", headers={"Authorization": h}, auth=False)
+            self.assertEqual(st, 401, h)
+
+    def test_keys_are_listed_without_secrets_and_deleted(self):
+        st, _, made = self.srv.post_json("/v1/keys", {"role": "read", "label": "temp"})
+        self.assertEqual(st, 201)
+        st, _, listing = self.srv.get("/v1/keys")
+        entry = next(k for k in listing["keys"] if k["id"] == made["id"])
+        self.assertNotIn("secret", entry)
+        self.assertNotIn(made["secret"], str(listing))
+        hdr = {"Authorization": "Bearer " + made["secret"]}
+        self.assertEqual(self.srv.request("GET", "/v1/surveys", headers=hdr, auth=False)[0], 200)
+        st, _, body = self.srv.request("DELETE", "/v1/keys/" + made["id"])
+        self.assertEqual((st, body["deleted"]), (200, True))
+        self.assertEqual(self.srv.request("GET", "/v1/surveys", headers=hdr, auth=False)[0], 401)
+        for bad, code in (({"role": "root"}, "invalid_role"), ({"role": "read", "surveys": ["s1"]}, "invalid_surveys"),
+                          ({"role": "ingest", "surveys": []}, "invalid_surveys"), ({"role": "read", "x": 1}, "unknown_field")):
+            st, _, body = self.srv.post_json("/v1/keys", bad)
+            self.assertEqual((st, body["error"]["code"]), (422, code), bad)
+
+    def test_ingest_key_limited_to_surveys(self):
+        st, _, made = self.srv.post_json("/v1/keys", {"role": "ingest", "surveys": ["s2"]})
+        hdr = {"Authorization": "Bearer " + made["secret"]}
+        st, _, body = self.srv.request("POST", "/v1/responses", body=dict(RESP, survey="s2"), headers=hdr, auth=False)
+        self.assertEqual(st, 201, body)
+        st, _, body = self.srv.request("POST", "/v1/responses", body=RESP, headers=hdr, auth=False)
+        self.assertEqual((st, body["error"]["code"]), (403, "forbidden"))
+        st, _, body = self.srv.request("POST", "/v1/responses", body=[dict(RESP, survey="s2"), RESP],
+                                       headers=hdr, auth=False)
+        self.assertEqual(st, 403, body)   # one forbidden item refuses the batch
+
+    def test_command_line_keys(self):
+        srv = Server()
+        r = subprocess.run([CXD, "keys", "create", "--role", "admin", "--label", "ops", "--db", srv.db],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        secret = r.stdout.strip()
+        self.assertRegex(secret, r"^cxd_[a-z0-9]{12}_[a-z0-9]{32}$")
+        srv.key = secret
+        srv.start()
+        self.assertNotIn("shown once", srv.stderr())   # a key exists: none is made on start
+        self.assertEqual(srv.get("/v1/keys")[0], 200)
+        r2 = subprocess.run([CXD, "keys", "create", "--role", "read", "--db", srv.db],
+                            capture_output=True, text=True, timeout=30)   # while it runs
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        hdr = {"Authorization": "Bearer " + r2.stdout.strip()}
+        self.assertEqual(srv.request("GET", "/v1/surveys", headers=hdr, auth=False)[0], 200)
+        for args in (["keys", "create", "--role", "god", "--db", srv.db], ["keys", "make"], ["keys"]):
+            r = subprocess.run([CXD] + args, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, args)
+        srv.assert_clean_exit(self)
+        import sqlite3
+        with open(srv.db, "rb") as f:
+            self.assertNotIn(secret.encode(), f.read())   # only hashes are stored
+        db = sqlite3.connect(srv.db)
+        self.assertEqual({len(h) for (h,) in db.execute("SELECT hash FROM api_keys")}, {32})
+        db.close()
+
+
+if __name__ == "__main__":
+    import warnings
+    warnings.simplefilter("ignore", ResourceWarning)
+    result = unittest.main(exit=False, verbosity=2).result
+    bad = len(result.failures) + len(result.errors)
+    print("auth: %d passed, %d failed" % (result.testsRun - bad, bad))
+    sys.exit(1 if bad or result.testsRun == 0 else 0)
