@@ -37,6 +37,8 @@ const char cx_config_help[] =
 	"                             (CXD_QUEUE_LIMIT, default 20000)\n"
 	"      --no-access-log        no per-request line on stderr (CXD_ACCESS_LOG=0)\n"
 	"      --demo                 add the demo data first if it is not there yet\n"
+	"      --tls-cert PEM         serve HTTPS with this certificate (chain) ...\n"
+	"      --tls-key PEM          ... and this private key (CXD_TLS_CERT, CXD_TLS_KEY)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -122,7 +124,8 @@ static int parse_uint(const char *s, unsigned long long lo, unsigned long long h
 enum opt_id {
 	OPT_LISTEN = 'l', OPT_DB = 'd', OPT_THREADS = 't', OPT_BODY = 'b', OPT_CONNS = 'c',
 	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
-	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO,
+	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO, OPT_TLS_CERT,
+	OPT_TLS_KEY,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -172,6 +175,15 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_NO_ACCESS_LOG:
 		cfg->access_log = 0;
 		break;
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY: {
+		char *dst = id == OPT_TLS_CERT ? cfg->tls_cert : cfg->tls_key;
+
+		bad = (!val[0] || strlen(val) >= sizeof(cfg->tls_cert));
+		if (!bad)
+			snprintf(dst, sizeof(cfg->tls_cert), "%s", val);
+		break;
+	}
 	case OPT_DEMO:
 		cfg->demo = cfg->demo ? cfg->demo : CX_DEMO_SERVE;
 		break;
@@ -189,6 +201,7 @@ static const struct {
 	{ "CXD_LISTEN", OPT_LISTEN },       { "CXD_DB", OPT_DB },
 	{ "CXD_THREADS", OPT_THREADS },     { "CXD_BODY_LIMIT", OPT_BODY },
 	{ "CXD_BATCH_LIMIT", OPT_BATCH },
+	{ "CXD_TLS_CERT", OPT_TLS_CERT },   { "CXD_TLS_KEY", OPT_TLS_KEY },
 	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
 };
@@ -221,6 +234,8 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "queue-limit", required_argument, NULL, OPT_QUEUE },
 		{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
 		{ "demo", no_argument, NULL, OPT_DEMO },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -269,6 +284,10 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 			if (apply(cfg, c, optarg, option_name(longopts, c), errbuf, errlen))
 				return CX_CONFIG_BAD;
 		}
+	}
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+		snprintf(errbuf, errlen, "cxd: --tls-cert and --tls-key go together");
+		return CX_CONFIG_BAD;
 	}
 	if (optind < argc) {
 		snprintf(errbuf, errlen, "cxd: unexpected argument '%s' (see cxd --help)",

@@ -591,9 +591,31 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	cx_log_info("http: %s", msg);
 }
 
+/* The whole of a PEM file, NUL-terminated; NULL with err set if it cannot be read. */
+static char *read_pem(const char *path, struct cx_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)n + 1)) ||
+	    fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		cx_error_set(err, 503, "tls_file", NULL, "cannot read TLS file '%s'", path);
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[n] = '\0';
+	}
+	if (f)
+		fclose(f);
+	return buf;
+}
+
 int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_config *cfg,
 		  uint16_t *port, struct cx_error *err)
 {
+	char *cert = NULL, *key = NULL;
 	struct cx_http *h = calloc(1, sizeof(*h));
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
@@ -619,7 +641,17 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 	}
 	h->app = app;
 	h->line_limit = cfg->body_limit;
+	if (cfg->tls_cert[0]) {
+		if (!(cert = read_pem(cfg->tls_cert, err)) || !(key = read_pem(cfg->tls_key, err))) {
+			free(cert);
+			free(h);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	}
 	h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
+		MHD_OPTION_HTTPS_MEM_CERT, cert ? cert : "",
+		MHD_OPTION_HTTPS_MEM_KEY, key ? key : "",
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
@@ -629,11 +661,16 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_END);
+	if (key)   /* MHD keeps its own copy of the key; wipe ours */
+		memset(key, 0, strlen(key));
+	free(cert);
+	free(key);
 	if (!h->daemon) {
 		free(h);
 		return cx_error_set(err, 503, "listen_failed", NULL,
-				    "cannot listen on %s port %u (in use, or not an address of "
-				    "this machine?)", cfg->listen_host, cfg->port);
+				    "cannot listen on %s port %u (in use, not an address of this "
+				    "machine, or a TLS certificate and key that do not load)",
+				    cfg->listen_host, cfg->port);
 	}
 	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	*port = info ? info->port : cfg->port;

@@ -109,8 +109,8 @@ int main(int argc, char **argv)
 		cx_store_close(app.store);
 		return 1;
 	}
-	cx_log_info("cxd %s listening on http://%s:%u/ database %s (schema %d)", CX_VERSION,
-		    app.cfg.listen_host, port, app.cfg.db_path,
+	cx_log_info("cxd %s listening on http%s://%s:%u/ database %s (schema %d)", CX_VERSION,
+		    app.cfg.tls_cert[0] ? "s" : "", app.cfg.listen_host, port, app.cfg.db_path,
 		    cx_store_schema_version(app.store));
 
 	sigwait(&stop, &sig);

@@ -25,6 +25,8 @@ struct cx_config {
 	unsigned queue_limit;   /* responses waiting for the writer */
 	int access_log;         /* 1 = one line per request on stderr */
 	int demo;               /* CX_DEMO_*: fill the database with demo data */
+	char tls_cert[1024];    /* PEM files; both or neither ("" = plain HTTP) */
+	char tls_key[1024];
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };

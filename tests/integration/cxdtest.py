@@ -50,7 +50,7 @@ class Server:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             err = self.stderr()
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", err)
+            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)/", err)
             if m:
                 self.port = int(m.group(1))
                 k = re.search(r"secret \(shown once\): (cxd_\S+)", err)

@@ -1,5 +1,6 @@
 """Keys and roles: every route against every role (a table of expected statuses), key
 management over HTTP and on the command line, and survey-limited ingest keys."""
+import json
 import os
 import re
 import subprocess
@@ -129,6 +130,41 @@ class AuthTest(unittest.TestCase):
         db = sqlite3.connect(srv.db)
         self.assertEqual({len(h) for (h,) in db.execute("SELECT hash FROM api_keys")}, {32})
         db.close()
+
+
+class TlsTest(unittest.TestCase):
+    def test_https_with_a_generated_certificate(self):
+        srv = Server()
+        cert, key = os.path.join(srv.tmp, "cert.pem"), os.path.join(srv.tmp, "key.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                            "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        srv.args = ["--tls-cert", cert, "--tls-key", key]
+        srv.start()
+        self.assertIn("listening on https://", srv.stderr())
+        base = "https://127.0.0.1:%d" % srv.port
+        r = subprocess.run(["curl", "-s", "--cacert", cert, base + "/healthz"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(json.loads(r.stdout)["status"], "ok")
+        r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "--cacert", cert, "-H", "Authorization: Bearer " + srv.key,
+                            base + "/v1/surveys"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.stdout.splitlines()[-1], "200")
+        r = subprocess.run(["curl", "-s", base + "/healthz"], capture_output=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)   # an untrusted certificate is refused
+        r = subprocess.run(["curl", "-s", "-m", "3", "http://127.0.0.1:%d/healthz" % srv.port],
+                           capture_output=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)   # no plain HTTP on a TLS port
+        srv.assert_clean_exit(self)
+
+    def test_tls_misconfiguration(self):
+        srv = Server()
+        r = subprocess.run([CXD, "--db", srv.db, "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem",
+                            "--tls-key", "/nonexistent.pem"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("/nonexistent.pem", r.stderr)
+        r = subprocess.run([CXD, "--tls-cert", "x.pem"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2)
 
 
 if __name__ == "__main__":
