@@ -37,6 +37,11 @@ const char cx_config_help[] =
 	"                             (CXD_QUEUE_LIMIT, default 20000)\n"
 	"      --no-access-log        no per-request line on stderr (CXD_ACCESS_LOG=0)\n"
 	"      --demo                 add the demo data first if it is not there yet\n"
+	"      --rate-ip R[/B]        requests per second (and burst) per client address,\n"
+	"                             0 = no limit (CXD_RATE_IP, default 100/200)\n"
+	"      --rate-key R[/B]       the same per API key (CXD_RATE_KEY, default 500/1000)\n"
+	"      --trusted-proxies A,B  addresses whose X-Forwarded-For names the client\n"
+	"                             (CXD_TRUSTED_PROXIES, default none)\n"
 	"      --tls-cert PEM         serve HTTPS with this certificate (chain) ...\n"
 	"      --tls-key PEM          ... and this private key (CXD_TLS_CERT, CXD_TLS_KEY)\n"
 	"  -h, --help                 this text\n"
@@ -57,6 +62,30 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->conn_memory = 32 * 1024;
 	cfg->queue_limit = 20000;
 	cfg->access_log = 1;
+	cfg->rate_ip = 100, cfg->burst_ip = 200;
+	cfg->rate_key = 500, cfg->burst_key = 1000;
+}
+
+/* "RATE" or "RATE/BURST" (burst defaults to twice the rate); "0" turns the limit off. */
+static int parse_rate(const char *s, double *rate, double *burst)
+{
+	char *end;
+	double r = strtod(s, &end), b = 2 * r;
+
+	if (end == s || r < 0 || r > 1e7)
+		return -1;
+	if (*end == '/') {
+		char *e2;
+
+		b = strtod(end + 1, &e2);
+		if (e2 == end + 1 || *e2 || b < 1 || b > 1e7)
+			return -1;
+	} else if (*end) {
+		return -1;
+	}
+	*rate = r;
+	*burst = r > 0 && b < 1 ? 1 : b;
+	return 0;
 }
 
 int cx_config_set_listen(struct cx_config *cfg, const char *spec)
@@ -125,7 +154,7 @@ enum opt_id {
 	OPT_LISTEN = 'l', OPT_DB = 'd', OPT_THREADS = 't', OPT_BODY = 'b', OPT_CONNS = 'c',
 	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO, OPT_TLS_CERT,
-	OPT_TLS_KEY,
+	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -175,6 +204,17 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_NO_ACCESS_LOG:
 		cfg->access_log = 0;
 		break;
+	case OPT_RATE_IP:
+		bad = parse_rate(val, &cfg->rate_ip, &cfg->burst_ip);
+		break;
+	case OPT_RATE_KEY:
+		bad = parse_rate(val, &cfg->rate_key, &cfg->burst_key);
+		break;
+	case OPT_PROXIES:
+		bad = strlen(val) >= sizeof(cfg->trusted_proxies);
+		if (!bad)
+			snprintf(cfg->trusted_proxies, sizeof(cfg->trusted_proxies), "%s", val);
+		break;
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY: {
 		char *dst = id == OPT_TLS_CERT ? cfg->tls_cert : cfg->tls_key;
@@ -202,6 +242,8 @@ static const struct {
 	{ "CXD_THREADS", OPT_THREADS },     { "CXD_BODY_LIMIT", OPT_BODY },
 	{ "CXD_BATCH_LIMIT", OPT_BATCH },
 	{ "CXD_TLS_CERT", OPT_TLS_CERT },   { "CXD_TLS_KEY", OPT_TLS_KEY },
+	{ "CXD_RATE_IP", OPT_RATE_IP },     { "CXD_RATE_KEY", OPT_RATE_KEY },
+	{ "CXD_TRUSTED_PROXIES", OPT_PROXIES },
 	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
 };
@@ -235,6 +277,9 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
 		{ "demo", no_argument, NULL, OPT_DEMO },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "rate-ip", required_argument, NULL, OPT_RATE_IP },
+		{ "rate-key", required_argument, NULL, OPT_RATE_KEY },
+		{ "trusted-proxies", required_argument, NULL, OPT_PROXIES },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cx/app.h"
 #include "cx/cxtime.h"
 #include "cx/http.h"
 #include "cx/log.h"
@@ -451,6 +452,61 @@ static int declared_too_large(struct http_req *hr)
 	return cl && strtoull(cl, NULL, 10) > hr->req.body_limit;
 }
 
+static int listed(const char *list, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, addr, n) == 0)
+			return 1;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+/* The client: the peer, or, when the peer is a trusted proxy, the rightmost address of
+ * X-Forwarded-For that is not one of our proxies (the left part is the client's to forge). */
+static void client_address(struct http_req *hr, const char *trusted)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(hr->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *xff;
+	char *copy, *tok;
+
+	snprintf(hr->req.client, sizeof(hr->req.client), "unknown");
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, hr->req.client,
+				  sizeof(hr->req.client));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, hr->req.client,
+				  sizeof(hr->req.client));
+	}
+	if (!trusted[0] || !listed(trusted, hr->req.client))
+		return;
+	xff = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (!xff || !(copy = strdup(xff)))
+		return;
+	while ((tok = strrchr(copy, ',')) || copy[0]) {
+		char *addr = tok ? tok + 1 : copy;
+
+		while (*addr == ' ')
+			addr++;
+		if (*addr && !listed(trusted, addr)) {
+			snprintf(hr->req.client, sizeof(hr->req.client), "%.63s", addr);
+			break;
+		}
+		if (!tok)
+			break;
+		*tok = '\0';
+	}
+	free(copy);
+}
+
 static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, const char *url,
 			      const char *method)
 {
@@ -470,6 +526,7 @@ static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, co
 	hr->req.method = method_of(method);
 	hr->req.method_str = hr->req.method == CX_OTHER ? "OTHER" : method;
 	hr->req.path = hr->path ? hr->path : "";
+	client_address(hr, h->app->cfg.trusted_proxies);
 	accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	hr->req.wants_json = accept && strstr(accept, "application/json") != NULL;
 	return hr;

@@ -103,10 +103,14 @@ int main(int argc, char **argv)
 		cx_store_close(app.store);
 		return 1;
 	}
+	app.per_ip = cx_ratelimit_new(app.cfg.rate_ip, app.cfg.burst_ip, 100000);
+	app.per_key = cx_ratelimit_new(app.cfg.rate_key, app.cfg.burst_key, 100000);
 	if (cx_http_start(&http, &app, &app.cfg, &port, &err)) {
 		fprintf(stderr, "cxd: %s\n", err.message);
 		cx_writer_stop(app.writer);
 		cx_store_close(app.store);
+		cx_ratelimit_free(app.per_ip);
+		cx_ratelimit_free(app.per_key);
 		return 1;
 	}
 	cx_log_info("cxd %s listening on http%s://%s:%u/ database %s (schema %d)", CX_VERSION,
@@ -118,6 +122,8 @@ int main(int argc, char **argv)
 	cx_http_stop(http, SHUTDOWN_GRACE_MS);
 	cx_writer_stop(app.writer);
 	cx_store_close(app.store);
+	cx_ratelimit_free(app.per_ip);
+	cx_ratelimit_free(app.per_key);
 	cx_log_info("stopped cleanly");
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "cx/app.h"
+#include "cx/cxtime.h"
 #include "cx/routes.h"
 
 #define JSON (1u << CX_BODY_JSON)
@@ -158,13 +159,28 @@ fail:
 	return -1;
 }
 
+static int too_many(struct cx_req *req, unsigned wait, const char *who)
+{
+	struct cx_error err;
+
+	cx_error_set(&err, 429, "rate_limited", NULL, "too many requests from this %s; retry in "
+		     "%u s", who, wait);
+	err.retry_after = wait;
+	cx_reply_error(req, &err);
+	return -1;
+}
+
 int cx_routes_prepare(struct cx_req *req, const char *content_type)
 {
 	char allow[48] = "";
 	size_t used = 0;
 	enum cx_method m = req->method == CX_HEAD ? CX_GET : req->method;
 	struct cx_error err;
+	double now = (double)cx_time_mono_us() / 1e6;
+	unsigned wait = cx_ratelimit_take(req->app->per_ip, req->client, now);
 
+	if (wait)
+		return too_many(req, wait, "address");
 	for (size_t i = 0; i < NROUTES; i++) {
 		char *params[CX_MAX_PARAMS] = { 0 };
 
@@ -198,6 +214,9 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 	}
 	if (authenticate(req))
 		return -1;
+	if (req->key.role != CX_ROLE_NONE &&
+	    (wait = cx_ratelimit_take(req->app->per_key, req->key.id, now)))
+		return too_many(req, wait, "key");
 	if (req->route->bodies) {
 		req->body_kind = body_kind_of(content_type);
 		if (!((1u << req->body_kind) & req->route->bodies)) {

@@ -3,6 +3,7 @@
 #define CX_APP_H
 
 #include "cx/config.h"
+#include "cx/ratelimit.h"
 #include "cx/store.h"
 #include "cx/writer.h"
 
@@ -10,6 +11,7 @@ struct cx_app {
 	struct cx_config cfg;
 	struct cx_store *store;
 	struct cx_writer *writer;
+	struct cx_ratelimit *per_ip, *per_key;
 	int64_t started_at;
 };
 

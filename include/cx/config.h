@@ -25,6 +25,9 @@ struct cx_config {
 	unsigned queue_limit;   /* responses waiting for the writer */
 	int access_log;         /* 1 = one line per request on stderr */
 	int demo;               /* CX_DEMO_*: fill the database with demo data */
+	double rate_ip, burst_ip;   /* requests/s and burst per client address; 0 = off */
+	double rate_key, burst_key; /* the same per API key */
+	char trusted_proxies[512];  /* comma-separated addresses whose X-Forwarded-For counts */
 	char tls_cert[1024];    /* PEM files; both or neither ("" = plain HTTP) */
 	char tls_key[1024];
 };

@@ -68,6 +68,8 @@ struct cx_req {
 	json_t *form;                 /* urlencoded fields (strings), when body_kind is FORM */
 	int wants_json;               /* Accept names application/json */
 	struct cx_key key;            /* the caller's key (role CX_ROLE_NONE on public routes) */
+	char client[64];              /* the client's address (X-Forwarded-For from a trusted
+				         proxy, else the peer) */
 	struct cx_reply reply;
 	void *impl;                   /* http.c's per-request state */
 };

@@ -35,6 +35,8 @@ class Server:
         self.tmp = tmp or tempfile.mkdtemp(prefix="cxd-it-")
         self.db = db or os.path.join(self.tmp, "cxd.db")
         self.args = list(args)
+        if not any(a.startswith("--rate") for a in self.args):
+            self.args += ["--rate-ip", "0", "--rate-key", "0"]   # load tests; RateTest sets its own
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None

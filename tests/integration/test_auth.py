@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -130,6 +131,60 @@ class AuthTest(unittest.TestCase):
         db = sqlite3.connect(srv.db)
         self.assertEqual({len(h) for (h,) in db.execute("SELECT hash FROM api_keys")}, {32})
         db.close()
+
+
+class RateTest(unittest.TestCase):
+    def test_per_address_bucket_empties_and_refills(self):
+        srv = Server(args=["--rate-ip", "5/5", "--rate-key", "0"]).start()
+        got = [srv.get("/healthz")[0] for _ in range(5)]
+        self.assertEqual(got, [200] * 5)
+        st, h, body = srv.get("/healthz")
+        self.assertEqual((st, body["error"]["code"], h["retry-after"]), (429, "rate_limited", "1"))
+        time.sleep(1.3)   # 5/s: a token or more is back
+        self.assertEqual(srv.get("/healthz")[0], 200)
+        srv.assert_clean_exit(self)
+
+    def test_per_key(self):
+        srv = Server(args=["--rate-ip", "0", "--rate-key", "3/3"]).start()
+        st, _, other = srv.post_json("/v1/keys", {"role": "read"})   # takes one of admin's three
+        self.assertEqual(st, 201)
+        self.assertEqual([srv.get("/v1/surveys")[0] for _ in range(2)], [200, 200])
+        self.assertEqual(srv.get("/v1/surveys")[0], 429)
+        hdr = {"Authorization": "Bearer " + other["secret"]}
+        self.assertEqual(srv.request("GET", "/v1/surveys", headers=hdr, auth=False)[0], 200)
+        srv.assert_clean_exit(self)
+
+    def test_forwarded_for_only_from_trusted_proxies(self):
+        def burst(srv, xff):
+            return [srv.request("GET", "/healthz", headers={"X-Forwarded-For": xff})[0] for _ in range(3)]
+
+        srv = Server(args=["--rate-ip", "2/2", "--rate-key", "0", "--trusted-proxies", "127.0.0.1,::1"]).start()
+        self.assertEqual(burst(srv, "203.0.113.5"), [200, 200, 429])
+        self.assertEqual(burst(srv, "203.0.113.6"), [200, 200, 429])   # another client, its own bucket
+        # a forged left part does not help: the rightmost untrusted address counts
+        self.assertEqual(srv.request("GET", "/healthz", headers={"X-Forwarded-For": "1.1.1.1, 203.0.113.5"})[0], 429)
+        srv.assert_clean_exit(self)
+        srv = Server(args=["--rate-ip", "2/2", "--rate-key", "0"]).start()   # no trusted proxy
+        self.assertEqual(burst(srv, "203.0.113.7")[:2] + burst(srv, "203.0.113.8")[:1], [200, 200, 429])
+        srv.assert_clean_exit(self)
+
+    def test_per_address_connection_limit(self):
+        import socket
+        srv = Server(args=["--per-ip-connections", "2"]).start()
+        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
+        time.sleep(0.3)
+        third = socket.create_connection(("127.0.0.1", srv.port))
+        third.settimeout(3)
+        try:
+            closed = third.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        self.assertTrue(closed, "a third connection from one address was kept")
+        for s in held + [third]:
+            s.close()
+        time.sleep(0.2)
+        self.assertEqual(srv.get("/healthz")[0], 200)
+        srv.assert_clean_exit(self)
 
 
 class TlsTest(unittest.TestCase):

@@ -1,0 +1,72 @@
+/* Unit tests for ratelimit.c on a made-up clock. */
+#include <check.h>
+#include <stdio.h>
+
+#include "cx/ratelimit.h"
+
+START_TEST(burst_then_refill)
+{
+	struct cx_ratelimit *rl = cx_ratelimit_new(2.0, 4.0, 100);   /* 2/s, burst 4 */
+
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 10.0), 0);
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 10.0), 1);       /* empty: wait 1 s */
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "b", 10.0), 0);       /* others unaffected */
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 10.5), 0);       /* 0.5 s = 1 token */
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 10.5), 1);
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 100.0), 0);      /* refilled, capped at 4 */
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 100.0), 0);
+	ck_assert_uint_ne(cx_ratelimit_take(rl, "a", 100.0), 0);
+	cx_ratelimit_free(rl);
+}
+END_TEST
+
+START_TEST(slow_rate_waits_longer)
+{
+	struct cx_ratelimit *rl = cx_ratelimit_new(0.1, 1.0, 100);    /* one per 10 s */
+
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "x", 0.0), 0);
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "x", 1.0), 9);
+	cx_ratelimit_free(rl);
+}
+END_TEST
+
+START_TEST(off_and_bounded)
+{
+	struct cx_ratelimit *off = cx_ratelimit_new(0, 0, 10);
+	struct cx_ratelimit *rl = cx_ratelimit_new(1.0, 1.0, 2);
+	char who[8];
+
+	for (int i = 0; i < 100; i++)
+		ck_assert_uint_eq(cx_ratelimit_take(off, "x", 0.0), 0);
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "a", 0.0), 0);
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "b", 0.0), 0);
+	ck_assert_uint_eq(cx_ratelimit_take(rl, "c", 0.0), 0);   /* table full: untracked */
+	ck_assert_uint_ne(cx_ratelimit_take(rl, "a", 0.0), 0);   /* a is still tracked */
+	for (int i = 0; i < 50; i++) {                            /* idle ones make room */
+		snprintf(who, sizeof(who), "k%d", i);
+		ck_assert_uint_eq(cx_ratelimit_take(rl, who, 1000.0 + i * 10), 0);
+	}
+	cx_ratelimit_free(off);
+	cx_ratelimit_free(rl);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ratelimit");
+	TCase *tc = tcase_create("ratelimit");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, burst_then_refill);
+	tcase_add_test(tc, slow_rate_waits_longer);
+	tcase_add_test(tc, off_and_bounded);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
