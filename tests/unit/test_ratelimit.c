@@ -36,7 +36,7 @@ START_TEST(off_and_bounded)
 {
 	struct cx_ratelimit *off = cx_ratelimit_new(0, 0, 10);
 	struct cx_ratelimit *rl = cx_ratelimit_new(1.0, 1.0, 2);
-	char who[8];
+	char who[16];
 
 	for (int i = 0; i < 100; i++)
 		ck_assert_uint_eq(cx_ratelimit_take(off, "x", 0.0), 0);
