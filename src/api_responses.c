@@ -272,6 +272,38 @@ static int apply_idempotency_key(struct cx_req *req, struct submission *sub)
 	return 0;
 }
 
+/* Without a key, every survey posted to must be public; a browser's Origin must be one
+ * the survey allows (with a key too, the allowed origin gets CORS headers back). */
+static int check_public(struct cx_req *req, struct submission *sub)
+{
+	const char *origin = cx_req_header(req, "Origin");
+	struct cx_error err;
+	int all_allow = origin != NULL;
+
+	for (size_t i = 0; i < sub->n; i++) {
+		const struct cx_survey *s = lookup(&sub->cache, sub->items[i].survey);
+		int allows = s && origin && cx_survey_origin_allowed(s, origin);
+
+		if (req->key.role == CX_ROLE_NONE && (!s || !s->is_public)) {
+			cx_error_set(&err, 401, "unauthorized", NULL, "survey '%s' is not public: "
+				     "send an API key", sub->items[i].survey);
+			goto fail;
+		}
+		if (req->key.role == CX_ROLE_NONE && origin && !allows) {
+			cx_error_set(&err, 403, "forbidden", NULL, "origin %.200s may not post to "
+				     "survey '%s'", origin, sub->items[i].survey);
+			goto fail;
+		}
+		all_allow &= allows;
+	}
+	if (all_allow && strlen(origin) < sizeof(req->cors_origin))
+		snprintf(req->cors_origin, sizeof(req->cors_origin), "%s", origin);
+	return 0;
+fail:
+	cx_reply_error(req, &err);
+	return -1;
+}
+
 static enum cx_handled refuse(struct cx_req *req, int status, const char *code, const char *msg)
 {
 	struct cx_error err;
@@ -327,6 +359,8 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 	for (size_t i = 0; i < sub->n; i++)   /* an ingest key may be limited to some surveys */
 		if (!cx_key_allows_survey(&req->key, sub->items[i].survey))
 			return refuse(req, 403, "forbidden", "this key may not post to that survey");
+	if (check_public(req, sub))
+		return CX_DONE;
 	if (apply_idempotency_key(req, sub))
 		return CX_DONE;
 

@@ -42,6 +42,9 @@ const char cx_config_help[] =
 	"      --rate-key R[/B]       the same per API key (CXD_RATE_KEY, default 500/1000)\n"
 	"      --trusted-proxies A,B  addresses whose X-Forwarded-For names the client\n"
 	"                             (CXD_TRUSTED_PROXIES, default none)\n"
+	"      --cors-origins A,B     browser origins (https://host[:port]) allowed to call\n"
+	"                             the API with a key, e.g. a dashboard elsewhere\n"
+	"                             (CXD_CORS_ORIGINS; public surveys list their own)\n"
 	"      --tls-cert PEM         serve HTTPS with this certificate (chain) ...\n"
 	"      --tls-key PEM          ... and this private key (CXD_TLS_CERT, CXD_TLS_KEY)\n"
 	"  -h, --help                 this text\n"
@@ -154,7 +157,7 @@ enum opt_id {
 	OPT_LISTEN = 'l', OPT_DB = 'd', OPT_THREADS = 't', OPT_BODY = 'b', OPT_CONNS = 'c',
 	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO, OPT_TLS_CERT,
-	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES,
+	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES, OPT_CORS,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -210,6 +213,11 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_RATE_KEY:
 		bad = parse_rate(val, &cfg->rate_key, &cfg->burst_key);
 		break;
+	case OPT_CORS:
+		bad = strlen(val) >= sizeof(cfg->cors_origins);
+		if (!bad)
+			snprintf(cfg->cors_origins, sizeof(cfg->cors_origins), "%s", val);
+		break;
 	case OPT_PROXIES:
 		bad = strlen(val) >= sizeof(cfg->trusted_proxies);
 		if (!bad)
@@ -243,7 +251,7 @@ static const struct {
 	{ "CXD_BATCH_LIMIT", OPT_BATCH },
 	{ "CXD_TLS_CERT", OPT_TLS_CERT },   { "CXD_TLS_KEY", OPT_TLS_KEY },
 	{ "CXD_RATE_IP", OPT_RATE_IP },     { "CXD_RATE_KEY", OPT_RATE_KEY },
-	{ "CXD_TRUSTED_PROXIES", OPT_PROXIES },
+	{ "CXD_TRUSTED_PROXIES", OPT_PROXIES }, { "CXD_CORS_ORIGINS", OPT_CORS },
 	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
 };
@@ -280,6 +288,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "rate-ip", required_argument, NULL, OPT_RATE_IP },
 		{ "rate-key", required_argument, NULL, OPT_RATE_KEY },
 		{ "trusted-proxies", required_argument, NULL, OPT_PROXIES },
+		{ "cors-origins", required_argument, NULL, OPT_CORS },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },

@@ -246,6 +246,16 @@ static enum MHD_Result send_reply(struct http_req *hr)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->disposition)
 		MHD_add_response_header(resp, "Content-Disposition", r->disposition);
+	if (hr->req.cors_origin[0]) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", hr->req.cors_origin);
+		MHD_add_response_header(resp, "Vary", "Origin");
+		if (hr->req.cors_preflight) {
+			MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->allow);
+			MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+						"Content-Type, Authorization, Idempotency-Key");
+			MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+		}
+	}
 	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->retry_after) {
@@ -452,7 +462,7 @@ static int declared_too_large(struct http_req *hr)
 	return cl && strtoull(cl, NULL, 10) > hr->req.body_limit;
 }
 
-static int listed(const char *list, const char *addr)
+int cx_listed(const char *list, const char *addr)
 {
 	size_t n = strlen(addr);
 
@@ -486,7 +496,7 @@ static void client_address(struct http_req *hr, const char *trusted)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, hr->req.client,
 				  sizeof(hr->req.client));
 	}
-	if (!trusted[0] || !listed(trusted, hr->req.client))
+	if (!trusted[0] || !cx_listed(trusted, hr->req.client))
 		return;
 	xff = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, "X-Forwarded-For");
 	if (!xff || !(copy = strdup(xff)))
@@ -496,7 +506,7 @@ static void client_address(struct http_req *hr, const char *trusted)
 
 		while (*addr == ' ')
 			addr++;
-		if (*addr && !listed(trusted, addr)) {
+		if (*addr && !cx_listed(trusted, addr)) {
 			snprintf(hr->req.client, sizeof(hr->req.client), "%.63s", addr);
 			break;
 		}

@@ -16,6 +16,7 @@
 #define INGEST CX_ROLE_INGEST
 #define READ CX_ROLE_READ
 #define ADMIN CX_ROLE_ADMIN
+#define FORM_ CX_ROLE_FORM    /* an ingest key, or none for a public survey */
 
 static const struct cx_route routes[] = {
 	/* method      pattern                    role    handler                bodies, batch, line */
@@ -30,7 +31,7 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/v1/surveys/{}/journey",    READ,   cx_api_journey,         0, 0, NULL },
 	{ CX_GET,    "/v1/surveys/{}/comments",   READ,   cx_api_comments,        0, 0, NULL },
 	{ CX_GET,    "/v1/surveys/{}/responses",  READ,   cx_api_export,          0, 0, NULL },
-	{ CX_POST,   "/v1/responses",             INGEST, cx_api_response_create, JSON | FORM | NDJSON,
+	{ CX_POST,   "/v1/responses",             FORM_,  cx_api_response_create, JSON | FORM | NDJSON,
 	  1, cx_api_response_line },
 	{ CX_DELETE, "/v1/responses/{}/comment",  ADMIN,  cx_api_redact_comment,  0, 0, NULL },
 	{ CX_DELETE, "/v1/customers/{}",          ADMIN,  cx_api_erase_customer,  0, 0, NULL },
@@ -127,8 +128,8 @@ static int authenticate(struct cx_req *req)
 	char id[CX_KEY_ID_LEN + 1];
 	struct cx_error err;
 
-	if (req->route->role == CX_ROLE_PUBLIC)
-		return 0;
+	if (req->route->role == CX_ROLE_PUBLIC || (req->route->role == CX_ROLE_FORM && !h))
+		return 0;   /* (an anonymous post: the handler checks the survey is public) */
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
 		cx_error_set(&err, 401, "unauthorized", NULL, "send an API key: Authorization: Bearer "
 			     "cxd_...");
@@ -147,15 +148,38 @@ static int authenticate(struct cx_req *req)
 		cx_error_set(&err, 401, "unauthorized", NULL, "wrong API key");
 		goto fail;
 	}
-	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role) {
+	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role &&
+	    !(req->route->role == CX_ROLE_FORM && req->key.role == CX_ROLE_INGEST)) {
 		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs a "
 			     "%s key)", cx_role_name(req->key.role), req->method_str, req->path,
-			     cx_role_name(req->route->role));
+			     cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
+								     : req->route->role));
 		goto fail;
 	}
 	return 0;
 fail:
 	cx_reply_error(req, &err);
+	return -1;
+}
+
+/* A CORS preflight: allowed for origins in --cors-origins, and, on /v1/responses, for
+ * origins a public survey lists; anything else is refused with no CORS headers. */
+static int preflight(struct cx_req *req, const char *origin, const char *allow)
+{
+	struct cx_error err;
+	int ok = cx_listed(req->app->cfg.cors_origins, origin) ||
+		 (strcmp(req->path, "/v1/responses") == 0 &&
+		  cx_store_origin_public(req->app->store, origin));
+
+	if (!ok || strlen(origin) >= sizeof(req->cors_origin)) {
+		cx_error_set(&err, 403, "cors_refused", NULL, "origin %.200s may not call %.200s",
+			     origin, req->path);
+		cx_reply_error(req, &err);
+		return -1;
+	}
+	reply_options(req, allow);
+	snprintf(req->cors_origin, sizeof(req->cors_origin), "%s", origin);
+	req->cors_preflight = 1;
 	return -1;
 }
 
@@ -178,6 +202,7 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 	struct cx_error err;
 	double now = (double)cx_time_mono_us() / 1e6;
 	unsigned wait = cx_ratelimit_take(req->app->per_ip, req->client, now);
+	const char *origin = cx_req_header(req, "Origin");
 
 	if (wait)
 		return too_many(req, wait, "address");
@@ -202,6 +227,8 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 		return -1;
 	}
 	if (!req->route && m == CX_OPTIONS) {
+		if (origin && cx_req_header(req, "Access-Control-Request-Method"))
+			return preflight(req, origin, allow);
 		reply_options(req, allow);
 		return -1;
 	}
@@ -229,6 +256,8 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 			return -1;
 		}
 	}
+	if (origin && cx_listed(req->app->cfg.cors_origins, origin))
+		snprintf(req->cors_origin, sizeof(req->cors_origin), "%s", origin);
 	req->body_limit = req->app->cfg.body_limit;
 	if (req->route->batch && req->body_kind != CX_BODY_FORM)
 		req->body_limit = req->app->cfg.batch_limit;

@@ -322,6 +322,15 @@ static int survey_from_row(sqlite3_stmt *q, struct cx_survey *s)
 		s->thank_you_url = strdup((const char *)sqlite3_column_text(q, 3));
 	s->created_at = sqlite3_column_int64(q, 4);
 	s->updated_at = sqlite3_column_int64(q, 5);
+	s->is_public = sqlite3_column_int(q, 6);
+	if (sqlite3_column_type(q, 7) != SQLITE_NULL) {
+		json_t *o = json_loads((const char *)sqlite3_column_text(q, 7), 0, NULL);
+
+		json_array_foreach(o, i, v)
+			if (s->norigins < CX_ORIGINS_MAX && json_is_string(v))
+				s->origins[s->norigins++] = strdup(json_string_value(v));
+		json_decref(o);
+	}
 	return 0;
 }
 
@@ -331,7 +340,8 @@ static int load_surveys(struct cx_store *st, struct cx_error *err)
 	int rc;
 
 	if (sqlite3_prepare_v2(st->adb, "SELECT id, title, stages, thank_you_url, created_at, "
-				       "updated_at FROM surveys", -1, &q, NULL) != SQLITE_OK)
+				       "updated_at, public, allowed_origins FROM surveys", -1, &q,
+				       NULL) != SQLITE_OK)
 		return db_fail(st, st->adb, err, "loading surveys");
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_survey s;
@@ -607,12 +617,12 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 			int *created, struct cx_error *err)
 {
 	static const char sql[] =
-		"INSERT INTO surveys(id, title, stages, thank_you_url, created_at, updated_at) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO UPDATE SET title = ?2, "
-		"stages = ?3, thank_you_url = ?4, updated_at = ?5 WHERE ?6 "
-		"RETURNING created_at, updated_at";
-	json_t *stages = json_array();
-	char *stages_text;
+		"INSERT INTO surveys(id, title, stages, thank_you_url, created_at, updated_at, public, "
+		"allowed_origins) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?7, ?8) ON CONFLICT(id) DO UPDATE "
+		"SET title = ?2, stages = ?3, thank_you_url = ?4, updated_at = ?5, public = ?7, "
+		"allowed_origins = ?8 WHERE ?6 RETURNING created_at, updated_at";
+	json_t *stages = json_array(), *origins = json_array();
+	char *stages_text, *origins_text;
 	sqlite3_stmt *q = NULL;
 	struct cx_survey copy;
 	int64_t now = cx_time_now();
@@ -622,6 +632,10 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 		json_array_append_new(stages, json_string(s->stages[i]));
 	stages_text = json_dumps(stages, JSON_COMPACT);
 	json_decref(stages);
+	for (size_t i = 0; i < s->norigins; i++)
+		json_array_append_new(origins, json_string(s->origins[i]));
+	origins_text = json_dumps(origins, JSON_COMPACT);
+	json_decref(origins);
 
 	pthread_mutex_lock(&st->admin_mu);
 	if (sqlite3_prepare_v2(st->adb, sql, -1, &q, NULL) != SQLITE_OK) {
@@ -635,6 +649,8 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 		sqlite3_bind_text(q, 4, s->thank_you_url, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, now);
 	sqlite3_bind_int(q, 6, replace);
+	sqlite3_bind_int(q, 7, s->is_public);
+	sqlite3_bind_text(q, 8, origins_text, -1, SQLITE_STATIC);
 	step = sqlite3_step(q);
 	if (step == SQLITE_DONE) {   /* conflict and not replacing: nothing returned */
 		cx_error_set(err, 409, "survey_exists", "id",
@@ -662,6 +678,7 @@ out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&st->admin_mu);
 	free(stages_text);
+	free(origins_text);
 	return rc;
 }
 
@@ -675,6 +692,17 @@ int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *o
 		rc = cx_survey_copy(out, s);
 	pthread_rwlock_unlock(&st->survey_lock);
 	return rc;
+}
+
+int cx_store_origin_public(struct cx_store *st, const char *origin)
+{
+	int found = 0;
+
+	pthread_rwlock_rdlock(&st->survey_lock);
+	for (size_t i = 0; i < st->nsurveys && !found; i++)
+		found = st->surveys[i].is_public && cx_survey_origin_allowed(&st->surveys[i], origin);
+	pthread_rwlock_unlock(&st->survey_lock);
+	return found;
 }
 
 json_t *cx_store_survey_list(struct cx_store *st)

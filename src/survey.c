@@ -35,7 +35,9 @@ static int valid_url(const char *u)
 	return strlen(strstr(u, "//") + 2) > 0;
 }
 
-static const char *const survey_fields[] = { "id", "title", "stages", "thank_you_url" };
+static const char *const survey_fields[] = {
+	"id", "title", "stages", "thank_you_url", "public", "allowed_origins",
+};
 
 static int check_fields(const json_t *body, struct cx_error *err)
 {
@@ -50,9 +52,54 @@ static int check_fields(const json_t *body, struct cx_error *err)
 				break;
 		if (i == sizeof(survey_fields) / sizeof(survey_fields[0]))
 			return cx_error_set(err, 422, "unknown_field", key,
-					    "unknown field '%.60s'; a survey has id, title, stages "
-					    "and thank_you_url", key);
+					    "unknown field '%.60s'; a survey has id, title, stages, "
+					    "thank_you_url, public and allowed_origins", key);
 	}
+	return 0;
+}
+
+/* "https://host[:port]" or "http://...": scheme and authority only, as browsers send it. */
+static int valid_origin(const char *o)
+{
+	const char *host = !strncmp(o, "https://", 8) ? o + 8 : !strncmp(o, "http://", 7) ? o + 7 : NULL;
+
+	if (!host || !*host || strlen(o) > 255)
+		return 0;
+	for (const char *p = host; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
+			return 0;
+	return 1;
+}
+
+static int read_public(const json_t *body, struct cx_survey *out, struct cx_error *err)
+{
+	const json_t *pub = json_object_get(body, "public"), *orig = json_object_get(body, "allowed_origins");
+	size_t i;
+	json_t *v;
+
+	if (pub && !json_is_boolean(pub))
+		return cx_error_set(err, 422, "invalid_public", "public", "public must be true or false");
+	out->is_public = json_is_true(pub);
+	if (!orig || json_is_null(orig))
+		return 0;
+	if (!json_is_array(orig) || json_array_size(orig) > CX_ORIGINS_MAX)
+		return cx_error_set(err, 422, "invalid_origins", "allowed_origins",
+				    "allowed_origins is a list of at most %d origins", CX_ORIGINS_MAX);
+	json_array_foreach(orig, i, v) {
+		if (!json_is_string(v) || !valid_origin(json_string_value(v)))
+			return cx_error_set(err, 422, "invalid_origins", "allowed_origins",
+					    "an origin is https://host[:port] (no path)");
+		out->origins[out->norigins++] = strdup(json_string_value(v));
+	}
+	return 0;
+}
+
+int cx_survey_origin_allowed(const struct cx_survey *s, const char *origin)
+{
+	for (size_t i = 0; i < s->norigins; i++)
+		if (strcmp(s->origins[i], origin) == 0)
+			return 1;
 	return 0;
 }
 
@@ -135,6 +182,8 @@ int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_surve
 		}
 		out->thank_you_url = strdup(json_string_value(url));
 	}
+	if (read_public(body, out, err))
+		goto fail;
 	return 0;
 bad_id:
 	cx_error_set(err, 422, "invalid_id", "id",
@@ -146,12 +195,15 @@ fail:
 
 json_t *cx_survey_to_json(const struct cx_survey *s)
 {
-	json_t *stages = json_array();
+	json_t *stages = json_array(), *origins = json_array();
 
 	for (size_t i = 0; i < s->nstages; i++)
 		json_array_append_new(stages, json_string(s->stages[i]));
-	return json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "id", s->id, "title", s->title,
-			 "stages", stages, "thank_you_url", s->thank_you_url,
+	for (size_t i = 0; i < s->norigins; i++)
+		json_array_append_new(origins, json_string(s->origins[i]));
+	return json_pack("{s:s, s:s, s:o, s:s?, s:b, s:o, s:I, s:I}", "id", s->id, "title",
+			 s->title, "stages", stages, "thank_you_url", s->thank_you_url,
+			 "public", s->is_public, "allowed_origins", origins,
 			 "created_at", (json_int_t)s->created_at, "updated_at",
 			 (json_int_t)s->updated_at);
 }
@@ -171,6 +223,8 @@ int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 	dst->thank_you_url = src->thank_you_url ? strdup(src->thank_you_url) : NULL;
 	for (size_t i = 0; i < src->nstages; i++)
 		dst->stages[i] = strdup(src->stages[i]);
+	for (size_t i = 0; i < src->norigins; i++)
+		dst->origins[i] = strdup(src->origins[i]);
 	return 0;
 }
 
@@ -180,5 +234,7 @@ void cx_survey_release(struct cx_survey *s)
 	free(s->thank_you_url);
 	for (size_t i = 0; i < s->nstages; i++)
 		free(s->stages[i]);
+	for (size_t i = 0; i < s->norigins; i++)
+		free(s->origins[i]);
 	memset(s, 0, sizeof(*s));
 }

@@ -16,7 +16,8 @@
 #include "cx/error.h"
 
 enum cx_role { CX_ROLE_NONE = 0, CX_ROLE_INGEST, CX_ROLE_READ, CX_ROLE_ADMIN,
-	       CX_ROLE_PUBLIC = 100 /* routes: no key needed */ };
+	       CX_ROLE_PUBLIC = 100,   /* routes: no key needed */
+	       CX_ROLE_FORM = 101 /* routes: an ingest key, or none for public surveys */ };
 
 #define CX_KEY_ID_LEN 12
 #define CX_KEY_SECRET_MAX 80

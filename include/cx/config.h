@@ -28,6 +28,7 @@ struct cx_config {
 	double rate_ip, burst_ip;   /* requests/s and burst per client address; 0 = off */
 	double rate_key, burst_key; /* the same per API key */
 	char trusted_proxies[512];  /* comma-separated addresses whose X-Forwarded-For counts */
+	char cors_origins[1024];    /* comma-separated origins allowed on every route (CORS) */
 	char tls_cert[1024];    /* PEM files; both or neither ("" = plain HTTP) */
 	char tls_key[1024];
 };

@@ -70,6 +70,8 @@ struct cx_req {
 	struct cx_key key;            /* the caller's key (role CX_ROLE_NONE on public routes) */
 	char client[64];              /* the client's address (X-Forwarded-For from a trusted
 				         proxy, else the peer) */
+	char cors_origin[256];        /* if set, the reply carries Access-Control-Allow-Origin */
+	int cors_preflight;           /* ... and the preflight headers */
 	struct cx_reply reply;
 	void *impl;                   /* http.c's per-request state */
 };
@@ -79,6 +81,8 @@ const char *cx_req_query(struct cx_req *req, const char *name);
 /* Call fn for every query parameter, stopping at the first non-zero return. */
 int cx_req_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,
 						     const char *value), void *ctx);
+/* 1 if origin is in a comma-separated list. */
+int cx_listed(const char *list, const char *item);
 /* Request header value, NULL if absent. */
 const char *cx_req_header(struct cx_req *req, const char *name);
 

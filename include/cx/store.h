@@ -53,6 +53,8 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 			int *created, struct cx_error *err);
 /* Copy survey `id` into *out (release it after); 0 if found, -1 if not. */
 int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *out);
+/* 1 if some public survey lists origin among its allowed origins. */
+int cx_store_origin_public(struct cx_store *st, const char *origin);
 /* JSON array of every survey, ordered by id; new reference. */
 json_t *cx_store_survey_list(struct cx_store *st);
 

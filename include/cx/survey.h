@@ -17,6 +17,7 @@
 #define CX_TITLE_MAX 200
 #define CX_STAGES_MAX 32
 #define CX_URL_MAX 2048
+#define CX_ORIGINS_MAX 20
 
 struct cx_survey {
 	char id[CX_ID_MAX + 1];
@@ -24,6 +25,9 @@ struct cx_survey {
 	size_t nstages;
 	char *stages[CX_STAGES_MAX];
 	char *thank_you_url;  /* NULL if none */
+	int is_public;        /* responses need no key */
+	size_t norigins;      /* browser origins allowed to post (CORS), e.g. https://a.example */
+	char *origins[CX_ORIGINS_MAX];
 	int64_t created_at;
 	int64_t updated_at;
 };
@@ -39,6 +43,8 @@ int cx_survey_valid_id(const char *s);
 int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_survey *out,
 			struct cx_error *err);
 json_t *cx_survey_to_json(const struct cx_survey *s);
+/* 1 if origin is one of s's allowed origins. */
+int cx_survey_origin_allowed(const struct cx_survey *s, const char *origin);
 /* Index of stage in s, or -1. */
 int cx_survey_stage_index(const struct cx_survey *s, const char *stage);
 /* Deep copy; 0 on success. */

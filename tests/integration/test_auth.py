@@ -187,6 +187,81 @@ class RateTest(unittest.TestCase):
         srv.assert_clean_exit(self)
 
 
+class CorsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(args=["--cors-origins", "https://dash.example"]).start()
+        st, _, body = cls.srv.post_json("/v1/surveys", {"id": "pub", "title": "Public form", "public": True,
+                                                        "allowed_origins": ["https://shop.example"],
+                                                        "thank_you_url": "https://shop.example/thanks"})
+        assert st == 201 and body["public"] is True, body
+        cls.srv.post_json("/v1/surveys", {"id": "priv", "title": "Private"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.assert_clean_exit(unittest.TestCase())
+
+    def anon(self, method, path, body=None, headers=None):
+        return self.srv.request(method, path, body=body, headers=headers, auth=False)
+
+    def test_public_survey_takes_posts_without_a_key(self):
+        r = dict(RESP, survey="pub")
+        st, h, body = self.anon("POST", "/v1/responses", r)
+        self.assertEqual(st, 201, body)
+        self.assertNotIn("access-control-allow-origin", h)
+        st, h, body = self.anon("POST", "/v1/responses", r, {"Origin": "https://shop.example"})
+        self.assertEqual(st, 201, body)
+        self.assertEqual(h["access-control-allow-origin"], "https://shop.example")
+        self.assertEqual(h["vary"], "Origin")
+        st, h, body = self.anon("POST", "/v1/responses", r, {"Origin": "https://evil.example"})
+        self.assertEqual((st, body["error"]["code"]), (403, "forbidden"))
+        self.assertNotIn("access-control-allow-origin", h)
+        st, _, body = self.anon("POST", "/v1/responses", dict(RESP, survey="priv"))
+        self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
+        st, _, body = self.anon("POST", "/v1/responses", [r, dict(RESP, survey="priv")])
+        self.assertEqual(st, 401)   # one private item refuses the batch
+        # a plain HTML form from the shop's page
+        st, h, _ = self.anon("POST", "/v1/responses", b"survey=pub&stage=purchase&touchpoint=web&nps=8",
+                             {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://shop.example"})
+        self.assertEqual((st, h["location"]), (303, "https://shop.example/thanks"))
+        # reads still need a key
+        self.assertEqual(self.anon("GET", "/v1/surveys/pub/scores")[0], 401)
+
+    def test_preflights(self):
+        ok = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+              "Access-Control-Request-Headers": "content-type"}
+        st, h, _ = self.anon("OPTIONS", "/v1/responses", headers=ok)
+        self.assertEqual(st, 204)
+        self.assertEqual(h["access-control-allow-origin"], "https://shop.example")
+        self.assertIn("POST", h["access-control-allow-methods"])
+        self.assertIn("Authorization", h["access-control-allow-headers"])
+        self.assertIn("access-control-max-age", h)
+        st, h, body = self.anon("OPTIONS", "/v1/responses", headers=dict(ok, Origin="https://evil.example"))
+        self.assertEqual((st, body["error"]["code"]), (403, "cors_refused"))
+        self.assertNotIn("access-control-allow-origin", h)
+        # a shop may post, not read: the survey's origins do not open the read routes
+        st, _, _ = self.anon("OPTIONS", "/v1/surveys/pub/scores", headers=ok)
+        self.assertEqual(st, 403)
+        # a dashboard origin from --cors-origins may call the read routes with a key
+        dash = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization"}
+        st, h, _ = self.anon("OPTIONS", "/v1/surveys/pub/scores", headers=dash)
+        self.assertEqual((st, h["access-control-allow-origin"]), (204, "https://dash.example"))
+        st, h, _ = self.srv.request("GET", "/v1/surveys/pub/scores", headers={"Origin": "https://dash.example"})
+        self.assertEqual((st, h.get("access-control-allow-origin")), (200, "https://dash.example"))
+        st, h, _ = self.srv.request("GET", "/v1/surveys/pub/scores", headers={"Origin": "https://evil.example"})
+        self.assertEqual(st, 200)
+        self.assertNotIn("access-control-allow-origin", h)
+
+    def test_survey_fields_validated(self):
+        for bad, code in (({"public": "yes"}, "invalid_public"),
+                          ({"allowed_origins": ["https://a.example/path"]}, "invalid_origins"),
+                          ({"allowed_origins": "https://a.example"}, "invalid_origins"),
+                          ({"allowed_origins": ["ftp://a.example"]}, "invalid_origins")):
+            st, _, body = self.srv.post_json("/v1/surveys", dict({"id": "x1", "title": "x"}, **bad))
+            self.assertEqual((st, body["error"]["code"]), (422, code), bad)
+
+
 class TlsTest(unittest.TestCase):
     def test_https_with_a_generated_certificate(self):
         srv = Server()
