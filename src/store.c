@@ -1195,7 +1195,11 @@ out:
 
 static const char SQL_EXPORT[] =
 	"SELECT id, submitted_at, received_at, stage, touchpoint, channel, segment, customer, "
-	"nps, csat, ces, comment, attributes FROM responses WHERE survey = ?1 AND id > ?2"
+	/* NOT INDEXED: walk the table by rowid from the cursor. With the (survey, submitted_at)
+	 * index SQLite read every row of the survey and sorted them for each chunk: 1M rows
+	 * took 3.5 minutes instead of 4 seconds. */
+	"nps, csat, ces, comment, attributes FROM responses NOT INDEXED"
+	" WHERE survey = ?1 AND id > ?2"
 	" AND submitted_at >= ?3 AND submitted_at < ?4"
 	" AND (?5 IS NULL OR stage = ?5) AND (?6 IS NULL OR touchpoint = ?6)"
 	" ORDER BY id LIMIT ?7";
