@@ -74,3 +74,79 @@ out:
 	json_decref(def);
 	return rc;
 }
+
+/* --db PATH (or CXD_DB, or ./cxd.db) from argv[first..]; the one positional into *pos. */
+static int db_args(int argc, char **argv, int first, const char **db, const char **pos)
+{
+	*db = getenv("CXD_DB") ? getenv("CXD_DB") : CX_DEFAULT_DB;
+	for (int i = first; i < argc; i++) {
+		if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+			*db = argv[++i];
+		else if (strncmp(argv[i], "--db=", 5) == 0)
+			*db = argv[i] + 5;
+		else if (pos && !*pos && argv[i][0] != '-')
+			*pos = argv[i];
+		else
+			return -1;
+	}
+	return 0;
+}
+
+int cx_cli_check(int argc, char **argv)
+{
+	const char *db;
+	struct cx_store *st;
+	struct cx_error err;
+	json_t *report = NULL;
+	long diff;
+	char *text;
+
+	if (db_args(argc, argv, 2, &db, NULL)) {
+		fputs("usage: cxd check [--db PATH]\n", stderr);
+		return 2;
+	}
+	if (cx_store_open(&st, db, 1, &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		return 1;
+	}
+	diff = cx_store_check(st, &report, &err);
+	text = json_dumps(report, JSON_INDENT(2) | JSON_SORT_KEYS);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(report);
+	cx_store_close(st);
+	if (diff < 0) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		return 1;
+	}
+	if (diff)
+		fprintf(stderr, "cxd check: %ld rollup rows differ from the responses\n", diff);
+	else
+		fprintf(stderr, "cxd check: rollups agree with the responses\n");
+	return diff ? 1 : 0;
+}
+
+int cx_cli_backup(int argc, char **argv)
+{
+	const char *db, *dest = NULL;
+	struct cx_store *st;
+	struct cx_error err;
+	int rc;
+
+	if (db_args(argc, argv, 2, &db, &dest) || !dest) {
+		fputs("usage: cxd backup DEST [--db PATH]\n", stderr);
+		return 2;
+	}
+	if (cx_store_open(&st, db, 1, &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		return 1;
+	}
+	rc = cx_store_backup(st, dest, &err);
+	cx_store_close(st);
+	if (rc) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		return 1;
+	}
+	fprintf(stderr, "cxd: backed up %s to %s\n", db, dest);
+	return 0;
+}

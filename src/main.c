@@ -53,6 +53,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "keys") == 0)
 		return cx_cli_keys(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return cx_cli_check(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "backup") == 0)
+		return cx_cli_backup(argc, argv);
 	switch (cx_config_parse(&app.cfg, argc, argv, env, msg, sizeof(msg))) {
 	case CX_CONFIG_EXIT:
 		return 0;

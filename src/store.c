@@ -6,6 +6,8 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
@@ -1315,4 +1317,124 @@ int cx_store_redact_comment(struct cx_store *st, int64_t id, int64_t *count,
 		return -1;
 	*count = sqlite3_changes(st->wdb);
 	return 0;
+}
+
+/* --- operations --- */
+
+/* The rollups of one level recomputed from the rows: `period` is the SQL for the period key. */
+static char *recompute_sql(const char *table, const char *col, const char *period)
+{
+	static const char hist[] =
+		"count(*), sum(nps IS 0), sum(nps IS 1), sum(nps IS 2), sum(nps IS 3), sum(nps IS 4), "
+		"sum(nps IS 5), sum(nps IS 6), sum(nps IS 7), sum(nps IS 8), sum(nps IS 9), "
+		"sum(nps IS 10), sum(csat IS 1), sum(csat IS 2), sum(csat IS 3), sum(csat IS 4), "
+		"sum(csat IS 5), sum(ces IS 1), sum(ces IS 2), sum(ces IS 3), sum(ces IS 4), "
+		"sum(ces IS 5), sum(ces IS 6), sum(ces IS 7)";
+	static const char cols[] =
+		"responses, nps0, nps1, nps2, nps3, nps4, nps5, nps6, nps7, nps8, nps9, nps10, "
+		"csat1, csat2, csat3, csat4, csat5, ces1, ces2, ces3, ces4, ces5, ces6, ces7";
+	char *sql = malloc(4096);
+
+	if (sql)
+		snprintf(sql, 4096,
+			 "WITH want AS (SELECT survey, %s AS p, stage, touchpoint, coalesce(channel, '') "
+			 "AS channel, coalesce(segment, '') AS segment, %s FROM responses "
+			 "GROUP BY 1, 2, 3, 4, 5, 6), have AS (SELECT survey, %s AS p, stage, touchpoint, "
+			 "channel, segment, %s FROM %s) "
+			 "SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT SELECT * FROM have)), "
+			 "(SELECT count(*) FROM (SELECT * FROM have EXCEPT SELECT * FROM want))",
+			 period, hist, col, cols, table);
+	return sql;
+}
+
+long cx_store_check(struct cx_store *st, json_t **report, struct cx_error *err)
+{
+	static const struct { const char *table, *col, *period; } levels[] = {
+		{ "rollups_quarter", "quarter", "submitted_at / 900" },
+		{ "rollups", "day", "submitted_at / 86400" },
+		{ "rollups_month", "month", "CAST(strftime('%s', submitted_at, 'unixepoch', "
+					    "'start of month') AS INTEGER) / 86400" },
+	};
+	struct reader *r = reader_take(st);
+	long total = 0;
+
+	*report = json_object();
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]) && total >= 0; i++) {
+		char *sql = recompute_sql(levels[i].table, levels[i].col, levels[i].period);
+		sqlite3_stmt *q = NULL;
+
+		if (!sql || sqlite3_prepare_v2(r->db, sql, -1, &q, NULL) != SQLITE_OK ||
+		    sqlite3_step(q) != SQLITE_ROW) {
+			total = db_fail(st, r->db, err, "checking rollups");
+		} else {
+			long missing = sqlite3_column_int64(q, 0), wrong = sqlite3_column_int64(q, 1);
+
+			json_object_set_new(*report, levels[i].table, json_pack("{s:I, s:I}",
+				"rows_missing_or_different", (json_int_t)missing,
+				"rows_not_from_responses", (json_int_t)wrong));
+			total += missing + wrong;
+		}
+		sqlite3_finalize(q);
+		free(sql);
+	}
+	reader_give(st, r);
+	return total;
+}
+
+int cx_store_backup(struct cx_store *st, const char *dest, struct cx_error *err)
+{
+	char tmp[1100];
+	sqlite3 *out = NULL;
+	sqlite3_backup *b;
+	struct reader *r;
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dest);
+	unlink(tmp);
+	if (sqlite3_open_v2(tmp, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		cx_error_set(err, 503, "backup_failed", NULL, "cannot create '%s': %s", tmp,
+			     out ? sqlite3_errmsg(out) : "out of memory");
+		sqlite3_close(out);
+		return -1;
+	}
+	r = reader_take(st);
+	b = sqlite3_backup_init(out, "main", r->db, "main");
+	do {   /* a few pages at a time, so the writer is never held up for long */
+		rc = b ? sqlite3_backup_step(b, 256) : SQLITE_ERROR;
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(5);
+	} while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	if (b)
+		sqlite3_backup_finish(b);
+	reader_give(st, r);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_exec(out, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		cx_error_set(err, 503, "backup_failed", NULL, "backup to '%s' failed: %s", dest,
+			     sqlite3_errmsg(out));
+		sqlite3_close(out);
+		unlink(tmp);
+		return -1;
+	}
+	sqlite3_close(out);
+	if (rename(tmp, dest)) {
+		cx_error_set(err, 503, "backup_failed", NULL, "cannot rename to '%s'", dest);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int64_t cx_store_size(struct cx_store *st)
+{
+	struct stat sb;
+	char wal[1100];
+	int64_t n = 0;
+
+	if (stat(st->path, &sb) == 0)
+		n += sb.st_size;
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	if (stat(wal, &sb) == 0)
+		n += sb.st_size;
+	return n;
 }

@@ -115,6 +115,17 @@ typedef int (*cx_group_fn)(void *ctx, const struct cx_group_key *key,
 int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_group_fn fn,
 		    void *ctx, struct cx_error *err);
 
+/* --- operations --- */
+/* Recompute every rollup level from the responses and compare with what is stored.
+ * Returns the number of differing rollup rows (0 = consistent) or -1; *report (new
+ * reference) describes the differences per level. */
+long cx_store_check(struct cx_store *st, json_t **report, struct cx_error *err);
+/* Copy the database to dest with SQLite's online backup (readers and the writer go on
+ * meanwhile); written to dest.tmp and renamed into place. */
+int cx_store_backup(struct cx_store *st, const char *dest, struct cx_error *err);
+/* Bytes of the database file and its WAL. */
+int64_t cx_store_size(struct cx_store *st);
+
 /* --- API keys (any thread; cached in memory) --- */
 int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err);
 /* Copy key `id` into *out (release it after); 0 if found, -1 if not. */
