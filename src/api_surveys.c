@@ -1,8 +1,10 @@
 /* api_surveys.c - /healthz and the survey definitions. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cx/app.h"
 #include "cx/cxtime.h"
+#include "cx/metrics.h"
 #include "cx/routes.h"
 #include "cx_version.h"
 
@@ -19,6 +21,16 @@ int cx_api_json_body(struct cx_req *req, json_t **out)
 		     "(line %d, column %d)", jerr.text, jerr.line, jerr.column);
 	cx_reply_error(req, &err);
 	return -1;
+}
+
+enum cx_handled cx_api_metrics(struct cx_req *req)
+{
+	char *text = cx_metrics_render(req->app);
+
+	cx_reply_html(req, text ? 200 : 503, text ? text : "out of memory\n");
+	req->reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+	free(text);
+	return CX_DONE;
 }
 
 enum cx_handled cx_api_health(struct cx_req *req)

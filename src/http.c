@@ -19,6 +19,7 @@
 #include "cx/cxtime.h"
 #include "cx/http.h"
 #include "cx/log.h"
+#include "cx/metrics.h"
 #include "cx/routes.h"
 
 struct cx_http {
@@ -169,6 +170,7 @@ void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root)
 
 void cx_reply_error(struct cx_req *req, const struct cx_error *err)
 {
+	cx_metrics_rejected(err->code);
 	cx_reply_json_take(req, (unsigned)err->status, cx_error_json(err));
 	req->reply.retry_after = err->retry_after;
 }
@@ -624,8 +626,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!hr)
 		return;
 	*con_cls = NULL;
-	cx_log_access(hr->req.method_str, hr->req.path, hr->phase == PH_SENT ? hr->status : 0,
-		      hr->bytes, cx_time_mono_us() - hr->start_us);
+	{
+		uint64_t us = cx_time_mono_us() - hr->start_us;
+		unsigned status = hr->phase == PH_SENT ? hr->status : 0;
+
+		cx_log_access(hr->req.method_str, hr->req.path, status, hr->bytes, us);
+		cx_metrics_request(cx_routes_index(hr->req.route), status, us);
+	}
 	if (hr->pp)
 		MHD_destroy_post_processor(hr->pp);
 	for (size_t i = 0; i < hr->nfields; i++) {

@@ -1,4 +1,5 @@
 /* routes.c - every HTTP route cxd serves, in one table. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/",                         PUBLIC, cx_api_dashboard,       0, 0, NULL },
 	{ CX_GET,    "/dashboard",                PUBLIC, cx_api_dashboard,       0, 0, NULL },
 	{ CX_GET,    "/healthz",                  PUBLIC, cx_api_health,          0, 0, NULL },
+	{ CX_GET,    "/metrics",                  READ,   cx_api_metrics,         0, 0, NULL },
 	{ CX_GET,    "/v1/surveys",               READ,   cx_api_survey_list,     0, 0, NULL },
 	{ CX_POST,   "/v1/surveys",               ADMIN,  cx_api_survey_create,   JSON, 0, NULL },
 	{ CX_GET,    "/v1/surveys/{}",            READ,   cx_api_survey_get,      0, 0, NULL },
@@ -273,4 +275,34 @@ void cx_routes_line(struct cx_req *req, const char *line, size_t len, size_t lin
 enum cx_handled cx_routes_dispatch(struct cx_req *req)
 {
 	return req->route->handler(req);
+}
+
+int cx_routes_count(void)
+{
+	return (int)NROUTES;
+}
+
+int cx_routes_index(const struct cx_route *r)
+{
+	return r ? (int)(r - routes) : -1;
+}
+
+static char route_labels[NROUTES][80];
+static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
+
+static void make_labels(void)
+{
+	static const char *const names[] = { [CX_GET] = "GET", [CX_POST] = "POST", [CX_PUT] = "PUT",
+					     [CX_DELETE] = "DELETE" };
+
+	for (size_t i = 0; i < NROUTES; i++)
+		snprintf(route_labels[i], sizeof(route_labels[i]), "%s %s",
+			 names[routes[i].method] ? names[routes[i].method] : "?", routes[i].pattern);
+}
+
+/* "GET /v1/surveys/{}/scores" */
+const char *cx_routes_label(int i)
+{
+	pthread_once(&labels_once, make_labels);
+	return (i >= 0 && i < (int)NROUTES) ? route_labels[i] : "none";
 }

@@ -4,6 +4,7 @@
 
 #include "cx/cxtime.h"
 #include "cx/log.h"
+#include "cx/metrics.h"
 #include "cx/writer.h"
 
 struct cx_writer {
@@ -105,6 +106,13 @@ static void commit_batch(struct cx_store *st, struct cx_write_job *batch)
 		}
 	if (!failed)
 		failed = cx_store_commit(st, &err);
+	if (!failed) {
+		size_t n = 0;
+
+		for (j = batch; j; j = j->next)
+			n += j->n;
+		cx_metrics_commit(n);
+	}
 	else
 		cx_store_rollback(st);
 	if (failed) {

@@ -32,11 +32,16 @@ struct cx_route {
 int cx_routes_prepare(struct cx_req *req, const char *content_type);
 /* Run the handler chosen by cx_routes_prepare(). */
 enum cx_handled cx_routes_dispatch(struct cx_req *req);
+/* For metrics: how many routes, a route's index (-1 for none) and its label. */
+int cx_routes_count(void);
+int cx_routes_index(const struct cx_route *r);
+const char *cx_routes_label(int i);
 /* Hand one NDJSON line to the route's line handler. */
 void cx_routes_line(struct cx_req *req, const char *line, size_t len, size_t lineno);
 
 /* Handlers (src/api_*.c). */
 enum cx_handled cx_api_health(struct cx_req *req);
+enum cx_handled cx_api_metrics(struct cx_req *req);
 enum cx_handled cx_api_dashboard(struct cx_req *req);
 enum cx_handled cx_api_survey_create(struct cx_req *req);
 enum cx_handled cx_api_survey_put(struct cx_req *req);

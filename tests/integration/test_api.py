@@ -435,6 +435,31 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(len(set(ids)), 640)
         self.assertEqual(self.total("load"), 640)
 
+    def test_metrics(self):
+        import re as _re
+
+        def scrape():
+            st, h, text = self.srv.get("/metrics")
+            self.assertEqual(st, 200)
+            self.assertTrue(h["content-type"].startswith("text/plain; version=0.0.4"))
+            return {m.group(1): float(m.group(2))
+                    for m in _re.finditer(r"^(cxd_[^ {]+(?:\{[^}]*\})?) (\S+)$", text, _re.M)}
+
+        before = scrape()
+        self.srv.post_json("/v1/responses", {"survey": "checkout", "stage": "purchase", "touchpoint": "web", "nps": 4})
+        self.srv.request("GET", "/v1/surveys", auth=False)            # a 401
+        time.sleep(0.1)   # a request is counted when it completes, just after its answer
+        after = scrape()
+        key = 'cxd_requests_total{route="POST /v1/responses",status="2xx"}'
+        self.assertEqual(after[key] - before.get(key, 0), 1)
+        self.assertEqual(after['cxd_rejected_total{reason="unauthorized"}'] -
+                         before['cxd_rejected_total{reason="unauthorized"}'], 1)
+        self.assertGreaterEqual(after["cxd_commit_batch_size_count"], before["cxd_commit_batch_size_count"] + 1)
+        self.assertGreater(after["cxd_database_bytes"], 0)
+        self.assertIn("cxd_write_queue_depth", after)
+        self.assertGreater(after['cxd_request_duration_seconds_bucket{le="+Inf"}'], 0)
+        self.assertEqual(self.srv.request("GET", "/metrics", auth=False)[0], 401)
+
     def test_health_and_access_log(self):
         st, _, body = self.srv.get("/healthz")
         self.assertEqual(st, 200)

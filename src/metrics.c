@@ -1,0 +1,157 @@
+/* metrics.c - see include/cx/metrics.h */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cx/app.h"
+#include "cx/cxtime.h"
+#include "cx/metrics.h"
+#include "cx/routes.h"
+
+#define MAX_ROUTES 64
+
+static const double latency_bounds[] = {   /* seconds */
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+};
+#define NLAT (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+static const unsigned batch_bounds[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000 };
+#define NBATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
+static const char *const reasons[] = {
+	"rate_limited", "queue_full", "storage_unavailable", "shutting_down", "body_too_large",
+	"batch_too_large", "unauthorized", "forbidden", "cors_refused", "invalid_json",
+	"unsupported_media_type", "not_found", "method_not_allowed", "idempotency_conflict",
+};
+#define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
+
+static atomic_ulong requests[MAX_ROUTES + 1][6];   /* route x status class (0 = other) */
+static atomic_ulong latency[NLAT + 1];
+static atomic_ulong latency_sum_us, latency_count;
+static atomic_ulong rejected[NREASONS + 1];          /* last: any other 4xx/5xx code */
+static atomic_ulong batch[NBATCH + 1];
+static atomic_ulong batch_sum, commits;
+
+void cx_metrics_request(int route, unsigned status, uint64_t usec)
+{
+	int r = (route < 0 || route >= MAX_ROUTES) ? MAX_ROUTES : route;
+	unsigned cls = (status >= 100 && status < 600) ? status / 100 : 0;
+	size_t b = 0;
+
+	atomic_fetch_add(&requests[r][cls], 1);
+	while (b < NLAT && (double)usec / 1e6 > latency_bounds[b])
+		b++;
+	atomic_fetch_add(&latency[b], 1);
+	atomic_fetch_add(&latency_sum_us, usec);
+	atomic_fetch_add(&latency_count, 1);
+}
+
+void cx_metrics_rejected(const char *code)
+{
+	size_t i = 0;
+
+	while (i < NREASONS && (!code || strcmp(code, reasons[i]) != 0))
+		i++;
+	atomic_fetch_add(&rejected[i], 1);
+}
+
+void cx_metrics_commit(size_t n)
+{
+	size_t b = 0;
+
+	while (b < NBATCH && n > batch_bounds[b])
+		b++;
+	atomic_fetch_add(&batch[b], 1);
+	atomic_fetch_add(&batch_sum, n);
+	atomic_fetch_add(&commits, 1);
+}
+
+struct out {
+	char *buf;
+	size_t len, cap;
+};
+
+static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf ? o->buf + o->len : NULL, o->buf ? o->cap - o->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (o->buf && o->len + (size_t)n < o->cap) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t cap = o->cap ? o->cap * 2 : 16384;
+		while (cap < o->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(o->buf, cap);
+		if (!p)
+			return;
+		o->buf = p;
+		o->cap = cap;
+	}
+}
+
+char *cx_metrics_render(struct cx_app *app)
+{
+	static const char *const classes[] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct out o = { 0 };
+	unsigned long cum = 0;
+	int nroutes = cx_routes_count();
+
+	emit(&o, "# HELP cxd_requests_total HTTP requests by route and status class.\n"
+		 "# TYPE cxd_requests_total counter\n");
+	for (int r = 0; r <= MAX_ROUTES; r++) {
+		if (r >= nroutes && r != MAX_ROUTES)
+			continue;
+		for (int c = 0; c < 6; c++) {
+			unsigned long v = atomic_load(&requests[r][c]);
+
+			if (v)
+				emit(&o, "cxd_requests_total{route=\"%s\",status=\"%s\"} %lu\n",
+				     r == MAX_ROUTES ? "none" : cx_routes_label(r), classes[c], v);
+		}
+	}
+	emit(&o, "# HELP cxd_request_duration_seconds Time from the first byte of a request to "
+		 "its answer.\n# TYPE cxd_request_duration_seconds histogram\n");
+	for (size_t b = 0; b <= NLAT; b++) {
+		cum += atomic_load(&latency[b]);
+		if (b < NLAT)
+			emit(&o, "cxd_request_duration_seconds_bucket{le=\"%g\"} %lu\n", latency_bounds[b], cum);
+		else
+			emit(&o, "cxd_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+	}
+	emit(&o, "cxd_request_duration_seconds_sum %.6f\ncxd_request_duration_seconds_count %lu\n",
+	     (double)atomic_load(&latency_sum_us) / 1e6, atomic_load(&latency_count));
+	emit(&o, "# HELP cxd_rejected_total Error answers by reason.\n# TYPE cxd_rejected_total counter\n");
+	for (size_t i = 0; i <= NREASONS; i++)
+		emit(&o, "cxd_rejected_total{reason=\"%s\"} %lu\n", i < NREASONS ? reasons[i] : "other",
+		     atomic_load(&rejected[i]));
+	emit(&o, "# HELP cxd_commit_batch_size Responses per group commit.\n"
+		 "# TYPE cxd_commit_batch_size histogram\n");
+	cum = 0;
+	for (size_t b = 0; b <= NBATCH; b++) {
+		cum += atomic_load(&batch[b]);
+		if (b < NBATCH)
+			emit(&o, "cxd_commit_batch_size_bucket{le=\"%u\"} %lu\n", batch_bounds[b], cum);
+		else
+			emit(&o, "cxd_commit_batch_size_bucket{le=\"+Inf\"} %lu\n", cum);
+	}
+	emit(&o, "cxd_commit_batch_size_sum %lu\ncxd_commit_batch_size_count %lu\n",
+	     atomic_load(&batch_sum), atomic_load(&commits));
+	emit(&o, "# HELP cxd_write_queue_depth Responses waiting for the writer.\n"
+		 "# TYPE cxd_write_queue_depth gauge\ncxd_write_queue_depth %zu\n",
+	     cx_writer_depth(app->writer));
+	emit(&o, "# HELP cxd_database_bytes Size of the database file and its WAL.\n"
+		 "# TYPE cxd_database_bytes gauge\ncxd_database_bytes %lld\n",
+	     (long long)cx_store_size(app->store));
+	emit(&o, "# HELP cxd_uptime_seconds Seconds since start.\n# TYPE cxd_uptime_seconds gauge\n"
+		 "cxd_uptime_seconds %lld\n", (long long)(cx_time_now() - app->started_at));
+	return o.buf;
+}
