@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is missing, build with -Wall -Wextra -Werror under AddressSanitizer + UBSan
 # (leak detection on), run every test: Check unit suites and integration tests against the
-# real binary. Exits non-zero on any failure.
+# real binary, a concurrency stress test under ThreadSanitizer, and the libFuzzer targets
+# for FUZZ_SECONDS (60) each. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 . tools/deps.sh
@@ -25,7 +26,29 @@ TSAN_OPTIONS="halt_on_error=0" CXD_BIN=$T/cxd python3 tests/integration/test_str
   > $T/stress.log 2>&1 || { tsan=1; rc=1; tail -60 $T/stress.log; }
 echo "stress under ThreadSanitizer: $([ $tsan = 0 ] && echo ok || echo FAILED) (log: $T/stress.log)"
 
-python3 - "$B/meson-logs/testlog.json" "$tsan" <<'PY'
+# libFuzzer targets (clang, ASan + UBSan), each for a bounded time, seeded from tests/data.
+# A crash fails the run; libFuzzer leaves the input as crash-* in build-fuzz/ to become a
+# regression case in tests/data.
+F=build-fuzz
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+fuzz=0
+if [ ! -f $F/build.ninja ]; then
+  CC=clang meson setup $F -Dfuzzers=true --buildtype=debug -Doptimization=1 \
+    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C $F tests/fuzz/fuzz_response tests/fuzz/fuzz_time
+rm -rf $F/corpus && mkdir -p $F/corpus/response $F/corpus/time
+cp tests/data/*/* $F/corpus/response/ && cp tests/fuzz/corpus_time/* $F/corpus/time/
+for t in response time; do
+  if (cd $F && "./tests/fuzz/fuzz_$t" "corpus/$t" -max_total_time="$FUZZ_SECONDS" \
+        -rss_limit_mb=2048 -print_final_stats=1 > "fuzz_$t.log" 2>&1); then
+    echo "fuzz_$t: $(grep -o 'number_of_executed_units: [0-9]*' $F/fuzz_$t.log | grep -o '[0-9]*$') runs in ${FUZZ_SECONDS}s, no crash"
+  else
+    fuzz=$((fuzz + 1)); rc=1; tail -40 "$F/fuzz_$t.log"; echo "fuzz_$t: FAILED"
+  fi
+done
+
+python3 - "$B/meson-logs/testlog.json" "$tsan" "$fuzz" <<'PY'
 import json, sys
 ok = bad = 0
 for line in open(sys.argv[1]):
@@ -36,6 +59,7 @@ for line in open(sys.argv[1]):
         bad += 1
         print("FAILED:", r["name"])
 ok, bad = (ok + 1, bad) if sys.argv[2] == "0" else (ok, bad + 1)
+ok, bad = ok + 2 - int(sys.argv[3]), bad + int(sys.argv[3])   # the two fuzz targets
 print("tests: %d passed, %d failed" % (ok, bad))
 PY
 exit $rc

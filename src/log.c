@@ -27,6 +27,7 @@ static size_t stamp(char *buf, size_t len)
 	       (size_t)snprintf(buf + 19, len - 19, ".%03ldZ ", ts.tv_nsec / 1000000);
 }
 
+static void emit(const char *kind, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void emit(const char *kind, const char *fmt, va_list ap)
 {
 	char line[1024];
@@ -60,6 +61,7 @@ void cx_log_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void access_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void access_line(const char *fmt, ...)
 {
 	va_list ap;

@@ -977,8 +977,8 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket, int local)
 		[CX_BUCKET_NONE] = "NULL",
 		[CX_BUCKET_DAY] = "d",
 		[CX_BUCKET_WEEK] = "d - (d + 3) % 7",   /* 1970-01-05 was a Monday */
-		[CX_BUCKET_MONTH] = "CAST(strftime('%s', d * 86400, 'unixepoch', "
-				    "'start of month') AS INTEGER) / 86400",
+		[CX_BUCKET_MONTH] = ("CAST(strftime('%s', d * 86400, 'unixepoch', "
+				     "'start of month') AS INTEGER) / 86400"),
 	};
 	static const char cols[] =
 		"stage, touchpoint, channel, segment, responses, nps0, nps1, nps2, nps3, nps4, "
@@ -1352,8 +1352,8 @@ long cx_store_check(struct cx_store *st, json_t **report, struct cx_error *err)
 	static const struct { const char *table, *col, *period; } levels[] = {
 		{ "rollups_quarter", "quarter", "submitted_at / 900" },
 		{ "rollups", "day", "submitted_at / 86400" },
-		{ "rollups_month", "month", "CAST(strftime('%s', submitted_at, 'unixepoch', "
-					    "'start of month') AS INTEGER) / 86400" },
+		{ "rollups_month", "month", ("CAST(strftime('%s', submitted_at, 'unixepoch', "
+					     "'start of month') AS INTEGER) / 86400") },
 	};
 	struct reader *r = reader_take(st);
 	long total = 0;

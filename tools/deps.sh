@@ -1,6 +1,6 @@
 # tools/deps.sh - sourced by run.sh and test.sh: install missing Debian packages.
 BUILD_PKGS="gcc meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev python3"
-TEST_PKGS="check curl chromium openssl"
+TEST_PKGS="check curl chromium openssl clang libclang-rt-14-dev"
 
 ensure_packages() {
   local missing=() p
