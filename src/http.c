@@ -24,6 +24,7 @@
 
 struct cx_http {
 	struct MHD_Daemon *daemon;
+	char *tls_cert, *tls_key;   /* PEM text given to libmicrohttpd */
 	struct cx_app *app;
 	size_t line_limit;      /* one NDJSON line: the single-body limit */
 	atomic_long inflight;   /* requests between first callback and completion */
@@ -666,6 +667,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	cx_log_info("http: %s", msg);
 }
 
+static void free_tls(struct cx_http *h)
+{
+	if (h->tls_key)   /* wipe the private key before giving the memory back */
+		memset(h->tls_key, 0, strlen(h->tls_key));
+	free(h->tls_key);
+	free(h->tls_cert);
+}
+
 /* The whole of a PEM file, NUL-terminated; NULL with err set if it cannot be read. */
 static char *read_pem(const char *path, struct cx_error *err)
 {
@@ -724,23 +733,33 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 		}
 		flags |= MHD_USE_TLS;
 	}
-	h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
-		MHD_OPTION_HTTPS_MEM_CERT, cert ? cert : "",
-		MHD_OPTION_HTTPS_MEM_KEY, key ? key : "",
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->per_ip_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_END);
-	if (key)   /* MHD keeps its own copy of the key; wipe ours */
-		memset(key, 0, strlen(key));
-	free(cert);
-	free(key);
+	{
+		/* the logger first (so MHD's own messages go through it), TLS only with TLS */
+		struct MHD_OptionItem opts[16];
+		int n = 0;
+
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
+		if (cert) {
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cert };
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, key };
+		}
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						     cfg->per_ip_connections, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+						     (intptr_t)cfg->conn_memory, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+		h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
+					     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	}
+	h->tls_cert = cert;   /* kept for the daemon's life: MHD may refer to them */
+	h->tls_key = key;
 	if (!h->daemon) {
+		free_tls(h);
 		free(h);
 		return cx_error_set(err, 503, "listen_failed", NULL,
 				    "cannot listen on %s port %u (in use, not an address of this "
@@ -770,5 +789,6 @@ void cx_http_stop(struct cx_http *h, unsigned grace_ms)
 		cx_log_info("shutdown: %ld requests still in flight after %u ms, closing them",
 			    atomic_load(&h->inflight), grace_ms);
 	MHD_stop_daemon(h->daemon);
+	free_tls(h);
 	free(h);
 }
