@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);   /* a file-size limit is a full disk: EFBIG, answered 503 */
 
 	app.started_at = cx_time_now();
 	if (cx_store_open(&app.store, app.cfg.db_path, app.cfg.threads + 1, &err)) {
