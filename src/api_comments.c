@@ -22,15 +22,6 @@ struct page {
 	unsigned n;
 };
 
-static int check_param(void *ctx, const char *key, const char *value)
-{
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		if (strcmp(key, params[i]) == 0)
-			return 0;
-	return cx_error_set(ctx, 422, "unknown_parameter", key, "unknown query parameter "
-			    "'%.60s'; known: stage, touchpoint, max_nps, from, to, cursor, limit", key);
-}
-
 static int int_param(const char *v, long lo, long hi, long *out)
 {
 	char *end;
@@ -49,7 +40,7 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct cx_commen
 	long max_nps = -1, limit = DEFAULT_LIMIT;
 	int64_t day;
 
-	if (cx_req_query_each(req, check_param, err))
+	if (cx_api_known_params(req, params, sizeof(params) / sizeof(params[0]), err))
 		return -1;
 	q->survey = s->id;
 	q->from_s = INT64_MIN;

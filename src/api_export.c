@@ -200,15 +200,6 @@ static void export_free(void *ctx)
 	free(e);
 }
 
-static int check_param(void *ctx, const char *key, const char *value)
-{
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		if (strcmp(key, params[i]) == 0)
-			return 0;
-	return cx_error_set(ctx, 422, "unknown_parameter", key, "unknown query parameter "
-			    "'%.60s'; known: from, to, stage, touchpoint, cursor, limit, format", key);
-}
-
 static int parse(struct cx_req *req, const struct cx_survey *s, struct export *e,
 		 struct cx_error *err)
 {
@@ -219,7 +210,7 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct export *e
 	int64_t day;
 	char *end;
 
-	if (cx_req_query_each(req, check_param, err))
+	if (cx_api_known_params(req, params, sizeof(params) / sizeof(params[0]), err))
 		return -1;
 	e->q.from_s = INT64_MIN;
 	e->q.to_s = INT64_MAX;

@@ -30,15 +30,6 @@ struct cells {
 static const char *const params[] = { "from", "to", "segment", "channel", "min_n" };
 static const char *const metric_names[] = { "nps", "csat", "ces" };
 
-static int check_param(void *ctx, const char *key, const char *value)
-{
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		if (strcmp(key, params[i]) == 0)
-			return 0;
-	return cx_error_set(ctx, 422, "unknown_parameter", key, "unknown query parameter "
-			    "'%.60s'; known: from, to, segment, channel, min_n", key);
-}
-
 static int on_cell(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
 {
 	struct cells *c = ctx;
@@ -76,7 +67,7 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct cx_scores
 	const char **slots[] = { &q->segment, &q->channel };
 	char *end;
 
-	if (cx_req_query_each(req, check_param, err))
+	if (cx_api_known_params(req, params, sizeof(params) / sizeof(params[0]), err))
 		return -1;
 	q->to_day = cx_time_day_of(cx_time_now()) + 1;
 	if (to && cx_time_parse_day(to, &q->to_day))

@@ -32,18 +32,6 @@ struct collect {
 	size_t n, cap;
 };
 
-static int check_param(void *ctx, const char *key, const char *value)
-{
-	struct cx_error *err = ctx;
-
-	for (size_t i = 0; i < sizeof(known_params) / sizeof(known_params[0]); i++)
-		if (strcmp(key, known_params[i]) == 0)
-			return 0;
-	return cx_error_set(err, 422, "unknown_parameter", key, "unknown query parameter "
-			    "'%.60s'; known: from, to, stage, touchpoint, channel, segment, by, tz",
-			    key);
-}
-
 /* by=stage,touchpoint,...,day|week|month */
 static int parse_by(const char *by, struct cx_scores_query *q, struct cx_error *err)
 {
@@ -102,7 +90,8 @@ static int parse_filters(struct cx_req *req, const struct cx_survey *s,
 	const char **slots[] = { &q->touchpoint, &q->channel, &q->segment };
 	const char *from = cx_req_query(req, "from"), *to = cx_req_query(req, "to");
 
-	if (cx_req_query_each(req, check_param, err))
+	if (cx_api_known_params(req, known_params, sizeof(known_params) / sizeof(known_params[0]),
+				err))
 		return -1;
 	if (parse_tz(cx_req_query(req, "tz"), &q->tz_minutes))
 		return cx_error_set(err, 422, "invalid_tz", "tz", "tz must be a UTC offset such as "

@@ -23,6 +23,36 @@ int cx_api_json_body(struct cx_req *req, json_t **out)
 	return -1;
 }
 
+struct known {
+	const char *const *names;
+	size_t n;
+	struct cx_error *err;
+};
+
+static int known_param(void *ctx, const char *key, const char *value)
+{
+	struct known *k = ctx;
+	char list[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(key, k->names[i]) == 0)
+			return 0;
+	for (size_t i = 0; i < k->n && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+					 k->names[i]);
+	return cx_error_set(k->err, 422, "unknown_parameter", key, "unknown query parameter "
+			    "'%.60s'; known: %s", key, list);
+}
+
+int cx_api_known_params(struct cx_req *req, const char *const *names, size_t n,
+			struct cx_error *err)
+{
+	struct known k = { names, n, err };
+
+	return cx_req_query_each(req, known_param, &k) ? -1 : 0;
+}
+
 enum cx_handled cx_api_metrics(struct cx_req *req)
 {
 	char *text = cx_metrics_render(req->app);

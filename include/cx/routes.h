@@ -64,6 +64,11 @@ enum cx_handled cx_api_redact_comment(struct cx_req *req);
 int cx_keys_create_from(struct cx_store *st, const json_t *body, struct cx_key *k,
 			char *secret, size_t len, struct cx_error *err);
 
+/* Shared by handlers: 0 if every query parameter of req is one of names[0..n), else -1
+ * with a 422 `unknown_parameter` in err. */
+int cx_api_known_params(struct cx_req *req, const char *const *names, size_t n,
+			struct cx_error *err);
+
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
  * reply set). Returns 0 or -1. */
 int cx_api_json_body(struct cx_req *req, json_t **out);
