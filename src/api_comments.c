@@ -112,16 +112,13 @@ enum cx_handled cx_api_comments(struct cx_req *req)
 {
 	struct cx_survey s;
 	struct cx_comments_query q = { 0 };
-	struct page p = { .items = json_array() };
+	struct page p = { 0 };
 	struct cx_error err;
 	char next[48];
 
-	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
-		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'", req->params[0]);
-		cx_reply_error(req, &err);
-		json_decref(p.items);
+	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
-	}
+	p.items = json_array();
 	if (parse(req, &s, &q, &err) ||
 	    cx_store_comments(req->app->store, &q, on_comment, &p, &err)) {
 		cx_reply_error(req, &err);

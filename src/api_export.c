@@ -261,15 +261,16 @@ enum cx_handled cx_api_export(struct cx_req *req)
 		[FMT_JSON] = "application/json", [FMT_NDJSON] = "application/x-ndjson",
 		[FMT_CSV] = "text/csv; charset=utf-8",
 	};
-	struct export *e = calloc(1, sizeof(*e));
+	struct export *e;
 	struct cx_survey s;
 	struct cx_error err;
 
-	if (!e || cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
-		cx_error_set(&err, e ? 404 : 503, e ? "unknown_survey" : "out_of_memory", NULL,
-			     "no survey '%.64s'", req->params[0]);
+	if (cx_api_path_survey(req, &s))
+		return CX_DONE;
+	if (!(e = calloc(1, sizeof(*e)))) {
+		cx_survey_release(&s);
+		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
 		cx_reply_error(req, &err);
-		free(e);
 		return CX_DONE;
 	}
 	if (parse(req, &s, e, &err)) {

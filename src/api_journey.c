@@ -261,11 +261,8 @@ enum cx_handled cx_api_journey(struct cx_req *req)
 	struct cx_error err;
 	int64_t min_n = 0, days;
 
-	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
-		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'", req->params[0]);
-		cx_reply_error(req, &err);
+	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
-	}
 	if (parse(req, &s, &q, &min_n, &err) ||
 	    cx_store_scores(req->app->store, &q, on_cell, &c, &err)) {
 		cx_reply_error(req, &err);

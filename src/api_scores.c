@@ -345,11 +345,8 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 	json_t *out, *groups;
 	int64_t from = 0, to = 0;
 
-	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
-		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'", req->params[0]);
-		cx_reply_error(req, &err);
+	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
-	}
 	q.survey = s.id;
 	c.survey = &s;
 	if (parse_filters(req, &s, &q, &err) || trend_range(&q, &from, &to, &err) ||

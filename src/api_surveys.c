@@ -23,6 +23,17 @@ int cx_api_json_body(struct cx_req *req, json_t **out)
 	return -1;
 }
 
+int cx_api_path_survey(struct cx_req *req, struct cx_survey *out)
+{
+	struct cx_error err;
+
+	if (cx_store_survey_get(req->app->store, req->params[0], out) == 0)
+		return 0;
+	cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'", req->params[0]);
+	cx_reply_error(req, &err);
+	return -1;
+}
+
 struct known {
 	const char *const *names;
 	size_t n;
@@ -130,14 +141,9 @@ enum cx_handled cx_api_survey_list(struct cx_req *req)
 enum cx_handled cx_api_survey_get(struct cx_req *req)
 {
 	struct cx_survey s;
-	struct cx_error err;
 
-	if (cx_store_survey_get(req->app->store, req->params[0], &s) != 0) {
-		cx_error_set(&err, 404, "unknown_survey", NULL, "no survey '%.64s'",
-			     req->params[0]);
-		cx_reply_error(req, &err);
+	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
-	}
 	cx_reply_json_take(req, 200, cx_survey_to_json(&s));
 	cx_survey_release(&s);
 	return CX_DONE;

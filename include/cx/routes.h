@@ -10,6 +10,7 @@
 #include "cx/http.h"
 
 struct cx_store;
+struct cx_survey;
 
 typedef enum cx_handled (*cx_handler_fn)(struct cx_req *req);
 /* Called for each line of an NDJSON body as it streams in (lineno from 1); line is NULL
@@ -68,6 +69,10 @@ int cx_keys_create_from(struct cx_store *st, const json_t *body, struct cx_key *
  * with a 422 `unknown_parameter` in err. */
 int cx_api_known_params(struct cx_req *req, const char *const *names, size_t n,
 			struct cx_error *err);
+
+/* Shared by handlers: copy the survey named by the path's first capture into *out (release
+ * it after); -1 with a 404 `unknown_survey` reply set when there is none. */
+int cx_api_path_survey(struct cx_req *req, struct cx_survey *out);
 
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
  * reply set). Returns 0 or -1. */
