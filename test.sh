@@ -27,8 +27,8 @@ TSAN_OPTIONS="halt_on_error=0" CXD_BIN=$T/cxd python3 tests/integration/test_str
 echo "stress under ThreadSanitizer: $([ $tsan = 0 ] && echo ok || echo FAILED) (log: $T/stress.log)"
 
 # libFuzzer targets (clang, ASan + UBSan), each for a bounded time, seeded from tests/data.
-# A crash fails the run; libFuzzer leaves the input as crash-* in build-fuzz/ to become a
-# regression case in tests/data.
+# A crash fails the run; libFuzzer leaves the input in build-fuzz/crashes/<target>/, to be
+# copied into tests/data/fuzz/<target>/, which the meson suite replays on every run.
 F=build-fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 fuzz=0
@@ -36,12 +36,20 @@ if [ ! -f $F/build.ninja ]; then
   CC=clang meson setup $F -Dfuzzers=true --buildtype=debug -Doptimization=1 \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C $F tests/fuzz/fuzz_response tests/fuzz/fuzz_time
-rm -rf $F/corpus && mkdir -p $F/corpus/response $F/corpus/time
-cp tests/data/*/* $F/corpus/response/ && cp tests/fuzz/corpus_time/* $F/corpus/time/
-for t in response time; do
+TARGETS="response time request"
+ninja -C $F $(for t in $TARGETS; do echo tests/fuzz/fuzz_$t; done)
+rm -rf $F/corpus
+for t in $TARGETS; do mkdir -p $F/corpus/$t $F/crashes/$t; done
+cp tests/data/valid/* tests/data/invalid/* tests/data/malformed/* $F/corpus/response/
+cp tests/fuzz/corpus_time/* $F/corpus/time/
+cp tests/fuzz/corpus_request/* $F/corpus/request/
+for t in $TARGETS; do   # earlier failures seed the corpus too
+  [ -d tests/data/fuzz/$t ] && cp tests/data/fuzz/$t/* $F/corpus/$t/
+done
+for t in $TARGETS; do
   if (cd $F && "./tests/fuzz/fuzz_$t" "corpus/$t" -max_total_time="$FUZZ_SECONDS" \
-        -rss_limit_mb=2048 -print_final_stats=1 > "fuzz_$t.log" 2>&1); then
+        -artifact_prefix="crashes/$t/" -rss_limit_mb=2048 -print_final_stats=1 \
+        > "fuzz_$t.log" 2>&1); then
     echo "fuzz_$t: $(grep -o 'number_of_executed_units: [0-9]*' $F/fuzz_$t.log | grep -o '[0-9]*$') runs in ${FUZZ_SECONDS}s, no crash"
   else
     fuzz=$((fuzz + 1)); rc=1; tail -40 "$F/fuzz_$t.log"; echo "fuzz_$t: FAILED"
@@ -59,7 +67,7 @@ for line in open(sys.argv[1]):
         bad += 1
         print("FAILED:", r["name"])
 ok, bad = (ok + 1, bad) if sys.argv[2] == "0" else (ok, bad + 1)
-ok, bad = ok + 2 - int(sys.argv[3]), bad + int(sys.argv[3])   # the two fuzz targets
+ok, bad = ok + 3 - int(sys.argv[3]), bad + int(sys.argv[3])   # the three fuzz targets
 print("tests: %d passed, %d failed" % (ok, bad))
 PY
 exit $rc

@@ -67,14 +67,35 @@ static struct http_req *impl_of(struct cx_req *req)
 	return (struct http_req *)req;
 }
 
-/* --- request accessors --- */
+/* --- request accessors (struct cx_req_ops) --- */
 
 const char *cx_req_query(struct cx_req *req, const char *name)
+{
+	return req->ops->query(req, name);
+}
+
+const char *cx_req_header(struct cx_req *req, const char *name)
+{
+	return req->ops->header(req, name);
+}
+
+int cx_req_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,
+						     const char *value), void *ctx)
+{
+	return req->ops->query_each(req, fn, ctx);
+}
+
+void cx_req_finish(struct cx_req *req)
+{
+	req->ops->finish(req);
+}
+
+static const char *mhd_query(struct cx_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(impl_of(req)->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-const char *cx_req_header(struct cx_req *req, const char *name)
+static const char *mhd_header(struct cx_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(impl_of(req)->conn, MHD_HEADER_KIND, name);
 }
@@ -94,14 +115,18 @@ static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *
 	return e->rc ? MHD_NO : MHD_YES;
 }
 
-int cx_req_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,
-						     const char *value), void *ctx)
+static int mhd_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,
+							 const char *value), void *ctx)
 {
 	struct each_ctx e = { fn, ctx, 0 };
 
 	MHD_get_connection_values(impl_of(req)->conn, MHD_GET_ARGUMENT_KIND, each_arg, &e);
 	return e.rc;
 }
+
+static void mhd_finish(struct cx_req *req);
+
+static const struct cx_req_ops mhd_ops = { mhd_query, mhd_header, mhd_query_each, mhd_finish };
 
 /* --- replies --- */
 
@@ -276,7 +301,7 @@ static enum MHD_Result send_reply(struct http_req *hr)
 /* The resume happens after the unlock: once resumed, a worker may send the reply and free
  * hr at once, so nothing of hr may be touched after MHD_resume_connection(). Before it, hr
  * is safe: a suspended request cannot complete. */
-void cx_req_finish(struct cx_req *req)
+static void mhd_finish(struct cx_req *req)
 {
 	struct http_req *hr = impl_of(req);
 	struct MHD_Connection *conn = hr->conn;
@@ -534,6 +559,7 @@ static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, co
 	hr->start_us = cx_time_mono_us();
 	hr->path = strdup(url);
 	pthread_mutex_init(&hr->mu, NULL);
+	hr->req.ops = &mhd_ops;
 	hr->req.app = h->app;
 	hr->req.impl = hr;
 	hr->req.method = method_of(method);

@@ -20,6 +20,7 @@
 
 struct cx_app;
 struct cx_http;
+struct cx_req;
 struct cx_route;
 
 enum cx_method {
@@ -50,7 +51,19 @@ struct cx_reply {
 	const char *disposition;    /* static Content-Disposition, or NULL */
 };
 
+/* Where a request's fields come from and where its outcome goes. http.c's reads
+ * libmicrohttpd's connection and resumes it; the request fuzzer (tests/fuzz/fuzz_request.c)
+ * supplies its own, so the route table and every handler run without a socket. */
+struct cx_req_ops {
+	const char *(*query)(struct cx_req *req, const char *name);
+	const char *(*header)(struct cx_req *req, const char *name);
+	int (*query_each)(struct cx_req *req, int (*fn)(void *ctx, const char *key,
+							 const char *value), void *ctx);
+	void (*finish)(struct cx_req *req);
+};
+
 struct cx_req {
+	const struct cx_req_ops *ops;
 	struct cx_app *app;
 	const struct cx_route *route; /* set by cx_routes_prepare() */
 	enum cx_method method;
@@ -76,7 +89,7 @@ struct cx_req {
 	void *impl;                   /* http.c's per-request state */
 };
 
-/* Query parameter value, NULL if absent. */
+/* Query parameter value, NULL if absent (through req->ops, as are the three below). */
 const char *cx_req_query(struct cx_req *req, const char *name);
 /* Call fn for every query parameter, stopping at the first non-zero return. */
 int cx_req_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *key,

@@ -198,6 +198,23 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(st, 204)
         self.assertIn("POST", h["allow"])
 
+    def test_paths_that_are_not_utf8(self):
+        # Found by tests/fuzz/fuzz_request: an error quoting a non-UTF-8 path had no JSON
+        # body and came back as a 500. Escaped or raw, each answer is a JSON error.
+        for method, path, status, code in (
+                (b"GET", b"/v1/%AA", 404, "not_found"),
+                (b"GET", b"/v1/surveys/%FF%FE/scores", 404, "unknown_survey"),
+                (b"GET", b"/v1/surveys/\xaa\xbb", 404, "unknown_survey"),
+                (b"DELETE", b"/v1/keys/%C0%AF%ED%A0%80x", 404, "not_found"),
+                (b"DELETE", b"/v1/responses/%F4%90%80%80/comment", 404, "not_found"),
+                (b"GET", b"/v1/surveys/checkout/scores?stage=%E2%82", 422, "invalid_stage")):
+            with self.subTest(path=path):
+                out = self.srv.raw(method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n" + self.srv.auth_line() +
+                                   b"Connection: close\r\n\r\n")
+                head, _, body = out.partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 %d" % status), head[:80])
+                self.assertEqual(json.loads(body)["error"]["code"], code)
+
     def test_unsupported_media_type(self):
         for ctype in ("text/plain", "application/xml", "multipart/form-data; boundary=x",
                       "application/json; charset=latin1"):
