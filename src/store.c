@@ -4,6 +4,7 @@
  * mutex), and a pool of read-only ones for scores. All run WAL with synchronous=FULL.
  * This is the only file that includes sqlite3.h and the only one with SQL in it.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -73,10 +74,44 @@ static const char SQL_INSERT_RESPONSE[] =
 
 /* --- connection helpers --- */
 
+/* The cause of a failed call in words an operator acts on, from SQLite's extended code and
+ * the errno of the system call under it: "" when there is nothing more to say. SQLite's
+ * own record of that errno (sqlite3_system_errno) is often 0 after a failed COMMIT, so the
+ * thread's errno, read before anything else could change it, stands in for it. */
+static const char *fail_cause(sqlite3 *db, int sys_errno, char *buf, size_t len)
+{
+	int rc = sqlite3_extended_errcode(db), prim = rc & 0xff;
+	int io = prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CANTOPEN ||
+		 prim == SQLITE_READONLY;
+	int e = !io ? 0 : sqlite3_system_errno(db) ? sqlite3_system_errno(db) : sys_errno;
+	const char *what = NULL;
+
+	if (prim == SQLITE_FULL || e == ENOSPC || e == EFBIG || e == EDQUOT)
+		what = "the disk holding the database is full";
+	else if (prim == SQLITE_READONLY || e == EROFS || e == EACCES || e == EPERM)
+		what = "the database is read-only";
+	else if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+		what = "the database is locked by another process";
+	else if (prim == SQLITE_IOERR || prim == SQLITE_CORRUPT)
+		what = "the disk failed";
+	if (!what)
+		return "";
+	if (e)
+		snprintf(buf, len, "%s (%s); ", what, strerror(e));
+	else
+		snprintf(buf, len, "%s; ", what);
+	return buf;
+}
+
 static int db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const char *what)
 {
-	return cx_error_set(err, 503, "storage_unavailable", NULL, "database '%s': %s: %s",
-			    st->path, what, db ? sqlite3_errmsg(db) : "out of memory");
+	int sys_errno = errno;
+	char cause[96];
+
+	if (!db)
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	return cx_error_set(err, 503, "storage_unavailable", NULL, "%s%s: %s (database '%s')",
+			    fail_cause(db, sys_errno, cause, sizeof(cause)), what, sqlite3_errmsg(db), st->path);
 }
 
 static int exec(sqlite3 *db, const char *sql)
@@ -92,13 +127,22 @@ static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 
 	if (sqlite3_open_v2(st->path, &db, flags, NULL) != SQLITE_OK)
 		goto fail;
+	if (!readonly && sqlite3_db_readonly(db, "main") == 1) {
+		/* SQLite fell back to reading: the file or its file system is read-only */
+		cx_error_set(err, 503, "storage_unavailable", NULL, "the database is read-only: "
+			     "cannot open it for writing (database '%s')", st->path);
+		sqlite3_close(db);
+		return NULL;
+	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	if (exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"))
 		goto fail;
 	return db;
 fail:
-	cx_error_set(err, 503, "storage_unavailable", NULL, "cannot open database '%s': %s",
-		     st->path, db ? sqlite3_errmsg(db) : "out of memory");
+	if (db)
+		db_fail(st, db, err, "cannot open the database");
+	else
+		cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	sqlite3_close(db);
 	return NULL;
 }

@@ -30,6 +30,25 @@ DATA = os.environ.get("CX_TEST_DATA", os.path.join(os.path.dirname(__file__), ".
 SCHEMA = os.environ.get("CX_SCHEMA_DIR", os.path.join(os.path.dirname(__file__), "../../schema"))
 
 
+FSFAULT = os.environ.get("CX_FSFAULT", os.path.join(os.path.dirname(__file__), "../../build/tests/fsfault.so"))
+
+
+def fault_env(db, ctl):
+    """Environment that runs cxd over tests/faults/fsfault.c: file-system faults on the
+    files of `db`, chosen by what the test writes into the control file `ctl`."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"LD_PRELOAD": FSFAULT, "FSFAULT_DB": db, "FSFAULT_CTL": ctl,
+            # the shim loads before the sanitizer runtime, which would otherwise refuse
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+
+
+def set_fault(ctl, what):
+    """Switch the injected fault of a running cxd ("" clears it)."""
+    with open(ctl + ".tmp", "w") as f:
+        f.write(what)
+    os.replace(ctl + ".tmp", ctl)
+
+
 class Server:
     def __init__(self, db=None, args=(), env=None, tmp=None, key=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="cxd-it-")

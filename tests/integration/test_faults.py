@@ -1,6 +1,8 @@
 """Fault tests: the disk filling up (the process's file-size limit, set and lifted on the
-running cxd with prlimit), and hostile clients. Writes get 503 with Retry-After, reads go
-on, nothing half-written stays, and cxd recovers by itself when the fault clears."""
+running cxd with prlimit; and ENOSPC itself), the file system turning read-only (EROFS),
+a failing disk (EIO), injected under the running cxd by tests/faults/fsfault.c, and
+hostile clients. Writes get 503 with Retry-After, reads go on, nothing half-written
+stays, and cxd recovers by itself when the fault clears."""
 import json
 import os
 import random
@@ -8,11 +10,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cxdtest import CXD, Server  # noqa: E402
+from cxdtest import CXD, Server, fault_env, set_fault  # noqa: E402
 from test_api import random_response  # noqa: E402
 
 
@@ -43,6 +46,7 @@ class DiskFullTest(unittest.TestCase):
                 acked += body["ids"]
             else:
                 self.assertEqual((st, body["error"]["code"], h["retry-after"]), (503, "storage_unavailable", "1"))
+                self.assertIn("the disk holding the database is full (File too large)", body["error"]["message"])
         self.assertIn(503, statuses)
         st, _, body = srv.get("/v1/surveys/df/scores")   # reads keep working
         self.assertEqual(st, 200)
@@ -58,6 +62,80 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(ids, set(acked))    # every 201 there, nothing from a refused batch
         check = subprocess.run([CXD, "check", "--db", srv.db], capture_output=True, text=True, timeout=60)
         self.assertEqual(check.returncode, 0, check.stdout)
+
+
+class FileSystemFaultTest(unittest.TestCase):
+    """The real unix VFS gets the real errno from write(2)/fdatasync(2) of the database
+    and its WAL (tests/faults/fsfault.c), switched on and off while cxd serves."""
+
+    def rows(self, db):
+        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        ids = {r[0] for r in conn.execute("SELECT id FROM responses")}
+        conn.close()
+        return ids
+
+    def test_read_only_full_and_failing_disk_are_503_then_recover(self):
+        tmp = tempfile.mkdtemp(prefix="cxd-it-")
+        db, ctl = os.path.join(tmp, "cxd.db"), os.path.join(tmp, "fault")
+        srv = Server(db=db, tmp=tmp, env=fault_env(db, ctl)).start()
+        srv.post_json("/v1/surveys", {"id": "ro", "title": "Faults"})
+        rng = random.Random(30)
+        acked = []
+        cases = (("EROFS", "the database is read-only (Read-only file system)"),
+                 ("ENOSPC", "the disk holding the database is full (No space left on device)"),
+                 ("EIO", "the disk failed (Input/output error)"))
+        recovered = 0
+        for fault, words in cases:
+            with self.subTest(fault=fault):
+                for _ in range(5):
+                    st, _, body = srv.post_json("/v1/responses", random_response(rng, "ro"))
+                    self.assertEqual(st, 201, body)
+                    acked.append(body["id"])
+                set_fault(ctl, fault)
+                single = random_response(rng, "ro")
+                for body_ in (single, [random_response(rng, "ro") for _ in range(50)]):
+                    st, h, body = srv.post_json("/v1/responses", body_,
+                                                headers={"Idempotency-Key": "k-" + fault} if body_ is single else None)
+                    self.assertEqual((st, body["error"]["code"], h.get("retry-after")),
+                                     (503, "storage_unavailable", "1"), body)
+                    self.assertIn(words, body["error"]["message"])
+                st, _, body = srv.get("/v1/surveys/ro/scores")   # reads go on
+                self.assertEqual((st, body["groups"][0]["responses"]), (200, len(acked)))
+                self.assertEqual(srv.get("/v1/surveys/ro/responses?format=ndjson")[0], 200)
+                self.assertEqual(srv.get("/healthz")[0], 200)
+                set_fault(ctl, "")                                  # the fault clears
+                st, _, body = srv.post_json("/v1/responses", single, headers={"Idempotency-Key": "k-" + fault})
+                self.assertEqual(st, 201, body)      # the refused retry is new, not a replay
+                acked.append(body["id"])
+                self.assertEqual(self.rows(db), set(acked))   # nothing half-written
+                recovered += 1
+        srv.assert_clean_exit(self)
+        self.assertEqual(self.rows(db), set(acked))
+        check = subprocess.run([CXD, "check", "--db", db], capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout)
+        print("faults: %d of %d file-system faults recovered from without a restart" % (recovered, len(cases)))
+
+    def test_start_on_a_read_only_file_system(self):
+        """Started while the file system is read-only, cxd says why and exits 1 (systemd's
+        Restart= brings it back); once writable, it starts and has lost nothing."""
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "ro", "title": "Faults"})
+        st, _, body = srv.post_json("/v1/responses", random_response(random.Random(1), "ro"))
+        self.assertEqual(st, 201)
+        srv.assert_clean_exit(self)
+        ctl = os.path.join(srv.tmp, "fault")
+        set_fault(ctl, "EROFS")
+        p = subprocess.run([CXD, "--listen", "127.0.0.1:0", "--db", srv.db], capture_output=True,
+                           text=True, timeout=60, env=dict(os.environ, **fault_env(srv.db, ctl)))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("read-only", p.stderr)
+        self.assertIn(srv.db, p.stderr)
+        self.assertNotIn("Sanitizer", p.stderr)
+        set_fault(ctl, "")
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key, env=fault_env(srv.db, ctl)).start()
+        st, _, body = srv2.get("/v1/surveys/ro/scores")
+        self.assertEqual((st, body["groups"][0]["responses"]), (200, 1))
+        srv2.assert_clean_exit(self)
 
 
 class HostileClientTest(unittest.TestCase):
