@@ -103,7 +103,7 @@ int cx_time_parse_rfc3339(const char *s, int64_t *unix_s)
 	int y, hh, mi, ss, oh, om;
 	unsigned m, d;
 	const char *p;
-	int64_t offset = 0;
+	int64_t offset = 0, t;
 
 	if (strlen(s) < 20 || parse_date(s, &y, &m, &d))
 		return -1;
@@ -128,7 +128,12 @@ int cx_time_parse_rfc3339(const char *s, int64_t *unix_s)
 	} else {
 		return -1;
 	}
-	*unix_s = cx_time_days_from_civil(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss - offset;
+	t = cx_time_days_from_civil(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss - offset;
+	/* The offset may carry a date inside 1970-9999 outside it: 1970-01-01T00:30+01:00 is
+	 * 1969, which no time here can be written as (found by tests/fuzz/fuzz_time). */
+	if (t < 0 || t > cx_time_days_from_civil(9999, 12, 31) * 86400 + 86399)
+		return -1;
+	*unix_s = t;
 	return 0;
 }
 

@@ -189,6 +189,22 @@ class HostileClientTest(unittest.TestCase):
         self.assertLess(int(open("/proc/%d/status" % srv.proc.pid).read().split("VmRSS:")[1].split()[0]), 200000)
         srv.assert_clean_exit(self)
 
+    def test_oversized_headers_are_refused(self):
+        """Header lines and URLs beyond the per-connection memory (32 KiB) are answered by
+        libmicrohttpd itself (431 / 414) and the connection is closed; nothing grows."""
+        srv = Server().start()
+        rss0 = int(open("/proc/%d/status" % srv.proc.pid).read().split("VmRSS:")[1].split()[0])
+        for _ in range(20):
+            for req, status in ((b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n", 431),
+                                (b"GET /healthz?" + b"q" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+                                (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Many: y\r\n" * 5000 + b"\r\n", 431)):
+                out = srv.raw(req, read_timeout=5)
+                self.assertTrue(out.startswith(b"HTTP/1.1 %d" % status), out[:100])
+        self.assertEqual(srv.get("/healthz")[0], 200)
+        rss1 = int(open("/proc/%d/status" % srv.proc.pid).read().split("VmRSS:")[1].split()[0])
+        self.assertLess(rss1 - rss0, 20000)   # KiB
+        srv.assert_clean_exit(self)
+
     def test_garbage_and_pipelining(self):
         srv = Server().start()
         for junk in (b"\x16\x03\x01\x02\x00" + os.urandom(512),           # a TLS hello to a plain port

@@ -14,6 +14,9 @@ START_TEST(rfc3339_forms)
 	ck_assert_int_eq(cx_time_parse_rfc3339("2026-11-20T03:00:00.123456-05:00", &t), 0);
 	ck_assert_int_eq(t, 1795161600);
 	ck_assert_int_eq(cx_time_parse_rfc3339("2024-02-29t08:00:00z", &t), 0);
+	ck_assert_int_eq(cx_time_parse_rfc3339("1970-01-01T02:00:00+02:00", &t), 0);
+	ck_assert_int_eq(t, 0);
+	ck_assert_int_eq(cx_time_parse_rfc3339("9999-12-31T23:59:59Z", &t), 0);
 }
 END_TEST
 
@@ -24,6 +27,8 @@ START_TEST(rfc3339_rejects)
 		"2026-02-29T00:00:00Z", "2026-11-20T24:00:00Z", "2026-11-20T10:60:00Z",
 		"2026-11-20T10:00:00+2:00", "2026-11-20T10:00:00Zjunk", "1969-12-31T23:59:59Z",
 		"2026-11-20T10:00:00.Z", "２026-11-20T10:00:00Z", "2026-11-20T10:00:00+24:00",
+		/* in range as written, outside it as an instant (found by fuzz_time) */
+		"1970-01-01T00:01:00+02:00", "9999-12-31T23:30:00-01:00",
 	};
 	int64_t t;
 
