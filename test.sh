@@ -36,15 +36,16 @@ if [ ! -f $F/build.ninja ]; then
   CC=clang meson setup $F -Dfuzzers=true --buildtype=debug -Doptimization=1 \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-TARGETS="response time request"
+TARGETS="response time request http"
 ninja -C $F $(for t in $TARGETS; do echo tests/fuzz/fuzz_$t; done)
 rm -rf $F/corpus
 for t in $TARGETS; do mkdir -p $F/corpus/$t $F/crashes/$t; done
 cp tests/data/valid/* tests/data/invalid/* tests/data/malformed/* $F/corpus/response/
 cp tests/fuzz/corpus_time/* $F/corpus/time/
 cp tests/fuzz/corpus_request/* $F/corpus/request/
+cp tests/fuzz/corpus_http/* $F/corpus/http/
 for t in $TARGETS; do   # earlier failures seed the corpus too
-  [ -d tests/data/fuzz/$t ] && cp tests/data/fuzz/$t/* $F/corpus/$t/
+  if [ -d tests/data/fuzz/$t ]; then cp tests/data/fuzz/$t/* $F/corpus/$t/; fi
 done
 for t in $TARGETS; do
   if (cd $F && "./tests/fuzz/fuzz_$t" "corpus/$t" -max_total_time="$FUZZ_SECONDS" \
@@ -67,7 +68,7 @@ for line in open(sys.argv[1]):
         bad += 1
         print("FAILED:", r["name"])
 ok, bad = (ok + 1, bad) if sys.argv[2] == "0" else (ok, bad + 1)
-ok, bad = ok + 3 - int(sys.argv[3]), bad + int(sys.argv[3])   # the three fuzz targets
+ok, bad = ok + 4 - int(sys.argv[3]), bad + int(sys.argv[3])   # the four fuzz targets
 print("tests: %d passed, %d failed" % (ok, bad))
 PY
 exit $rc

@@ -28,13 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "cx/app.h"
-#include "cx/cxtime.h"
-#include "cx/demo.h"
 #include "cx/http.h"
 #include "cx/routes.h"
+#include "service.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,13 +51,7 @@ struct fuzz_req {
 	int finished;
 };
 
-static struct {
-	struct cx_app app;
-	char dir[64], db[96];
-	char bearer[CX_KEY_SECRET_MAX + 16];
-	char key_id[CX_KEY_ID_LEN + 1];
-	int ready;
-} g;
+static struct fuzz_service *svc;
 
 /* --- struct cx_req_ops over the parsed input --- */
 
@@ -109,66 +101,6 @@ static void fz_finish(struct cx_req *req)
 }
 
 static const struct cx_req_ops fuzz_ops = { fz_query, fz_header, fz_query_each, fz_finish };
-
-/* --- the service, once per process --- */
-
-static void admin_key(void)
-{
-	json_t *def = json_pack("{s:s}", "role", "admin");
-	char secret[CX_KEY_SECRET_MAX + 1];
-	struct cx_error err;
-	struct cx_key k;
-
-	if (cx_keys_create_from(g.app.store, def, &k, secret, sizeof(secret), &err))
-		abort();
-	json_decref(def);
-	snprintf(g.bearer, sizeof(g.bearer), "Bearer %s", secret);
-	snprintf(g.key_id, sizeof(g.key_id), "%s", k.id);
-	cx_key_release(&k);
-}
-
-static void teardown(void)
-{
-	char path[128];
-
-	if (!g.ready)
-		return;
-	cx_writer_stop(g.app.writer);
-	cx_store_close(g.app.store);
-	cx_ratelimit_free(g.app.per_ip);
-	cx_ratelimit_free(g.app.per_key);
-	for (const char *const *s = (const char *const[]){ "", "-wal", "-shm", "-journal", NULL };
-	     *s; s++) {
-		snprintf(path, sizeof(path), "%s%s", g.db, *s);
-		unlink(path);
-	}
-	rmdir(g.dir);
-}
-
-static void setup(void)
-{
-	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	struct cx_error err;
-
-	cx_config_defaults(&g.app.cfg);
-	snprintf(g.dir, sizeof(g.dir), "%s/cxd-fuzz-XXXXXX", tmp);
-	if (!mkdtemp(g.dir))
-		abort();
-	snprintf(g.db, sizeof(g.db), "%s/fuzz.db", g.dir);
-	if (cx_store_open(&g.app.store, g.db, 2, &err) ||
-	    cx_demo_fill(g.app.store, 2000, 30, 1, &err)) {
-		fprintf(stderr, "fuzz_request: %s\n", err.message);
-		abort();
-	}
-	admin_key();
-	if (cx_writer_start(&g.app.writer, g.app.store, g.app.cfg.queue_limit))
-		abort();
-	g.app.per_ip = cx_ratelimit_new(0, 0, 1000);
-	g.app.per_key = cx_ratelimit_new(0, 0, 1000);
-	g.app.started_at = cx_time_now();
-	g.ready = 1;
-	atexit(teardown);
-}
 
 /* --- the input --- */
 
@@ -357,21 +289,10 @@ static enum cx_method method_of(const char *m, size_t n, const char **name)
 	return CX_OTHER;
 }
 
-/* A deleted admin key would turn every later input into a 401: make a new one. */
-static void keep_admin_key(void)
-{
-	struct cx_key k;
-
-	if (cx_store_key_get(g.app.store, g.key_id, &k) == 0)
-		cx_key_release(&k);
-	else
-		admin_key();
-}
-
 static void run(const char *s, size_t n)
 {
 	struct fuzz_req fr = { .nquery = 0 };
-	struct cx_req req = { .ops = &fuzz_ops, .app = &g.app, .impl = &fr };
+	struct cx_req req = { .ops = &fuzz_ops, .app = &svc->app, .impl = &fr };
 	size_t line = 0, sp, q, body;
 	char *path;
 	const char *accept, *auth;
@@ -397,7 +318,7 @@ static void run(const char *s, size_t n)
 	body = parse_headers(&fr, s, n, line + 1);
 	auth = fz_header(&req, "Authorization");
 	if (!auth && fr.nheaders < MAX_FIELDS)
-		fr.headers[fr.nheaders++] = (struct kv){ strdup("Authorization"), strdup(g.bearer) };
+		fr.headers[fr.nheaders++] = (struct kv){ strdup("Authorization"), strdup(svc->bearer) };
 	for (size_t i = 0; auth && strcmp(auth, "none") == 0 && i < fr.nheaders; i++)
 		if (fr.headers[i].value == auth)   /* an anonymous request: hide the header */
 			fr.headers[i].key[0] = '\0';
@@ -439,13 +360,12 @@ static void run(const char *s, size_t n)
 	release(&req, &fr);
 	free(path);
 	if (req.method == CX_DELETE)
-		keep_admin_key();
+		fuzz_service_keep_admin_key();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!g.ready)
-		setup();
+	svc = fuzz_service();
 	run((const char *)data, size);
 	return 0;
 }
