@@ -15,6 +15,8 @@
  *   kill-before-sync     SIGKILL on the next sync of the -wal: frames written, not synced
  *   kill-after-sync      SIGKILL right after the next sync of the -wal returns: committed
  *                        and durable, but no reply has gone out
+ *   kill-in-checkpoint   SIGKILL on the next write to the database file itself, which
+ *                        only a checkpoint (copying the WAL back) does
  *
  * The real errno reaches SQLite's real unix VFS, so what is tested is what a real disk
  * would do to cxd, not a mock of it. Reads are never touched.
@@ -35,7 +37,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-enum mode { NONE, FAIL, KILL_AT_WRITE, KILL_BEFORE_SYNC, KILL_AFTER_SYNC };
+enum mode { NONE, FAIL, KILL_AT_WRITE, KILL_BEFORE_SYNC, KILL_AFTER_SYNC, KILL_IN_CHECKPOINT };
 
 static int wal_writes;   /* writes to the -wal since a kill-at-write mode was seen */
 
@@ -66,6 +68,8 @@ static enum mode mode_now(int *err)
 		return KILL_BEFORE_SYNC;
 	if (strcmp(buf, "kill-after-sync") == 0)
 		return KILL_AFTER_SYNC;
+	if (strcmp(buf, "kill-in-checkpoint") == 0)
+		return KILL_IN_CHECKPOINT;
 	return NONE;
 }
 
@@ -117,6 +121,10 @@ static int write_fault(int fd, int is_write, int is_sync)
 		return 0;
 	case KILL_BEFORE_SYNC:
 		if (kind == 2 && is_sync)
+			raise(SIGKILL);
+		return 0;
+	case KILL_IN_CHECKPOINT:
+		if (kind == 1 && is_write)
 			raise(SIGKILL);
 		return 0;
 	default:

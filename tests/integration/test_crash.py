@@ -1,13 +1,14 @@
 """Crash test: post responses under load (single, batches, idempotent retries), kill cxd
 with SIGKILL at random moments, restart, and prove that every response that got a 201 is
 stored exactly once and that `cxd check` finds the rollups equal to a recomputation.
-Then the same with kills at the three moments of a commit that matter (injected by
+Then the same with kills at the moments of a commit that matter (injected by
 tests/faults/fsfault.c): halfway through writing the WAL, after writing it but before
-the sync, and after the sync but before any reply; every request left without an answer
-is retried after the restart and must be stored exactly once.
+the sync, after the sync but before any reply, and in the middle of a checkpoint; every
+request left without an answer is retried after the restart and must be stored exactly
+once.
 
 Bounded: CRASH_KILLS (default 6) random kills, each after 0.3-1.5 s of load, and
-COMMIT_KILL_ROUNDS (default 2) rounds of the three commit kills."""
+COMMIT_KILL_ROUNDS (default 2) rounds of the four commit kills."""
 import json
 import os
 import random
@@ -120,14 +121,21 @@ class CommitKillTest(unittest.TestCase):
                     with lock:
                         seq[0] += 1
                         n = seq[0]
-                    if r.random() < 0.6:
+                    x = r.random()
+                    if x < 0.55:
                         body = dict(random_response(r, "ck"), response_id="s%d" % n)
                     else:
                         body = [dict(random_response(r, "ck"), response_id="b%d-%d" % (n, i))
-                                for i in range(r.randint(2, 40))]
+                                for i in range(r.randint(2, 40) if x < 0.9 else 500)]
                     with lock:
                         unsure[n] = body
-                    st, _, reply = server.post_json("/v1/responses", body, conn=c)
+                    if isinstance(body, list) and len(body) == 500:   # an NDJSON import
+                        st, _, reply = server.request(
+                            "POST", "/v1/responses", conn=c,
+                            body=b"".join(json.dumps(i).encode() + b"\n" for i in body),
+                            headers={"Content-Type": "application/x-ndjson"})
+                    else:
+                        st, _, reply = server.post_json("/v1/responses", body, conn=c)
                     if st in (200, 201):
                         record(body, reply)
                         with lock:
@@ -135,7 +143,8 @@ class CommitKillTest(unittest.TestCase):
             except Exception:
                 return   # killed under us: the request stays in `unsure`
 
-        modes = ["kill-at-write", "kill-before-sync", "kill-after-sync"] * COMMIT_KILL_ROUNDS
+        modes = ["kill-at-write", "kill-before-sync", "kill-after-sync",
+                 "kill-in-checkpoint"] * COMMIT_KILL_ROUNDS
         retried = replayed = 0
         for mode in modes:
             stop = threading.Event()

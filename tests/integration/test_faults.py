@@ -19,6 +19,11 @@ from cxdtest import CXD, Server, fault_env, set_fault  # noqa: E402
 from test_api import random_response  # noqa: E402
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(f.read().split("VmRSS:")[1].split()[0])
+
+
 def prlimit(pid, fsize):
     """Set the soft file-size limit of a running process (the hard one stays unlimited,
     so lifting it again needs no privilege)."""
@@ -186,14 +191,14 @@ class HostileClientTest(unittest.TestCase):
         self.assertEqual(closed, len(extra))
         for s in socks + extra:
             s.close()
-        self.assertLess(int(open("/proc/%d/status" % srv.proc.pid).read().split("VmRSS:")[1].split()[0]), 200000)
+        self.assertLess(rss_kib(srv.proc.pid), 200000)
         srv.assert_clean_exit(self)
 
     def test_oversized_headers_are_refused(self):
         """Header lines and URLs beyond the per-connection memory (32 KiB) are answered by
         libmicrohttpd itself (431 / 414) and the connection is closed; nothing grows."""
         srv = Server().start()
-        rss0 = int(open("/proc/%d/status" % srv.proc.pid).read().split("VmRSS:")[1].split()[0])
+        rss0 = rss_kib(srv.proc.pid)
         for _ in range(20):
             for req, status in ((b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n", 431),
                                 (b"GET /healthz?" + b"q" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
@@ -201,7 +206,7 @@ class HostileClientTest(unittest.TestCase):
                 out = srv.raw(req, read_timeout=5)
                 self.assertTrue(out.startswith(b"HTTP/1.1 %d" % status), out[:100])
         self.assertEqual(srv.get("/healthz")[0], 200)
-        rss1 = int(open("/proc/%d/status" % srv.proc.pid).read().split("VmRSS:")[1].split()[0])
+        rss1 = rss_kib(srv.proc.pid)
         self.assertLess(rss1 - rss0, 20000)   # KiB
         srv.assert_clean_exit(self)
 
