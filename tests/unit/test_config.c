@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cx/config.h"
+#include "check_main.h"
 
 static const char *env_none(const char *name)
 {
@@ -99,21 +100,4 @@ START_TEST(refusals)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, defaults);
-	tcase_add_test(tc, flags);
-	tcase_add_test(tc, env_then_flags);
-	tcase_add_test(tc, refusals);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("config", NULL, NULL, defaults, flags, env_then_flags, refusals)

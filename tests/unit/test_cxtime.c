@@ -2,6 +2,7 @@
 #include <check.h>
 
 #include "cx/cxtime.h"
+#include "check_main.h"
 
 START_TEST(rfc3339_forms)
 {
@@ -61,20 +62,4 @@ START_TEST(days)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("cxtime");
-	TCase *tc = tcase_create("cxtime");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, rfc3339_forms);
-	tcase_add_test(tc, rfc3339_rejects);
-	tcase_add_test(tc, days);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("cxtime", NULL, NULL, rfc3339_forms, rfc3339_rejects, days)

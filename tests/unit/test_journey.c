@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "cx/journey.h"
+#include "check_main.h"
 
 START_TEST(nps_change_significant)
 {
@@ -101,23 +102,5 @@ START_TEST(headline_metric)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("journey");
-	TCase *tc = tcase_create("journey");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, nps_change_significant);
-	tcase_add_test(tc, csat_change_not_significant);
-	tcase_add_test(tc, ces_change_welch);
-	tcase_add_test(tc, degenerate_and_empty);
-	tcase_add_test(tc, pain_point_rule);
-	tcase_add_test(tc, headline_metric);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("journey", NULL, NULL, nps_change_significant, csat_change_not_significant,
+	      ces_change_welch, degenerate_and_empty, pain_point_rule, headline_metric)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cx/ratelimit.h"
+#include "check_main.h"
 
 START_TEST(burst_then_refill)
 {
@@ -53,20 +54,5 @@ START_TEST(off_and_bounded)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("ratelimit");
-	TCase *tc = tcase_create("ratelimit");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, burst_then_refill);
-	tcase_add_test(tc, slow_rate_waits_longer);
-	tcase_add_test(tc, off_and_bounded);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("ratelimit", NULL, NULL, burst_then_refill, slow_rate_waits_longer,
+	      off_and_bounded)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cx/rollup.h"
+#include "check_main.h"
 
 struct tally {
 	size_t keys;
@@ -131,22 +132,6 @@ START_TEST(long_keys_and_growth)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("rollup");
-	TCase *tc = tcase_create("rollup");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, accumulates_per_key);
-	tcase_add_test(tc, unanswered_metrics_only_count_responses);
-	tcase_add_test(tc, taking_back_out);
-	tcase_add_test(tc, quarter_hours_are_keys);
-	tcase_add_test(tc, long_keys_and_growth);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("rollup", NULL, NULL, accumulates_per_key,
+	      unanswered_metrics_only_count_responses, taking_back_out, quarter_hours_are_keys,
+	      long_keys_and_growth)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cx/score.h"
+#include "check_main.h"
 
 #define EPS 1e-6
 
@@ -166,28 +167,6 @@ START_TEST(hist_add)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("score");
-	TCase *tc = tcase_create("score");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, nps_single_promoter);
-	tcase_add_test(tc, nps_all_detractors);
-	tcase_add_test(tc, nps_mixed);
-	tcase_add_test(tc, nps_clamped_to_range);
-	tcase_add_test(tc, empty_metrics);
-	tcase_add_test(tc, csat_wilson);
-	tcase_add_test(tc, csat_single_answer);
-	tcase_add_test(tc, ces_interval);
-	tcase_add_test(tc, ces_single_answer_has_no_interval);
-	tcase_add_test(tc, json_nulls_for_unanswered);
-	tcase_add_test(tc, hist_add);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("score", NULL, NULL, nps_single_promoter, nps_all_detractors, nps_mixed,
+	      nps_clamped_to_range, empty_metrics, csat_wilson, csat_single_answer, ces_interval,
+	      ces_single_answer_has_no_interval, json_nulls_for_unanswered, hist_add)

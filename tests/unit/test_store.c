@@ -8,6 +8,7 @@
 
 #include "cx/store.h"
 #include "cx/writer.h"
+#include "check_main.h"
 
 static char dir[] = "/tmp/cx-store-test-XXXXXX";
 static char path[256];
@@ -244,23 +245,5 @@ START_TEST(not_a_database)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("store");
-	TCase *tc = tcase_create("store");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, migrations_and_surveys);
-	tcase_add_test(tc, writes_and_rollups);
-	tcase_add_test(tc, open_failure_names_path);
-	tcase_add_test(tc, not_a_database);
-	tcase_set_timeout(tc, 30);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys, writes_and_rollups,
+	      open_failure_names_path, not_a_database)

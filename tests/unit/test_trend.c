@@ -3,6 +3,7 @@
 
 #include "cx/cxtime.h"
 #include "cx/trend.h"
+#include "check_main.h"
 
 static int64_t d(int y, unsigned m, unsigned day)
 {
@@ -74,20 +75,4 @@ START_TEST(fill_missing_buckets)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("trend");
-	TCase *tc = tcase_create("trend");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, bucket_starts);
-	tcase_add_test(tc, counts);
-	tcase_add_test(tc, fill_missing_buckets);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("trend", NULL, NULL, bucket_starts, counts, fill_missing_buckets)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cx/validate.h"
+#include "check_main.h"
 
 #define NOW 1795392000   /* 2026-11-23T00:00:00Z */
 
@@ -180,21 +181,5 @@ START_TEST(survey_definitions)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("validate");
-	TCase *tc = tcase_create("validate");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, invalid_cases);
-	tcase_add_test(tc, valid_cases);
-	tcase_add_test(tc, labels);
-	tcase_add_test(tc, survey_definitions);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+CX_CHECK_MAIN("validate", NULL, NULL, invalid_cases, valid_cases, labels,
+	      survey_definitions)
