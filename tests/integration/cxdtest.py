@@ -14,6 +14,9 @@ import tempfile
 import time
 import urllib.parse
 import atexit
+import sys
+import unittest
+import warnings
 
 _started = []
 
@@ -160,3 +163,16 @@ class Server:
             return out
         finally:
             s.close()
+
+
+def main(name):
+    """The end of every test_*.py: run its tests verbosely, print "NAME: N passed, N failed"
+    (and skipped, if any), exit 1 on any failure, error or unexpected success, or when no
+    test ran at all."""
+    warnings.simplefilter("ignore", ResourceWarning)
+    result = unittest.main(exit=False, verbosity=2).result
+    ran, skipped = result.testsRun, len(result.skipped)
+    bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    print("%s: %d passed, %d failed%s" % (name, ran - bad - skipped, bad,
+                                          ", %d skipped" % skipped if skipped else ""))
+    sys.exit(1 if bad or ran == 0 else 0)

@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import cxdtest  # noqa: E402
 from cxdtest import CXD, DATA, SCHEMA, Server  # noqa: E402
 import scoring  # noqa: E402
 
@@ -693,10 +694,4 @@ class LifecycleTest(unittest.TestCase):
         srv.assert_clean_exit(self)
 
 if __name__ == "__main__":
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    ran = result.testsRun
-    bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    print("integration: %d passed, %d failed" % (ran - bad - len(result.skipped), bad))
-    sys.exit(1 if bad or ran == 0 else 0)
+    cxdtest.main("integration")

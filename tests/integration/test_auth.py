@@ -9,6 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import cxdtest  # noqa: E402
 from cxdtest import CXD, Server  # noqa: E402
 
 RESP = {"survey": "s1", "stage": "purchase", "touchpoint": "web", "nps": 9}
@@ -298,9 +299,4 @@ class TlsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    bad = len(result.failures) + len(result.errors)
-    print("auth: %d passed, %d failed" % (result.testsRun - bad, bad))
-    sys.exit(1 if bad or result.testsRun == 0 else 0)
+    cxdtest.main("auth")

@@ -21,6 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import cxdtest  # noqa: E402
 from cxdtest import CXD, Server, fault_env, set_fault  # noqa: E402
 from test_api import random_response  # noqa: E402
 
@@ -229,9 +230,4 @@ class BackupTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    bad = len(result.failures) + len(result.errors)
-    print("crash: %d passed, %d failed" % (result.testsRun - bad, bad))
-    sys.exit(1 if bad or result.testsRun == 0 else 0)
+    cxdtest.main("crash")

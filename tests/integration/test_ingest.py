@@ -8,6 +8,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import cxdtest  # noqa: E402
 from cxdtest import Server  # noqa: E402
 from test_api import random_response  # noqa: E402
 
@@ -261,9 +262,4 @@ class QueueTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    bad = len(result.failures) + len(result.errors)
-    print("ingest: %d passed, %d failed" % (result.testsRun - bad - len(result.skipped), bad))
-    sys.exit(1 if bad or result.testsRun == 0 else 0)
+    cxdtest.main("ingest")

@@ -7,6 +7,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import cxdtest  # noqa: E402
 from cxdtest import Server  # noqa: E402
 import scoring  # noqa: E402
 
@@ -170,9 +171,4 @@ class JourneyTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    bad = len(result.failures) + len(result.errors)
-    print("journey: %d passed, %d failed" % (result.testsRun - bad, bad))
-    sys.exit(1 if bad or result.testsRun == 0 else 0)
+    cxdtest.main("journey")

@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import cxdtest  # noqa: E402
 from cxdtest import Server  # noqa: E402
 from test_api import random_response  # noqa: E402
 
@@ -83,9 +84,4 @@ class StressTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    import warnings
-    warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    bad = len(result.failures) + len(result.errors)
-    print("stress: %d passed, %d failed" % (result.testsRun - bad, bad))
-    sys.exit(1 if bad or result.testsRun == 0 else 0)
+    cxdtest.main("stress")
