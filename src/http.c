@@ -469,7 +469,7 @@ static void body_append(struct http_req *hr, const char *data, size_t size)
 
 /* --- the request cycle --- */
 
-static enum cx_method method_of(const char *m)
+enum cx_method cx_method_of(const char *m)
 {
 	static const struct { const char *name; enum cx_method m; } t[] = {
 		{ "GET", CX_GET }, { "HEAD", CX_HEAD }, { "POST", CX_POST }, { "PUT", CX_PUT },
@@ -562,7 +562,7 @@ static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, co
 	hr->req.ops = &mhd_ops;
 	hr->req.app = h->app;
 	hr->req.impl = hr;
-	hr->req.method = method_of(method);
+	hr->req.method = cx_method_of(method);
 	hr->req.method_str = hr->req.method == CX_OTHER ? "OTHER" : method;
 	hr->req.path = hr->path ? hr->path : "";
 	client_address(hr, h->app->cfg.trusted_proxies);

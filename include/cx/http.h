@@ -89,6 +89,8 @@ struct cx_req {
 	void *impl;                   /* http.c's per-request state */
 };
 
+/* The method named by a request line's first word (CX_OTHER for any other). */
+enum cx_method cx_method_of(const char *name);
 /* Query parameter value, NULL if absent (through req->ops, as are the three below). */
 const char *cx_req_query(struct cx_req *req, const char *name);
 /* Call fn for every query parameter, stopping at the first non-zero return. */

@@ -79,13 +79,16 @@ static char *with_key(const char *s, size_t n, const char *bearer, size_t *out_l
 	return out;
 }
 
-/* Every status line in the replies ("HTTP/1.1 NNN " at the start or after a CRLF): a 500
- * is a bug. (Bodies cannot fake one: JSON escapes CR and LF, and paths cannot hold them.) */
-static void check_replies(const char *r, size_t n)
+/* Every status line ("HTTP/1.1 NNN " at the start or after a CRLF) in the NUL-terminated r
+ * from byte `from` on, backed up to cover one that began just before it: a 500 is a bug.
+ * (Bodies cannot fake one: JSON escapes CR and LF, and paths cannot hold them.) */
+static void check_replies(const char *r, size_t from)
 {
 	static const char bad[] = "HTTP/1.1 500 ";
+	const char *p;
 
-	for (const char *p = r; p && (size_t)(p - r) < n; p = strstr(p + 1, "\r\nHTTP/1.")) {
+	from = from > sizeof(bad) + 2 ? from - sizeof(bad) - 2 : 0;
+	for (p = from ? strstr(r + from, "\r\nHTTP/1.") : r; p; p = strstr(p + 1, "\r\nHTTP/1.")) {
 		const char *line = p == r ? p : p + 2;
 
 		if (strncmp(line, bad, sizeof(bad) - 1) == 0) {
@@ -158,12 +161,12 @@ static size_t read_replies(int fd, char *buf, size_t cap, int head)
 			break;   /* closed, or reset by the server: it refused the bytes */
 		got += (size_t)r;
 		buf[got] = '\0';
+		check_replies(buf, got - (size_t)r);
 		if (total < 7 && total + (size_t)r >= 7 && memcmp(buf, "HTTP/1.", 7) != 0) {
 			fprintf(stderr, "fuzz_http: not an HTTP reply: %.60s\n", buf);
 			abort();
 		}
 		total += (size_t)r;
-		check_replies(buf, got);
 		if (got > cap / 2) {   /* a long export: keep what is left of the last reply */
 			size_t keep = complete_replies(buf, got, head);
 

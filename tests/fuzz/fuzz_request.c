@@ -114,25 +114,36 @@ static char *unescaped(const char *s, size_t n)
 	return c;
 }
 
-static void parse_query(struct fuzz_req *fr, const char *q, size_t n)
+/* Call fn(ctx, key, value) for each key=value of an urlencoded string, both decoded and
+ * malloc'd (fn owns them; NULL if out of memory), until fn returns non-zero. */
+static void each_pair(const char *s, size_t n, int (*fn)(void *ctx, char *key, char *value),
+		      void *ctx)
 {
-	size_t i = 0;
-
-	while (i < n && fr->nquery < MAX_FIELDS) {
+	for (size_t i = 0; i < n;) {
 		size_t end = i, eq;
 
-		while (end < n && q[end] != '&')
+		while (end < n && s[end] != '&')
 			end++;
-		for (eq = i; eq < end && q[eq] != '='; eq++)
+		for (eq = i; eq < end && s[eq] != '='; eq++)
 			;
-		if (end > i) {
-			struct kv *kv = &fr->query[fr->nquery++];
-
-			kv->key = unescaped(q + i, eq - i);
-			kv->value = eq < end ? unescaped(q + eq + 1, end - eq - 1) : strdup("");
-		}
+		if (end > i && fn(ctx, unescaped(s + i, eq - i),
+				  eq < end ? unescaped(s + eq + 1, end - eq - 1) : strdup("")))
+			return;
 		i = end + 1;
 	}
+}
+
+static int add_query(void *ctx, char *key, char *value)
+{
+	struct fuzz_req *fr = ctx;
+
+	if (fr->nquery == MAX_FIELDS || !key || !value) {
+		free(key);
+		free(value);
+		return fr->nquery == MAX_FIELDS;
+	}
+	fr->query[fr->nquery++] = (struct kv){ key, value };
+	return 0;
 }
 
 /* Split "Name: value" lines up to the blank line; returns where the body starts. */
@@ -163,33 +174,27 @@ static size_t parse_headers(struct fuzz_req *fr, const char *s, size_t n, size_t
 
 /* The form body as http.c gives it to handlers: a JSON object of string fields; NULL for a
  * form http.c would refuse before dispatch (duplicate, too many or too long fields). */
+static int add_field(void *ctx, char *k, char *v)
+{
+	json_t **obj = ctx;
+
+	if (!k || !v || json_object_get(*obj, k) || strlen(v) > CX_FORM_VALUE_MAX ||
+	    json_object_size(*obj) == CX_FORM_FIELDS_MAX ||
+	    json_object_set_new(*obj, k, json_string(v))) {
+		json_decref(*obj);
+		*obj = NULL;
+	}
+	free(k);
+	free(v);
+	return *obj == NULL;
+}
+
 static json_t *form_of(const char *s, size_t n)
 {
 	json_t *obj = json_object();
-	size_t i = 0;
 
-	while (obj && i < n) {
-		size_t end = i, eq;
-
-		while (end < n && s[end] != '&')
-			end++;
-		for (eq = i; eq < end && s[eq] != '='; eq++)
-			;
-		if (end > i) {
-			char *k = unescaped(s + i, eq - i);
-			char *v = eq < end ? unescaped(s + eq + 1, end - eq - 1) : strdup("");
-
-			if (!k || !v || json_object_get(obj, k) || strlen(v) > CX_FORM_VALUE_MAX ||
-			    json_object_size(obj) == CX_FORM_FIELDS_MAX ||
-			    json_object_set_new(obj, k, json_string(v))) {
-				json_decref(obj);
-				obj = NULL;
-			}
-			free(k);
-			free(v);
-		}
-		i = end + 1;
-	}
+	if (obj)
+		each_pair(s, n, add_field, &obj);
 	return obj;
 }
 
@@ -273,28 +278,12 @@ static void release(struct cx_req *req, struct fuzz_req *fr)
 	pthread_cond_destroy(&fr->cv);
 }
 
-static enum cx_method method_of(const char *m, size_t n, const char **name)
-{
-	static const struct { const char *name; enum cx_method m; } t[] = {
-		{ "GET", CX_GET }, { "HEAD", CX_HEAD }, { "POST", CX_POST }, { "PUT", CX_PUT },
-		{ "DELETE", CX_DELETE }, { "OPTIONS", CX_OPTIONS }, { "PATCH", CX_PATCH },
-	};
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (strlen(t[i].name) == n && memcmp(m, t[i].name, n) == 0) {
-			*name = t[i].name;
-			return t[i].m;
-		}
-	*name = "OTHER";
-	return CX_OTHER;
-}
-
 static void run(const char *s, size_t n)
 {
 	struct fuzz_req fr = { .nquery = 0 };
 	struct cx_req req = { .ops = &fuzz_ops, .app = &svc->app, .impl = &fr };
 	size_t line = 0, sp, q, body;
-	char *path;
+	char *path, *method;
 	const char *accept, *auth;
 
 	pthread_mutex_init(&fr.mu, NULL);
@@ -303,7 +292,9 @@ static void run(const char *s, size_t n)
 		line++;
 	for (sp = 0; sp < line && s[sp] != ' '; sp++)
 		;
-	req.method = method_of(s, sp, &req.method_str);
+	method = strndup(s, sp);
+	req.method = cx_method_of(method ? method : "");
+	req.method_str = req.method == CX_OTHER || !method ? "OTHER" : method;
 	for (q = sp < line ? sp + 1 : line; q < line && s[q] != '?' && s[q] != ' '; q++)
 		;
 	path = unescaped(s + (sp < line ? sp + 1 : line), q - (sp < line ? sp + 1 : line));
@@ -313,7 +304,7 @@ static void run(const char *s, size_t n)
 
 		while (qe < line && s[qe] != ' ')
 			qe++;
-		parse_query(&fr, s + q + 1, qe - q - 1);
+		each_pair(s + q + 1, qe - q - 1, add_query, &fr);
 	}
 	body = parse_headers(&fr, s, n, line + 1);
 	auth = fz_header(&req, "Authorization");
@@ -359,6 +350,7 @@ static void run(const char *s, size_t n)
 			req.reply.status, req.reply.body ? req.reply.body : "");
 	release(&req, &fr);
 	free(path);
+	free(method);
 	if (req.method == CX_DELETE)
 		fuzz_service_keep_admin_key();
 }
