@@ -20,6 +20,13 @@ for s in checkout onboarding; do
     -d "{\"id\":\"$s\",\"title\":\"$s\"}" >/dev/null
 done
 kill -TERM $pid; wait $pid; rm -f "$log"
+# One rollup row's histogram from raw rows (the day and quarter-hour levels both use it).
+HIST="sum(nps IS 0), sum(nps IS 1), sum(nps IS 2), sum(nps IS 3), sum(nps IS 4),
+       sum(nps IS 5), sum(nps IS 6), sum(nps IS 7), sum(nps IS 8), sum(nps IS 9),
+       sum(nps IS 10),
+       sum(csat IS 1), sum(csat IS 2), sum(csat IS 3), sum(csat IS 4), sum(csat IS 5),
+       sum(ces IS 1), sum(ces IS 2), sum(ces IS 3), sum(ces IS 4), sum(ces IS 5),
+       sum(ces IS 6), sum(ces IS 7)"
 sqlite3 "$DB" >/dev/null <<SQL
 PRAGMA synchronous=OFF;
 DROP INDEX responses_survey_time;
@@ -39,12 +46,7 @@ FROM c;
 INSERT INTO rollups
 SELECT survey, submitted_at / 86400, stage, touchpoint, coalesce(channel, ''),
        coalesce(segment, ''), count(*),
-       sum(nps IS 0), sum(nps IS 1), sum(nps IS 2), sum(nps IS 3), sum(nps IS 4),
-       sum(nps IS 5), sum(nps IS 6), sum(nps IS 7), sum(nps IS 8), sum(nps IS 9),
-       sum(nps IS 10),
-       sum(csat IS 1), sum(csat IS 2), sum(csat IS 3), sum(csat IS 4), sum(csat IS 5),
-       sum(ces IS 1), sum(ces IS 2), sum(ces IS 3), sum(ces IS 4), sum(ces IS 5),
-       sum(ces IS 6), sum(ces IS 7)
+       $HIST
 FROM responses GROUP BY 1, 2, 3, 4, 5, 6;
 INSERT INTO rollups_month
 SELECT survey, CAST(strftime('%s', day * 86400, 'unixepoch', 'start of month') AS INTEGER) / 86400,
@@ -57,12 +59,7 @@ FROM rollups GROUP BY 1, 2, 3, 4, 5, 6;
 INSERT INTO rollups_quarter
 SELECT survey, submitted_at / 900, stage, touchpoint, coalesce(channel, ''),
        coalesce(segment, ''), count(*),
-       sum(nps IS 0), sum(nps IS 1), sum(nps IS 2), sum(nps IS 3), sum(nps IS 4),
-       sum(nps IS 5), sum(nps IS 6), sum(nps IS 7), sum(nps IS 8), sum(nps IS 9),
-       sum(nps IS 10),
-       sum(csat IS 1), sum(csat IS 2), sum(csat IS 3), sum(csat IS 4), sum(csat IS 5),
-       sum(ces IS 1), sum(ces IS 2), sum(ces IS 3), sum(ces IS 4), sum(ces IS 5),
-       sum(ces IS 6), sum(ces IS 7)
+       $HIST
 FROM responses GROUP BY 1, 2, 3, 4, 5, 6;
 COMMIT;
 CREATE INDEX responses_survey_time ON responses(survey, submitted_at);
