@@ -86,7 +86,7 @@ struct cx_req {
 	char cors_origin[256];        /* if set, the reply carries Access-Control-Allow-Origin */
 	int cors_preflight;           /* ... and the preflight headers */
 	struct cx_reply reply;
-	void *impl;                   /* http.c's per-request state */
+	void *impl;                   /* the ops' per-request state (http.c's, or a fuzzer's) */
 };
 
 /* The method named by a request line's first word (CX_OTHER for any other). */
