@@ -1,6 +1,11 @@
-/* api_responses.c - POST /v1/responses: one response (JSON object or HTML form) or a batch
- * (JSON array or NDJSON, all-or-nothing), validated here, committed by the writer, answered
- * after the commit.
+/* api_responses.c - POST /v1/responses and POST /v1/surveys/{id}/responses: one response
+ * (JSON object or HTML form) or a batch (JSON array or NDJSON, all-or-nothing), validated
+ * here, committed by the writer, answered after the commit.
+ *
+ * Who may post what was decided at the headers (src/policy.c): an anonymous request reaches
+ * here only for a public survey named in the URL, with a single body of at most
+ * --body-limit bytes. Before an item is validated, its survey must be the URL's and one the
+ * key may post to, so a 422 never describes a survey the client may not post to.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +13,7 @@
 
 #include "cx/app.h"
 #include "cx/cxtime.h"
+#include "cx/policy.h"
 #include "cx/routes.h"
 
 #define CX_BATCH_MAX_ITEMS 10000
@@ -34,7 +40,9 @@ struct submission {
 	json_t *errors;            /* [{index, line?, code, field, message}] */
 	size_t nerrors;
 	int is_batch, from_form, too_many;
+	int forbidden;             /* an item names a survey the key may not post to */
 	char *thank_you_url;
+	char scope[CX_IDEM_SCOPE_MAX]; /* the client's idempotency namespace */
 };
 
 static const char thanks_page[] =
@@ -103,11 +111,46 @@ static void item_error(struct submission *sub, size_t index, size_t lineno,
 	json_array_append_new(sub->errors, e);
 }
 
+/* The item as it is validated: on /v1/surveys/{id}/responses an item may leave out its
+ * survey (*copy then gets it from the URL) and may not name another; and an item must name
+ * a survey the key may post to (else sub->forbidden). NULL with err when refused. */
+static const json_t *scoped_item(struct submission *sub, const json_t *obj, json_t **copy,
+				 struct cx_error *err)
+{
+	const char *url = sub->req->params[0];
+	const json_t *sv = json_object_get(obj, "survey");
+	const char *named = json_string_value(sv);
+
+	*copy = NULL;
+	if (url && json_is_object(obj) && !sv) {
+		if (!(*copy = json_copy((json_t *)obj)) ||
+		    json_object_set_new(*copy, "survey", json_string(url))) {
+			cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+			return NULL;
+		}
+		return *copy;
+	}
+	if (url && sv && (!named || strcmp(named, url) != 0)) {
+		cx_error_set(err, 422, "survey_mismatch", "survey", "survey must be the one in "
+			     "the URL, or be left out");
+		return NULL;
+	}
+	if (named && !cx_key_allows_survey(&sub->req->key, named)) {
+		sub->forbidden = 1;
+		cx_error_set(err, 403, "forbidden", "survey", "this key may not post to that "
+			     "survey");
+		return NULL;
+	}
+	return obj;
+}
+
 /* Validate one item into the submission (or record why not). */
-static void add_item(struct submission *sub, const json_t *obj, size_t lineno)
+static void add_item(struct submission *sub, const json_t *item, size_t lineno)
 {
 	struct cx_error err;
 	size_t index = sub->seen++;
+	json_t *copy;
+	const json_t *obj = scoped_item(sub, item, &copy, &err);
 
 	if (sub->n == sub->cap) {
 		size_t cap = sub->cap ? sub->cap * 2 : 8;
@@ -115,18 +158,20 @@ static void add_item(struct submission *sub, const json_t *obj, size_t lineno)
 
 		if (!p) {
 			cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
-			item_error(sub, index, lineno, &err);
-			return;
+			goto fail;
 		}
 		sub->items = p;
 		sub->cap = cap;
 	}
-	if (cx_validate_response(obj, sub->from_form, lookup, &sub->cache, cx_time_now(),
-				 &sub->items[sub->n], &err)) {
-		item_error(sub, index, lineno, &err);
-		return;
-	}
+	if (!obj || cx_validate_response(obj, sub->from_form, lookup, &sub->cache, cx_time_now(),
+					 &sub->items[sub->n], &err))
+		goto fail;
 	sub->items[sub->n++].received_ms = cx_time_now_ms();
+	json_decref(copy);
+	return;
+fail:
+	item_error(sub, index, lineno, &err);
+	json_decref(copy);
 }
 
 static int blank(const char *s, size_t len)
@@ -198,13 +243,16 @@ static void reply(struct cx_req *req)
 		cx_reply_json_take(req, job->nreplayed == sub->n ? 200 : 201,
 				   json_pack("{s:I, s:I, s:o}", "count", (json_int_t)sub->n,
 					     "replayed", (json_int_t)job->nreplayed, "ids", ids));
+	} else if (sub->from_form && !req->wants_json && sub->thank_you_url) {
+		cx_reply_redirect(req, sub->thank_you_url);   /* a double submit too */
+	} else if (sub->from_form && !req->wants_json) {
+		cx_reply_html(req, job->nreplayed ? 200 : 201, thanks_page);
+	} else if (job->nreplayed && cx_policy_anonymous(req)) {
+		/* the first post may have been another client's at the same address */
+		cx_reply_json_take(req, 200, json_pack("{s:b}", "replayed", 1));
 	} else if (job->nreplayed) {
 		cx_reply_json_take(req, 200, json_pack("{s:I, s:b}", "id", (json_int_t)sub->ids[0],
 						       "replayed", 1));
-	} else if (sub->from_form && !req->wants_json && sub->thank_you_url) {
-		cx_reply_redirect(req, sub->thank_you_url);
-	} else if (sub->from_form && !req->wants_json) {
-		cx_reply_html(req, 201, thanks_page);
 	} else {
 		cx_reply_json_take(req, 201, json_pack("{s:I}", "id", (json_int_t)sub->ids[0]));
 	}
@@ -273,7 +321,8 @@ static int apply_idempotency_key(struct cx_req *req, struct submission *sub)
 }
 
 /* Without a key, every survey posted to must be public; a browser's Origin must be one
- * the survey allows (with a key too, the allowed origin gets CORS headers back). */
+ * the survey allows (with a key too, the allowed origin gets CORS headers back). The
+ * policy checked this at the headers; this sees the survey as it is now. */
 static int check_public(struct cx_req *req, struct submission *sub)
 {
 	const char *origin = cx_req_header(req, "Origin");
@@ -285,13 +334,13 @@ static int check_public(struct cx_req *req, struct submission *sub)
 		int allows = s && origin && cx_survey_origin_allowed(s, origin);
 
 		if (req->key.role == CX_ROLE_NONE && (!s || !s->is_public)) {
-			cx_error_set(&err, 401, "unauthorized", NULL, "survey '%s' is not public: "
-				     "send an API key", sub->items[i].survey);
+			cx_error_set(&err, 401, "unauthorized", NULL, "this survey takes no "
+				     "responses without an API key");
 			goto fail;
 		}
 		if (req->key.role == CX_ROLE_NONE && origin && !allows) {
 			cx_error_set(&err, 403, "forbidden", NULL, "origin %.200s may not post to "
-				     "survey '%s'", origin, sub->items[i].survey);
+				     "this survey", origin);
 			goto fail;
 		}
 		all_allow &= allows;
@@ -321,6 +370,10 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 	if (!sub)
 		return refuse(req, 503, "out_of_memory", "out of memory");
 	sub->from_form = req->body_kind == CX_BODY_FORM;
+	if (req->body_kind == CX_BODY_JSON && cx_policy_anonymous(req) && req->body &&
+	    req->body[strspn(req->body, " \t\r\n")] == '[')
+		return refuse(req, 401, "unauthorized", "a batch (NDJSON or a JSON array) needs "
+			      "an API key");   /* before parsing it */
 	if (req->body_kind == CX_BODY_FORM)
 		add_item(sub, req->form, 0);
 	else if (req->body_kind == CX_BODY_JSON && read_json(req, sub))
@@ -333,6 +386,8 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 			 CX_BATCH_MAX_ITEMS);
 		return refuse(req, 413, "batch_too_large", msg);
 	}
+	if (sub->forbidden)
+		return refuse(req, 403, "forbidden", "this key may not post to that survey");
 	if (sub->nerrors && !sub->is_batch) {
 		struct cx_error *e = &err;
 		json_t *first = json_array_get(sub->errors, 0);
@@ -356,9 +411,6 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 	}
 	if (sub->n == 0)
 		return refuse(req, 422, "empty_batch", "the batch holds no responses");
-	for (size_t i = 0; i < sub->n; i++)   /* an ingest key may be limited to some surveys */
-		if (!cx_key_allows_survey(&req->key, sub->items[i].survey))
-			return refuse(req, 403, "forbidden", "this key may not post to that survey");
 	if (check_public(req, sub))
 		return CX_DONE;
 	if (apply_idempotency_key(req, sub))
@@ -378,6 +430,9 @@ enum cx_handled cx_api_response_create(struct cx_req *req)
 	sub->job.n = sub->n;
 	sub->job.ids = sub->ids;
 	sub->job.replayed = sub->replayed;
+	cx_policy_idem_scope(req, sub->scope, sizeof(sub->scope));
+	sub->job.idem_scope.name = sub->scope;
+	sub->job.idem_scope.legacy = !cx_policy_anonymous(req);
 	sub->job.done = on_written;
 	req->on_resume = reply;
 	if (cx_writer_submit(req->app->writer, &sub->job, &err)) {

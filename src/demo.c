@@ -171,7 +171,7 @@ int cx_demo_fill(struct cx_store *st, unsigned n, unsigned days, uint64_t seed,
 			make(&batch[i], &s, first_day, days, done + i, customer, sizeof(customer));
 		rc = cx_store_begin(st, err) || cx_store_job_begin(st, 1, err);
 		for (unsigned i = 0; i < m && !rc; i++)
-			rc = cx_store_append(st, &batch[i], &id, &replayed, err);
+			rc = cx_store_append(st, &batch[i], NULL, &id, &replayed, err);
 		if (!rc) {
 			cx_store_job_end(st, 1);
 			rc = cx_store_commit(st, err);

@@ -197,7 +197,10 @@ void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root)
 void cx_reply_error(struct cx_req *req, const struct cx_error *err)
 {
 	cx_metrics_rejected(err->code);
-	cx_reply_json_take(req, (unsigned)err->status, cx_error_json(err));
+	if (req->error_page)   /* a browser's form post: a page, not JSON (routes.c sets it) */
+		req->error_page(req, err);
+	else
+		cx_reply_json_take(req, (unsigned)err->status, cx_error_json(err));
 	req->reply.retry_after = err->retry_after;
 }
 

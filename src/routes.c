@@ -7,6 +7,8 @@
 
 #include "cx/app.h"
 #include "cx/cxtime.h"
+#include "cx/form_page.h"
+#include "cx/policy.h"
 #include "cx/routes.h"
 
 #define JSON (1u << CX_BODY_JSON)
@@ -33,6 +35,8 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/v1/surveys/{}/journey",    READ,   cx_api_journey,         0, 0, NULL },
 	{ CX_GET,    "/v1/surveys/{}/comments",   READ,   cx_api_comments,        0, 0, NULL },
 	{ CX_GET,    "/v1/surveys/{}/responses",  READ,   cx_api_export,          0, 0, NULL },
+	{ CX_POST,   "/v1/surveys/{}/responses",  FORM_,  cx_api_response_create, JSON | FORM | NDJSON,
+	  1, cx_api_response_line },
 	{ CX_POST,   "/v1/responses",             FORM_,  cx_api_response_create, JSON | FORM | NDJSON,
 	  1, cx_api_response_line },
 	{ CX_DELETE, "/v1/responses/{}/comment",  ADMIN,  cx_api_redact_comment,  0, 0, NULL },
@@ -164,14 +168,12 @@ fail:
 	return -1;
 }
 
-/* A CORS preflight: allowed for origins in --cors-origins, and, on /v1/responses, for
- * origins a public survey lists; anything else is refused with no CORS headers. */
+/* A CORS preflight: answered for the origins the policy allows (cx_policy_preflight_allowed);
+ * anything else is refused with no CORS headers. */
 static int preflight(struct cx_req *req, const char *origin, const char *allow)
 {
 	struct cx_error err;
-	int ok = cx_listed(req->app->cfg.cors_origins, origin) ||
-		 (strcmp(req->path, "/v1/responses") == 0 &&
-		  cx_store_origin_public(req->app->store, origin));
+	int ok = cx_policy_preflight_allowed(req, origin);
 
 	if (!ok || strlen(origin) >= sizeof(req->cors_origin)) {
 		cx_error_set(&err, 403, "cors_refused", NULL, "origin %.200s may not call %.200s",
@@ -203,11 +205,11 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 	enum cx_method m = req->method == CX_HEAD ? CX_GET : req->method;
 	struct cx_error err;
 	double now = (double)cx_time_mono_us() / 1e6;
-	unsigned wait = cx_ratelimit_take(req->app->per_ip, req->client, now);
+	unsigned wait;
 	const char *origin = cx_req_header(req, "Origin");
 
-	if (wait)
-		return too_many(req, wait, "address");
+	if (req->method == CX_POST && body_kind_of(content_type) == CX_BODY_FORM && !req->wants_json)
+		req->error_page = cx_form_error_page;   /* a browser's form: errors as a page */
 	for (size_t i = 0; i < NROUTES; i++) {
 		char *params[CX_MAX_PARAMS] = { 0 };
 
@@ -223,6 +225,9 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 		used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
 					 used ? ", " : "", method_name(routes[i].method));
 	}
+	if (!cx_policy_rate_exempt(req) &&
+	    (wait = cx_ratelimit_take(req->app->per_ip, req->client, now)))
+		return too_many(req, wait, "address");
 	if (!req->route && !used) {
 		cx_error_set(&err, 404, "not_found", NULL, "no such resource: %.200s", req->path);
 		cx_reply_error(req, &err);
@@ -260,9 +265,10 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 	}
 	if (origin && cx_listed(req->app->cfg.cors_origins, origin))
 		snprintf(req->cors_origin, sizeof(req->cors_origin), "%s", origin);
-	req->body_limit = req->app->cfg.body_limit;
-	if (req->route->batch && req->body_kind != CX_BODY_FORM)
-		req->body_limit = req->app->cfg.batch_limit;
+	if (cx_policy_admit(req, &err)) {   /* who may send this body, before any of it */
+		cx_reply_error(req, &err);
+		return -1;
+	}
 	return 0;
 }
 

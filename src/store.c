@@ -60,11 +60,13 @@ struct cx_store {
 	unsigned nreaders;
 };
 
+/* A client's own row first, then (for scopes that may) one from before scopes existed. */
 static const char SQL_IDEM_GET[] =
-	"SELECT response_id, fingerprint FROM idempotency WHERE survey = ?1 AND key = ?2";
+	"SELECT response_id, fingerprint FROM idempotency WHERE survey = ?1 AND key = ?2 "
+	"AND (scope = ?3 OR (?4 AND scope = '')) ORDER BY scope = '' LIMIT 1";
 static const char SQL_IDEM_PUT[] =
-	"INSERT INTO idempotency(survey, key, fingerprint, response_id, created_at) "
-	"VALUES (?1, ?2, ?3, ?4, ?5)";
+	"INSERT INTO idempotency(survey, scope, key, fingerprint, response_id, created_at) "
+	"VALUES (?1, ?6, ?2, ?3, ?4, ?5)";
 static const char SQL_IDEM_PURGE[] = "DELETE FROM idempotency WHERE created_at < ?1";
 
 static const char SQL_INSERT_RESPONSE[] =
@@ -866,16 +868,21 @@ void cx_store_job_end(struct cx_store *st, int keep)
 }
 
 
-/* 1 and *id if r's key was seen with the same fingerprint, 0 if the key is new, -1 with
- * err (409 or 503) otherwise. */
-static int idem_lookup(struct cx_store *st, const struct cx_response *r, int64_t *id,
-		       struct cx_error *err)
+static const struct cx_idem_scope no_scope = { "", 0 };
+
+/* 1 and *id if r's key was seen in scope with the same fingerprint, 0 if the key is new,
+ * -1 with err (409 or 503) otherwise. The 409 names no response: the row may be another
+ * client's (a legacy row), and its id is none of this client's business. */
+static int idem_lookup(struct cx_store *st, const struct cx_response *r,
+		       const struct cx_idem_scope *scope, int64_t *id, struct cx_error *err)
 {
 	sqlite3_stmt *q = st->idem_get;
 	int rc;
 
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, scope->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, scope->legacy);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(q, 0);
@@ -888,11 +895,12 @@ static int idem_lookup(struct cx_store *st, const struct cx_response *r, int64_t
 	if (rc == 2)
 		return cx_error_set(err, 409, "idempotency_conflict", "response_id",
 				    "idempotency key '%.128s' was already used for a different "
-				    "response (id %lld)", r->idem_key, (long long)*id);
+				    "response", r->idem_key);
 	return rc < 0 ? db_fail(st, st->wdb, err, "idempotency lookup") : rc;
 }
 
-static int idem_record(struct cx_store *st, const struct cx_response *r, int64_t id)
+static int idem_record(struct cx_store *st, const struct cx_response *r,
+		       const struct cx_idem_scope *scope, int64_t id)
 {
 	sqlite3_stmt *q = st->idem_put;
 
@@ -901,18 +909,22 @@ static int idem_record(struct cx_store *st, const struct cx_response *r, int64_t
 	sqlite3_bind_int64(q, 3, (int64_t)r->fingerprint);
 	sqlite3_bind_int64(q, 4, id);
 	sqlite3_bind_int64(q, 5, r->received_ms / 1000);
+	sqlite3_bind_text(q, 6, scope->name, -1, SQLITE_STATIC);
 	return step_once(q) == SQLITE_DONE ? 0 : -1;
 }
 
-int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *id,
-		    int *replayed, struct cx_error *err)
+int cx_store_append(struct cx_store *st, const struct cx_response *r,
+		    const struct cx_idem_scope *scope, int64_t *id, int *replayed,
+		    struct cx_error *err)
 {
 	sqlite3_stmt *q = st->insert_response;
 	int rc;
 
 	*replayed = 0;
+	if (!scope || !scope->name)
+		scope = &no_scope;
 	if (r->idem_key) {
-		rc = idem_lookup(st, r, id, err);
+		rc = idem_lookup(st, r, scope, id, err);
 		if (rc != 0) {
 			*replayed = rc == 1;
 			return rc == 1 ? 0 : -1;
@@ -938,7 +950,7 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *i
 	if (rc != SQLITE_DONE)
 		return db_fail(st, st->wdb, err, "insert");
 	*id = sqlite3_last_insert_rowid(st->wdb);
-	if (r->idem_key && idem_record(st, r, *id))
+	if (r->idem_key && idem_record(st, r, scope, *id))
 		return db_fail(st, st->wdb, err, "idempotency record");
 	if (st->njob_rows == st->job_rows_cap) {
 		size_t cap = st->job_rows_cap ? st->job_rows_cap * 2 : 64;

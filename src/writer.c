@@ -79,7 +79,8 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 	for (i = 0; i < job->n; i++) {
 		int replayed;
 
-		if (cx_store_append(st, &job->items[i], &job->ids[i], &replayed, &job->err))
+		if (cx_store_append(st, &job->items[i], &job->idem_scope, &job->ids[i], &replayed,
+				    &job->err))
 			break;
 		job->nreplayed += (size_t)replayed;
 		if (job->replayed)

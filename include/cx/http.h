@@ -80,6 +80,8 @@ struct cx_req {
 						 its worker thread, before it is sent */
 	json_t *form;                 /* urlencoded fields (strings), when body_kind is FORM */
 	int wants_json;               /* Accept names application/json */
+	void (*error_page)(struct cx_req *req, const struct cx_error *err); /* if set,
+					 cx_reply_error() answers with it instead of JSON */
 	struct cx_key key;            /* the caller's key (role CX_ROLE_NONE on public routes) */
 	char client[64];              /* the client's address (X-Forwarded-For from a trusted
 				         proxy, else the peer) */

@@ -67,13 +67,22 @@ int cx_store_job_begin(struct cx_store *st, int savepoint, struct cx_error *err)
 /* Keep or undo the job (its rows, idempotency keys and rollup counts). The responses a
  * kept job appended must stay valid until cx_store_commit() or cx_store_rollback(). */
 void cx_store_job_end(struct cx_store *st, int keep);
+/* Whose idempotency keys these are: the client's namespace (`name`, e.g. "key:<id>"), and
+ * whether keys recorded before namespaces existed (schema 009: scope '') count as the
+ * client's own too (`legacy`). A NULL scope (or name) means { "", 0 }. */
+struct cx_idem_scope {
+	const char *name;
+	int legacy;
+};
 /* Insert r and count it for its rollup row; *id is the new response id. When r carries an
- * idempotency key already stored for its survey with the same fingerprint, nothing is
- * written, *id is the original and *replayed = 1; with another fingerprint it fails with
- * 409 `idempotency_conflict`. Other failures: 422 (the item is refused, the transaction
- * goes on) or 503 (the transaction is lost). */
-int cx_store_append(struct cx_store *st, const struct cx_response *r, int64_t *id,
-		    int *replayed, struct cx_error *err);
+ * idempotency key already stored for its survey in `scope` with the same fingerprint,
+ * nothing is written, *id is the original and *replayed = 1; with another fingerprint it
+ * fails with 409 `idempotency_conflict` (naming no response). The same key in another
+ * scope is another key. Other failures: 422 (the item is refused, the transaction goes on)
+ * or 503 (the transaction is lost). */
+int cx_store_append(struct cx_store *st, const struct cx_response *r,
+		    const struct cx_idem_scope *scope, int64_t *id, int *replayed,
+		    struct cx_error *err);
 /* Delete idempotency keys recorded before before_s; the count deleted, or -1. */
 int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s);
 /* Write the transaction's rollup counts (one upsert per key), commit; 0 once durable. On

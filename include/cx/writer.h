@@ -34,6 +34,7 @@ struct cx_write_job {
 	size_t n;                /* responses (1 for erase and redact jobs) */
 	const char *customer;
 	int64_t target_id;
+	struct cx_idem_scope idem_scope; /* whose idempotency keys the items carry */
 	void (*done)(struct cx_write_job *job);  /* called once, on the writer thread */
 	void *ctx;
 	/* out, valid in done(): ok = 1 and ids[i] for each item, or ok = 0 and err */

@@ -16,7 +16,7 @@
  * ("Authorization: none" sends none).
  *
  * Every reply must have a status cxd documents (a 500 is a bug); an error must be JSON
- * with a code and a message; a streamed body is read to its end. Nothing may crash, leak
+ * with a code and a message (or, for a browser's form post, an HTML page with a heading); a streamed body is read to its end. Nothing may crash, leak
  * or trip a sanitizer. The database lives in a temporary directory for the whole run, so
  * the state a request sees depends on the ones before it; an input that fails is replayed
  * on a fresh database by tests/fuzz/replay.c (tests/data/fuzz/request).
@@ -229,7 +229,11 @@ static void check_reply(struct cx_req *req)
 			r->body ? r->body : "");
 		abort();
 	}
-	if (r->status >= 400) {
+	if (r->status >= 400 && r->content_type && strncmp(r->content_type, "text/html", 9) == 0) {
+		/* a browser's form post gets an error page (src/form_page.c) */
+		if (!r->body || strncmp(r->body, "<!doctype html>", 15) != 0 || !strstr(r->body, "<h1>"))
+			abort();
+	} else if (r->status >= 400) {
 		json_t *doc = r->body ? json_loads(r->body, 0, NULL) : NULL;
 		json_t *e = json_object_get(doc, "error");
 

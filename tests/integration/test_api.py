@@ -22,6 +22,7 @@ TOUCHPOINTS = ["web", "app", "support-call", "delivery"]
 CHANNELS = [None, "web", "email", "app"]
 SEGMENTS = [None, "new", "returning"]
 TODAY = dt.datetime.now(dt.timezone.utc).date()
+JSON_ACCEPT = {"Accept": "application/json"}
 SCHEMA_VERSION = len(glob.glob(os.path.join(SCHEMA, "[0-9][0-9][0-9]_*.sql")))
 
 
@@ -157,8 +158,8 @@ class ServiceTest(unittest.TestCase):
                 continue   # over HTTP a JSON array is a batch (see test_ingest.py)
             with self.subTest(case=os.path.basename(path)):
                 body = case["body"]
-                if case["form"]:
-                    res = self.srv.post_form("/v1/responses", body)
+                if case["form"]:   # as an API client: a browser gets a page (test_forms.py)
+                    res = self.srv.post_form("/v1/responses", body, headers=JSON_ACCEPT)
                 else:
                     res = self.srv.post_json("/v1/responses", body)
                 self.assert_error(res, 422, case["code"], case["field"])
@@ -176,14 +177,15 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(self.total(), before)
 
     def test_form_encoding_errors(self):
-        self.assert_error(self.srv.post_form("/v1/responses", b"survey=checkout&stage=purchase&touchpoint=web&comment=%FF%FE&nps=1"),
+        h = JSON_ACCEPT   # as an API client: a browser gets a page (test_forms.py)
+        self.assert_error(self.srv.post_form("/v1/responses", b"survey=checkout&stage=purchase&touchpoint=web&comment=%FF%FE&nps=1", h),
                           422, "invalid_encoding")
-        self.assert_error(self.srv.post_form("/v1/responses", b"survey=checkout&survey=checkout&stage=purchase&touchpoint=web&nps=1"),
+        self.assert_error(self.srv.post_form("/v1/responses", b"survey=checkout&survey=checkout&stage=purchase&touchpoint=web&nps=1", h),
                           422, "duplicate_field", "survey")
         many = "&".join("f%d=1" % i for i in range(70)).encode()
-        self.assert_error(self.srv.post_form("/v1/responses", many), 422, "too_many_fields")
+        self.assert_error(self.srv.post_form("/v1/responses", many, h), 422, "too_many_fields")
         long_value = b"survey=checkout&stage=purchase&touchpoint=web&nps=1&comment=" + b"a" * 9000
-        self.assert_error(self.srv.post_form("/v1/responses", long_value), 422, "field_too_long", "comment")
+        self.assert_error(self.srv.post_form("/v1/responses", long_value, h), 422, "field_too_long", "comment")
 
     # --- transport errors ---
 

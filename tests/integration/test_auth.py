@@ -137,12 +137,12 @@ class AuthTest(unittest.TestCase):
 class RateTest(unittest.TestCase):
     def test_per_address_bucket_empties_and_refills(self):
         srv = Server(args=["--rate-ip", "5/5", "--rate-key", "0"]).start()
-        got = [srv.get("/healthz")[0] for _ in range(5)]
+        got = [srv.get("/dashboard")[0] for _ in range(5)]   # (/healthz is exempt)
         self.assertEqual(got, [200] * 5)
-        st, h, body = srv.get("/healthz")
+        st, h, body = srv.get("/v1/surveys")
         self.assertEqual((st, body["error"]["code"], h["retry-after"]), (429, "rate_limited", "1"))
         time.sleep(1.3)   # 5/s: a token or more is back
-        self.assertEqual(srv.get("/healthz")[0], 200)
+        self.assertEqual(srv.get("/dashboard")[0], 200)
         srv.assert_clean_exit(self)
 
     def test_per_key(self):
@@ -157,13 +157,13 @@ class RateTest(unittest.TestCase):
 
     def test_forwarded_for_only_from_trusted_proxies(self):
         def burst(srv, xff):
-            return [srv.request("GET", "/healthz", headers={"X-Forwarded-For": xff})[0] for _ in range(3)]
+            return [srv.request("GET", "/dashboard", headers={"X-Forwarded-For": xff})[0] for _ in range(3)]
 
         srv = Server(args=["--rate-ip", "2/2", "--rate-key", "0", "--trusted-proxies", "127.0.0.1,::1"]).start()
         self.assertEqual(burst(srv, "203.0.113.5"), [200, 200, 429])
         self.assertEqual(burst(srv, "203.0.113.6"), [200, 200, 429])   # another client, its own bucket
         # a forged left part does not help: the rightmost untrusted address counts
-        self.assertEqual(srv.request("GET", "/healthz", headers={"X-Forwarded-For": "1.1.1.1, 203.0.113.5"})[0], 429)
+        self.assertEqual(srv.request("GET", "/dashboard", headers={"X-Forwarded-For": "1.1.1.1, 203.0.113.5"})[0], 429)
         srv.assert_clean_exit(self)
         srv = Server(args=["--rate-ip", "2/2", "--rate-key", "0"]).start()   # no trusted proxy
         self.assertEqual(burst(srv, "203.0.113.7")[:2] + burst(srv, "203.0.113.8")[:1], [200, 200, 429])
@@ -206,23 +206,27 @@ class CorsTest(unittest.TestCase):
         return self.srv.request(method, path, body=body, headers=headers, auth=False)
 
     def test_public_survey_takes_posts_without_a_key(self):
+        # anonymous posts name their survey in the URL (test_ingest.py AnonymousTest has more)
         r = dict(RESP, survey="pub")
-        st, h, body = self.anon("POST", "/v1/responses", r)
+        url = "/v1/surveys/pub/responses"
+        st, h, body = self.anon("POST", url, r)
         self.assertEqual(st, 201, body)
         self.assertNotIn("access-control-allow-origin", h)
-        st, h, body = self.anon("POST", "/v1/responses", r, {"Origin": "https://shop.example"})
+        st, h, body = self.anon("POST", url, r, {"Origin": "https://shop.example"})
         self.assertEqual(st, 201, body)
         self.assertEqual(h["access-control-allow-origin"], "https://shop.example")
         self.assertEqual(h["vary"], "Origin")
-        st, h, body = self.anon("POST", "/v1/responses", r, {"Origin": "https://evil.example"})
+        st, h, body = self.anon("POST", url, r, {"Origin": "https://evil.example"})
         self.assertEqual((st, body["error"]["code"]), (403, "forbidden"))
         self.assertNotIn("access-control-allow-origin", h)
-        st, _, body = self.anon("POST", "/v1/responses", dict(RESP, survey="priv"))
+        st, _, body = self.anon("POST", "/v1/surveys/priv/responses", dict(RESP, survey="priv"))
         self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
-        st, _, body = self.anon("POST", "/v1/responses", [r, dict(RESP, survey="priv")])
-        self.assertEqual(st, 401)   # one private item refuses the batch
+        st, _, body = self.anon("POST", "/v1/responses", r)   # needs a key now
+        self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
+        st, _, body = self.anon("POST", url, [r, dict(RESP, survey="priv")])
+        self.assertEqual(st, 401)   # no batches without a key
         # a plain HTML form from the shop's page
-        st, h, _ = self.anon("POST", "/v1/responses", b"survey=pub&stage=purchase&touchpoint=web&nps=8",
+        st, h, _ = self.anon("POST", url, b"stage=purchase&touchpoint=web&nps=8",
                              {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://shop.example"})
         self.assertEqual((st, h["location"]), (303, "https://shop.example/thanks"))
         # reads still need a key
@@ -240,6 +244,11 @@ class CorsTest(unittest.TestCase):
         st, h, body = self.anon("OPTIONS", "/v1/responses", headers=dict(ok, Origin="https://evil.example"))
         self.assertEqual((st, body["error"]["code"]), (403, "cors_refused"))
         self.assertNotIn("access-control-allow-origin", h)
+        # anonymous forms post to the survey's own URL
+        st, h, _ = self.anon("OPTIONS", "/v1/surveys/pub/responses", headers=ok)
+        self.assertEqual((st, h.get("access-control-allow-origin")), (204, "https://shop.example"))
+        st, h, _ = self.anon("OPTIONS", "/v1/surveys/priv/responses", headers=ok)
+        self.assertEqual(st, 403)
         # a shop may post, not read: the survey's origins do not open the read routes
         st, _, _ = self.anon("OPTIONS", "/v1/surveys/pub/scores", headers=ok)
         self.assertEqual(st, 403)
