@@ -28,6 +28,7 @@ TABLE = [
     ("GET", "/v1/surveys/s1/comments", None, (401, 401, 403, 200, 200)),
     ("GET", "/v1/surveys/s1/responses", None, (401, 401, 403, 200, 200)),
     ("POST", "/v1/responses", RESP, (401, 401, 201, 403, 201)),
+    ("POST", "/v1/surveys/s1/responses", RESP, (401, 401, 201, 403, 201)),   # s1 is private
     ("DELETE", "/v1/customers/nobody", None, (401, 401, 403, 403, 200)),
     ("DELETE", "/v1/responses/999999/comment", None, (401, 401, 403, 403, 404)),
     ("GET", "/v1/keys", None, (401, 401, 403, 403, 200)),
