@@ -2,9 +2,10 @@
 -- survey. `scope` is the client's namespace: 'key:<API key id>' for a keyed client,
 -- 'anon:<client address>' for an anonymous one, so an anonymous client can neither claim
 -- a key a keyed client will use nor learn another client's response through a replay.
--- Rows recorded before this migration have scope '' (client unknown); keyed clients still
--- match them, so a retry that spans the upgrade is not stored twice (they expire within
--- the 8-day retention). SQLite cannot change a primary key, so the table is rebuilt.
+-- Rows recorded before this migration have scope '' (client unknown): a keyed client's
+-- identical retry still replays them, so a retry that spans the upgrade is not stored
+-- twice, but they never cause a 409 (they expire within the 8-day retention). SQLite
+-- cannot change a primary key, so the table is rebuilt.
 CREATE TABLE idempotency_scoped (
   survey      TEXT NOT NULL,
   scope       TEXT NOT NULL DEFAULT '',

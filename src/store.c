@@ -62,7 +62,7 @@ struct cx_store {
 
 /* A client's own row first, then (for scopes that may) one from before scopes existed. */
 static const char SQL_IDEM_GET[] =
-	"SELECT response_id, fingerprint FROM idempotency WHERE survey = ?1 AND key = ?2 "
+	"SELECT response_id, fingerprint, scope = '' FROM idempotency WHERE survey = ?1 AND key = ?2 "
 	"AND (scope = ?3 OR (?4 AND scope = '')) ORDER BY scope = '' LIMIT 1";
 static const char SQL_IDEM_PUT[] =
 	"INSERT INTO idempotency(survey, scope, key, fingerprint, response_id, created_at) "
@@ -871,8 +871,9 @@ void cx_store_job_end(struct cx_store *st, int keep)
 static const struct cx_idem_scope no_scope = { "", 0 };
 
 /* 1 and *id if r's key was seen in scope with the same fingerprint, 0 if the key is new,
- * -1 with err (409 or 503) otherwise. The 409 names no response: the row may be another
- * client's (a legacy row), and its id is none of this client's business. */
+ * -1 with err (409 or 503) otherwise. A legacy row (scope '', client unknown) can make a
+ * replay but never a conflict: with another fingerprint it may be a squatter's, so the key
+ * is new in the client's own scope. The 409 names no response. */
 static int idem_lookup(struct cx_store *st, const struct cx_response *r,
 		       const struct cx_idem_scope *scope, int64_t *id, struct cx_error *err)
 {
@@ -886,7 +887,8 @@ static int idem_lookup(struct cx_store *st, const struct cx_response *r,
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(q, 0);
-		rc = (uint64_t)sqlite3_column_int64(q, 1) == r->fingerprint ? 1 : 2;
+		rc = (uint64_t)sqlite3_column_int64(q, 1) == r->fingerprint ? 1
+		     : sqlite3_column_int(q, 2) ? 0 : 2;
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : -1;
 	}

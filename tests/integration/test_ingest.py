@@ -493,7 +493,8 @@ class IdempotencyScopeTest(unittest.TestCase):
     Mutations tried: binding scope '' for every client in store.c (the keys shared again)
     fails test_anonymous_cannot_claim_a_keyed_clients_key; answering an anonymous replay
     with its id fails test_anonymous_replay_reveals_no_id; restoring the id in the 409
-    message fails both."""
+    message fails test_anonymous_cannot_claim_a_keyed_clients_key; letting legacy rows
+    conflict, or anonymous clients match them, fails test_legacy_rows_after_migration."""
 
     @classmethod
     def setUpClass(cls):
@@ -585,12 +586,18 @@ class IdempotencyScopeTest(unittest.TestCase):
         self.assertIn("applied migration 009_idempotency_scope", srv2.stderr())
         st, _, again = srv2.post_json("/v1/responses", r, headers={"Idempotency-Key": "pre-upgrade"})
         self.assertEqual((st, again), (200, {"id": first["id"], "replayed": True}))
+        # but a legacy row never blocks a keyed client: it may have been a squatter's
+        st, _, mine = srv2.post_json("/v1/responses", dict(r, nps=1), headers={"Idempotency-Key": "pre-upgrade"})
+        self.assertEqual(st, 201, mine)
+        st, _, again = srv2.post_json("/v1/responses", dict(r, nps=1), headers={"Idempotency-Key": "pre-upgrade"})
+        self.assertEqual((st, again), (200, {"id": mine["id"], "replayed": True}))
         st, _, anon = srv2.request("POST", "/v1/surveys/old/responses", body=r, auth=False,
                                    headers={"Idempotency-Key": "pre-upgrade"})
         self.assertEqual(st, 201, anon)   # an anonymous client never matches a row of unknown origin
         srv2.assert_clean_exit(self)
         db = sqlite3.connect(srv.db)
-        self.assertEqual(sorted(db.execute("SELECT scope FROM idempotency")), [("",), ("anon:127.0.0.1",)])
+        self.assertEqual(sorted(db.execute("SELECT scope FROM idempotency")),
+                         [("",), ("anon:127.0.0.1",), ("key:" + srv.key.split("_")[1],)])
         db.close()
 
 
