@@ -41,6 +41,12 @@ extern const size_t cx_migrations_count;
  * On failure returns -1 with a message naming the path in err. */
 int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
 		  struct cx_error *err);
+/* The same with flags: CX_STORE_MUST_EXIST refuses a path with no file behind it (404
+ * `no_database`, naming the path) instead of creating a database there. Only the server
+ * creates databases; the command-line tools open them with this flag. */
+#define CX_STORE_MUST_EXIST 1u
+int cx_store_open_flags(struct cx_store **out, const char *path, unsigned readers,
+			unsigned flags, struct cx_error *err);
 /* Close every connection (checkpointing the WAL). No call may be in flight. */
 void cx_store_close(struct cx_store *st);
 /* Highest applied migration version. */
@@ -126,13 +132,20 @@ int cx_store_backup(struct cx_store *st, const char *dest, struct cx_error *err)
 /* Bytes of the database file and its WAL. */
 int64_t cx_store_size(struct cx_store *st);
 
-/* --- API keys (any thread; cached in memory) --- */
+/* --- API keys (any thread; src/store_keys.c) ---
+ * The database file is the truth: keys made or revoked on it by another process (`cxd
+ * keys` while cxd serves) count at once. Lookups are cached, but a cached key is used only
+ * while nothing has been committed to the file since it was read. */
 int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err);
-/* Copy key `id` into *out (release it after); 0 if found, -1 if not. */
+/* Copy key `id` into *out (release it after); 0 if found, -1 if not (or if the store
+ * cannot tell). Once a delete of the key has committed, in this process or another, every
+ * call that starts afterwards returns -1. */
 int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out);
+/* Every key, oldest first, without secrets (cx_key_json); new reference, NULL on failure. */
 json_t *cx_store_key_list(struct cx_store *st);
 /* 1 deleted, 0 no such key, -1 error. */
 int cx_store_key_delete(struct cx_store *st, const char *id, struct cx_error *err);
+/* How many keys the database holds, -1 on failure. */
 int cx_store_key_count(struct cx_store *st);
 
 /* --- export (any thread) --- */
