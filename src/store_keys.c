@@ -291,7 +291,7 @@ json_t *cx_store_key_list(struct cx_store *st)
 
 	pthread_mutex_lock(&ks->read_mu);
 	if (list && sqlite3_prepare_v2(ks->rdb, "SELECT id, role, surveys, label, hash, created_at "
-				       "FROM api_keys ORDER BY created_at, id", -1, &q, NULL) ==
+				       "FROM api_keys ORDER BY created_at, rowid", -1, &q, NULL) ==
 		    SQLITE_OK) {
 		while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 			struct cx_key k;
