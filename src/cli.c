@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cx/cli.h"
 #include "cx/config.h"
@@ -145,8 +146,8 @@ static int keys_list(int argc, char **argv, const char *db)
 	return 0;
 }
 
-/* `cxd keys revoke ID`: delete the key from the file. A running cxd refuses it from its
- * next request on (store.h: the file is the truth). */
+/* `cxd keys revoke ID`: delete the key from the file. It returns only once a running cxd
+ * would refuse the key (store.h: CX_STORE_KEY_RECHECK_MS). */
 static int keys_revoke(int argc, char **argv, const char *db)
 {
 	struct cx_store *st;
@@ -161,6 +162,8 @@ static int keys_revoke(int argc, char **argv, const char *db)
 		return 1;
 	rc = cx_store_key_delete(st, argv[1], &err);
 	cx_store_close(st);
+	if (rc == 1)   /* a running cxd re-reads the file within this: then it refuses the key */
+		usleep((CX_STORE_KEY_RECHECK_MS + 10) * 1000);
 	if (rc < 0) {
 		fprintf(stderr, "cxd: %s\n", err.message);
 		return 1;

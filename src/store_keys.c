@@ -1,27 +1,36 @@
 /* store_keys.c - API keys in the SQLite store (the cx_store_key_* calls of store.h).
  *
  * The database is the only truth about which keys exist: a key made or revoked by
- * `cxd keys` on the file while cxd serves counts as much as one made over HTTP. Every
- * lookup therefore asks the database whether anything changed since the key was cached:
- * `PRAGMA data_version` on a connection of our own changes whenever any other connection,
- * in this process or another, commits to the file. A cached key is served only while that
- * number is the one read just before the key's row was; otherwise its row is read again
- * (and a key whose row is gone leaves the cache). The check, the lookup and every change to
- * the cache happen under one mutex, so two threads missing the cache at once cannot each
- * insert a copy. The result: once a revocation has committed (DELETE /v1/keys/ID has
- * answered, or `cxd keys revoke` has exited 0), no request whose authentication starts
- * afterwards is let in with that key, on any thread.
+ * `cxd keys` on the file while cxd serves counts as much as one made over HTTP.
+ *
+ * Lookups are cached, and the cache is checked against the file: `PRAGMA data_version` on a
+ * connection of our own changes whenever any other connection, in this process or another,
+ * commits to the file. A cached key is served only while the number is the one it was read
+ * under, and the number is read again at least every CX_STORE_KEY_RECHECK_MS; after a
+ * change, each cached key's row is read again on its next use (a key whose row is gone
+ * leaves the cache). Reading the number takes a read transaction (about 10 us here), which
+ * is why it is not done on every request: the writer commits all the time.
+ *
+ * Everything about the cache (the check, the lookup, the row read, every insert and
+ * removal) happens under one mutex, so threads that miss together cannot each insert a
+ * copy, and a delete made here drops the key from the cache after its commit, under that
+ * mutex: no request whose authentication starts after DELETE /v1/keys/ID answered is let in.
+ * A delete by another process is seen within CX_STORE_KEY_RECHECK_MS of its commit, and
+ * `cxd keys revoke` waits that long before it exits (src/cli.c): once it has exited, no
+ * running cxd lets the key in either.
  *
  * Connections: `rdb` (read-only) for lookups, lists and counts, under read_mu; `wdb` for
  * creating and deleting keys, under write_mu, so that a write waiting for SQLite's lock
  * never holds up authentication.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
 
+#include "cx/cxtime.h"
 #include "cx/store.h"
 #include "store_keys.h"
 
@@ -30,7 +39,7 @@
 
 struct cached {
 	struct cx_key k;
-	long long version;   /* data_version read just before k's row was */
+	long long version;   /* data_version of the last check before k's row was read */
 };
 
 struct cx_keystore {
@@ -41,6 +50,8 @@ struct cx_keystore {
 	sqlite3_stmt *version_q, *get_q;
 	struct cached *cache;
 	size_t n, cap;
+	long long version;      /* data_version at the last check ... */
+	uint64_t checked_us;    /* ... which started then (monotonic clock), 0 = never */
 
 	pthread_mutex_t write_mu;
 	sqlite3 *wdb;
@@ -173,7 +184,7 @@ static void cache_drop(struct cx_keystore *ks, struct cached *c)
 	*c = ks->cache[--ks->n];
 }
 
-/* Put a copy of k (read under version) into the cache, replacing any entry for its id;
+/* Put a copy of k (read after the check that saw version) into the cache, replacing any entry for its id;
  * caller holds read_mu. Out of memory only means it is not cached. */
 static void cache_put(struct cx_keystore *ks, const struct cx_key *k, long long version)
 {
@@ -200,23 +211,30 @@ static void cache_put(struct cx_keystore *ks, const struct cx_key *k, long long 
 int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out)
 {
 	struct cx_keystore *ks = cx_store_keystore(st);
+	uint64_t now = cx_time_mono_us();
 	struct cached *c;
-	long long v;
 	int rc = -1, step;
 
 	pthread_mutex_lock(&ks->read_mu);
-	v = data_version(ks);
-	if (v < 0)
-		goto out;   /* cannot tell whether the key still exists: refuse it */
+	if (!ks->checked_us || now - ks->checked_us >= CX_STORE_KEY_RECHECK_MS * 1000u) {
+		long long v = data_version(ks);
+
+		if (v < 0) {
+			ks->checked_us = 0;
+			goto out;   /* cannot tell whether the key still exists: refuse it */
+		}
+		ks->version = v;
+		ks->checked_us = now ? now : 1;   /* when the check began, not ended */
+	}
 	c = cache_find(ks, id);
-	if (c && c->version == v) {
+	if (c && c->version == ks->version) {
 		rc = key_copy(out, &c->k);
 		goto out;
 	}
 	sqlite3_bind_text(ks->get_q, 1, id, -1, SQLITE_STATIC);
 	step = sqlite3_step(ks->get_q);
 	if (step == SQLITE_ROW && key_from_row(ks->get_q, out) == 0) {
-		cache_put(ks, out, v);
+		cache_put(ks, out, ks->version);
 		rc = 0;
 	} else if (step == SQLITE_DONE && c) {
 		cache_drop(ks, c);   /* revoked */
@@ -274,7 +292,8 @@ int cx_store_key_delete(struct cx_store *st, const char *id, struct cx_error *er
 		fail(ks, ks->wdb, err, "deleting a key");
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&ks->write_mu);
-	/* Not needed for correctness (the commit changed rdb's data_version), but tidy. */
+	/* After the commit, under read_mu: a lookup that read the row before the commit has
+	 * cached it by now, and every later one reads the file (see the top of this file). */
 	pthread_mutex_lock(&ks->read_mu);
 	if ((c = cache_find(ks, id)))
 		cache_drop(ks, c);

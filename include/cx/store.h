@@ -134,12 +134,14 @@ int64_t cx_store_size(struct cx_store *st);
 
 /* --- API keys (any thread; src/store_keys.c) ---
  * The database file is the truth: keys made or revoked on it by another process (`cxd
- * keys` while cxd serves) count at once. Lookups are cached, but a cached key is used only
- * while nothing has been committed to the file since it was read. */
+ * keys` while cxd serves) count too. Lookups are cached; the cache is checked against the
+ * file at least every CX_STORE_KEY_RECHECK_MS. */
+#define CX_STORE_KEY_RECHECK_MS 50
 int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err);
 /* Copy key `id` into *out (release it after); 0 if found, -1 if not (or if the store
- * cannot tell). Once a delete of the key has committed, in this process or another, every
- * call that starts afterwards returns -1. */
+ * cannot tell). Once cx_store_key_delete() of the key has returned in this process, every
+ * call that starts afterwards returns -1; for a delete by another process, every call that
+ * starts CX_STORE_KEY_RECHECK_MS after its commit. A key made anywhere is found at once. */
 int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out);
 /* Every key, oldest first, without secrets (cx_key_json); new reference, NULL on failure. */
 json_t *cx_store_key_list(struct cx_store *st);

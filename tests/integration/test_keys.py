@@ -293,6 +293,13 @@ class RevokeStressTest(unittest.TestCase):
             t.join(60)
         return got
 
+    def keep_using(self, headers, stop):
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        while not stop.is_set():
+            c.request("GET", "/v1/surveys", headers=headers)
+            c.getresponse().read()
+        c.close()
+
     def trials(self, revoke):
         kept = []
         for trial in range(self.TRIALS):
@@ -303,10 +310,20 @@ class RevokeStressTest(unittest.TestCase):
             try:
                 first = self.all_at_once(conns, bearer(secret))
                 self.assertEqual(first, [200] * self.USERS, "trial %d: first uses" % trial)
-                revoke(secret.split("_")[1])
-                after = self.all_at_once(conns, bearer(secret))   # the same connections
+                busy = threading.Event()
+                hammer = threading.Thread(target=self.keep_using, args=(bearer(secret), busy))
+                hammer.start()   # the key stays in use (and cached) while it is revoked
+                try:
+                    revoke(secret.split("_")[1])
+                    conns[0].request("GET", "/v1/surveys", headers=bearer(secret))   # at once
+                    r = conns[0].getresponse()
+                    r.read()
+                    after = [r.status] + self.all_at_once(conns, bearer(secret))   # and together
+                finally:
+                    busy.set()
+                    hammer.join(60)
                 after += self.all_at_once(self.connections(), bearer(secret))   # and new ones
-                if after != [401] * (2 * self.USERS):
+                if after != [401] * (2 * self.USERS + 1):
                     kept.append((trial, sum(1 for s in after if s != 401)))
             finally:
                 for c in conns:
