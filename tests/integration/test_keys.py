@@ -254,7 +254,7 @@ class RevokeStressTest(unittest.TestCase):
     serves, then DELETE /v1/keys/ID (or `cxd keys revoke`): every later request on every
     connection is 401. Before the fix, each thread that missed the cache inserted its own
     copy and the DELETE removed one: 5 of 10 trials kept a revoked key working."""
-    TRIALS = int(os.environ.get("CX_REVOKE_TRIALS", "12"))
+    TRIALS = int(os.environ.get("CX_REVOKE_TRIALS", "20"))
     USERS = 64
 
     @classmethod
