@@ -120,16 +120,20 @@ int cx_auth_key(struct cx_store *st, const char *presented, struct cx_key *out,
 {
 	static const struct cx_key dummy = { .role = CX_ROLE_NONE };   /* hash: 32 zero bytes */
 	char id[CX_KEY_ID_LEN + 1];
-	int found, ok;
+	int got = -1, ok;
 
 	memset(out, 0, sizeof(*out));
-	found = cx_key_parse_id(presented, id) == 0 && cx_store_key_get(st, id, out) == 0;
-	ok = cx_key_matches(found ? out : &dummy, presented ? presented : "");
-	if (found && ok)
+	if (cx_key_parse_id(presented, id) == 0)
+		got = cx_store_key_get(st, id, out);
+	ok = cx_key_matches(got == 0 ? out : &dummy, presented ? presented : "");
+	if (got == 0 && ok)
 		return 0;
-	if (found)
+	if (got == 0)
 		cx_key_release(out);
 	memset(out, 0, sizeof(*out));
+	if (got == -2)   /* says nothing about the key: the same for every id */
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "cannot check the API "
+				    "key: the database cannot be read");
 	return cx_error_set(err, 401, "unauthorized", NULL, "invalid API key (unknown, revoked or "
 			    "mistyped)");
 }

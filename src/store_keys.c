@@ -211,17 +211,19 @@ static void cache_put(struct cx_keystore *ks, const struct cx_key *k, long long 
 int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out)
 {
 	struct cx_keystore *ks = cx_store_keystore(st);
-	uint64_t now = cx_time_mono_us();
 	struct cached *c;
+	uint64_t now;
 	int rc = -1, step;
 
 	pthread_mutex_lock(&ks->read_mu);
+	now = cx_time_mono_us();   /* under the lock: checks happen in clock order */
 	if (!ks->checked_us || now - ks->checked_us >= CX_STORE_KEY_RECHECK_MS * 1000u) {
 		long long v = data_version(ks);
 
 		if (v < 0) {
 			ks->checked_us = 0;
-			goto out;   /* cannot tell whether the key still exists: refuse it */
+			rc = -2;   /* cannot tell whether the key still exists: refuse it */
+			goto out;
 		}
 		ks->version = v;
 		ks->checked_us = now ? now : 1;   /* when the check began, not ended */
@@ -233,11 +235,15 @@ int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out)
 	}
 	sqlite3_bind_text(ks->get_q, 1, id, -1, SQLITE_STATIC);
 	step = sqlite3_step(ks->get_q);
-	if (step == SQLITE_ROW && key_from_row(ks->get_q, out) == 0) {
-		cache_put(ks, out, ks->version);
-		rc = 0;
-	} else if (step == SQLITE_DONE && c) {
-		cache_drop(ks, c);   /* revoked */
+	if (step == SQLITE_ROW) {
+		rc = key_from_row(ks->get_q, out) == 0 ? 0 : -2;
+		if (rc == 0)
+			cache_put(ks, out, ks->version);
+	} else if (step == SQLITE_DONE) {
+		if (c)
+			cache_drop(ks, c);   /* revoked */
+	} else {
+		rc = -2;
 	}
 	sqlite3_reset(ks->get_q);
 	sqlite3_clear_bindings(ks->get_q);

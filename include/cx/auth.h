@@ -54,7 +54,8 @@ void cx_key_release(struct cx_key *k);
 struct cx_store;
 /* Authenticate `presented` (the text after "Bearer "): on success *out is the key (release
  * it after) and 0 is returned; otherwise *out is empty, err is the 401 `unauthorized`
- * shared by every kind of bad key, and -1 is returned. */
+ * shared by every kind of bad key (or a 503 `storage_unavailable` when the database cannot
+ * be read), and -1 is returned. */
 int cx_auth_key(struct cx_store *st, const char *presented, struct cx_key *out,
 		struct cx_error *err);
 

@@ -138,8 +138,8 @@ int64_t cx_store_size(struct cx_store *st);
  * file at least every CX_STORE_KEY_RECHECK_MS. */
 #define CX_STORE_KEY_RECHECK_MS 50
 int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err);
-/* Copy key `id` into *out (release it after); 0 if found, -1 if not (or if the store
- * cannot tell). Once cx_store_key_delete() of the key has returned in this process, every
+/* Copy key `id` into *out (release it after); 0 if found, -1 if not, -2 if the store
+ * cannot tell (the database cannot be read; treat as not found). Once cx_store_key_delete() of the key has returned in this process, every
  * call that starts afterwards returns -1; for a delete by another process, every call that
  * starts CX_STORE_KEY_RECHECK_MS after its commit. A key made anywhere is found at once. */
 int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out);
