@@ -1,7 +1,7 @@
 /* store.h - everything cxd keeps, behind one interface.
  *
- * The SQLite implementation (src/store.c) is the only code that includes sqlite3.h and it
- * owns every SQL statement. Promises:
+ * The SQLite implementation (src/store.c, API keys in src/store_keys.c) is the only code
+ * that includes sqlite3.h and it owns every SQL statement. Promises:
  *  - Durability: cx_store_commit() returns 0 only after the transaction is on disk
  *    (WAL, synchronous=FULL). Nothing is acknowledged before that.
  *  - One writer: the append/commit calls are for the single writer thread (writer.h).
