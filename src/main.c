@@ -46,6 +46,27 @@ static const char *shell_word(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* Make a rename in path's directory durable (best effort: the key is in the database
+ * either way, and a start without the file says how to make another). */
+static void sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path + (slash == path)), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) != 0) {
+			/* nothing more to do */
+		}
+		close(fd);
+	}
+}
+
 /* Write secret to `path` (DB.admin-key), readable by this user only: it is made as a new
  * file (O_EXCL, mode 0600, not through a symlink) beside it and renamed into place, so an
  * old file of that name is replaced, never written through. */
@@ -76,9 +97,12 @@ static int write_secret_file(const char *path, const char *secret, char *why, si
 		snprintf(why, len, "%s", strerror(errno));
 		ok = 0;
 	}
-	if (!ok)
+	if (!ok) {
 		unlink(tmp);
-	return ok ? 0 : -1;
+		return -1;
+	}
+	sync_dir(path);
+	return 0;
 }
 
 /* A database without keys gets one admin key on first start, so that the service is never
