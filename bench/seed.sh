@@ -6,13 +6,13 @@
 # shell bulk-loads the rows and derives the rollups exactly as migration 002 does.
 set -euo pipefail
 CXD=$1 DB=$2 ROWS=$3
-rm -f "$DB" "$DB-wal" "$DB-shm"
+rm -f "$DB" "$DB-wal" "$DB-shm" "$DB.admin-key"
 log=$(mktemp)
 "$CXD" --db "$DB" --listen 127.0.0.1:0 --no-access-log 2>"$log" &
 pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
 port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$')
-key=$(grep -o 'secret (shown once): cxd_[a-z0-9_]*' "$log" | awk '{print $NF}')
+key=$(cat "$DB.admin-key")   # stderr is not a terminal: the first key's secret is there
 echo "$key" > "$DB.key"   # the admin key, for bench/run
 for s in checkout onboarding; do
   curl -sf -X POST "http://127.0.0.1:$port/v1/surveys" -H 'Content-Type: application/json' \

@@ -79,7 +79,15 @@ enum cx_handled cx_api_key_create(struct cx_req *req)
 
 enum cx_handled cx_api_key_list(struct cx_req *req)
 {
-	cx_reply_json_take(req, 200, json_pack("{s:o}", "keys", cx_store_key_list(req->app->store)));
+	json_t *keys = cx_store_key_list(req->app->store);
+	struct cx_error err;
+
+	if (!keys) {
+		cx_error_set(&err, 503, "storage_unavailable", NULL, "cannot list the keys");
+		cx_reply_error(req, &err);
+		return CX_DONE;
+	}
+	cx_reply_json_take(req, 200, json_pack("{s:o}", "keys", keys));
 	return CX_DONE;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include "cx/auth.h"
+#include "cx/store.h"
 
 static const char alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";   /* 32, unambiguous */
 
@@ -112,4 +113,27 @@ void cx_key_release(struct cx_key *k)
 	free(k->surveys);
 	free(k->label);
 	k->surveys = k->label = NULL;
+}
+
+int cx_auth_key(struct cx_store *st, const char *presented, struct cx_key *out,
+		struct cx_error *err)
+{
+	static const struct cx_key dummy = { .role = CX_ROLE_NONE };   /* hash: 32 zero bytes */
+	char id[CX_KEY_ID_LEN + 1];
+	int got = -1, ok;
+
+	memset(out, 0, sizeof(*out));
+	if (cx_key_parse_id(presented, id) == 0)
+		got = cx_store_key_get(st, id, out);
+	ok = cx_key_matches(got == 0 ? out : &dummy, presented ? presented : "");
+	if (got == 0 && ok)
+		return 0;
+	if (got == 0)
+		cx_key_release(out);
+	memset(out, 0, sizeof(*out));
+	if (got == -2)   /* says nothing about the key: the same for every id */
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "cannot check the API "
+				    "key: the database cannot be read");
+	return cx_error_set(err, 401, "unauthorized", NULL, "invalid API key (unknown, revoked or "
+			    "mistyped)");
 }

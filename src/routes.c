@@ -131,7 +131,6 @@ static void reply_options(struct cx_req *req, const char *allow)
 static int authenticate(struct cx_req *req)
 {
 	const char *h = cx_req_header(req, "Authorization");
-	char id[CX_KEY_ID_LEN + 1];
 	struct cx_error err;
 
 	if (req->route->role == CX_ROLE_PUBLIC || (req->route->role == CX_ROLE_FORM && !h))
@@ -144,16 +143,8 @@ static int authenticate(struct cx_req *req)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if (cx_key_parse_id(h, id) || cx_store_key_get(req->app->store, id, &req->key)) {
-		cx_error_set(&err, 401, "unauthorized", NULL, "unknown API key");
-		goto fail;
-	}
-	if (!cx_key_matches(&req->key, h)) {
-		cx_key_release(&req->key);
-		memset(&req->key, 0, sizeof(req->key));
-		cx_error_set(&err, 401, "unauthorized", NULL, "wrong API key");
-		goto fail;
-	}
+	if (cx_auth_key(req->app->store, h, &req->key, &err))
+		goto fail;   /* one answer for unknown, revoked and wrong keys (auth.h) */
 	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role &&
 	    !(req->route->role == CX_ROLE_FORM && req->key.role == CX_ROLE_INGEST)) {
 		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs a "

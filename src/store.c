@@ -2,7 +2,8 @@
  *
  * Connections: one for the writer thread, one for survey definitions (admin, behind a
  * mutex), and a pool of read-only ones for scores. All run WAL with synchronous=FULL.
- * This is the only file that includes sqlite3.h and the only one with SQL in it.
+ * API keys live in src/store_keys.c, with connections of their own. These two are the only
+ * files that include sqlite3.h and the only ones with SQL in them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include "cx/log.h"
 #include "cx/rollup.h"
 #include "cx/store.h"
+#include "store_keys.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define QUERY_SHAPES (16 * 4 * 2)   /* dims bitmask x bucket kind x UTC or local days */
@@ -48,10 +50,9 @@ struct cx_store {
 	struct cx_survey *surveys;   /* sorted by id */
 	size_t nsurveys, cap;
 
-	/* API keys, cached (key_lock); written on adb under admin_mu */
-	pthread_rwlock_t key_lock;
-	struct cx_key *keys;
-	size_t nkeys, keys_cap;
+	/* API keys (src/store_keys.c: connections of their own) */
+	struct cx_keystore *keys;
+	int must_exist;   /* CX_STORE_MUST_EXIST: never create the file */
 
 	/* readers */
 	pthread_mutex_t reader_mu;
@@ -125,7 +126,8 @@ static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 {
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
-		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+		    (readonly || st->must_exist ? 0 : SQLITE_OPEN_CREATE);
 
 	if (sqlite3_open_v2(st->path, &db, flags, NULL) != SQLITE_OK)
 		goto fail;
@@ -401,178 +403,11 @@ static int load_surveys(struct cx_store *st, struct cx_error *err)
 	return rc == SQLITE_DONE ? 0 : db_fail(st, st->adb, err, "loading surveys");
 }
 
-/* --- API keys --- */
+/* --- API keys: src/store_keys.c --- */
 
-static int key_copy(struct cx_key *dst, const struct cx_key *src)
+struct cx_keystore *cx_store_keystore(struct cx_store *st)
 {
-	*dst = *src;
-	dst->surveys = src->surveys ? strdup(src->surveys) : NULL;
-	dst->label = src->label ? strdup(src->label) : NULL;
-	return 0;
-}
-
-/* Take k over into the cache; caller holds key_lock for writing. */
-static int cache_key(struct cx_store *st, struct cx_key *k)
-{
-	if (st->nkeys == st->keys_cap) {
-		size_t cap = st->keys_cap ? st->keys_cap * 2 : 8;
-		struct cx_key *p = realloc(st->keys, cap * sizeof(*p));
-
-		if (!p)
-			return -1;
-		st->keys = p;
-		st->keys_cap = cap;
-	}
-	st->keys[st->nkeys++] = *k;
-	return 0;
-}
-
-static void key_from_row(sqlite3_stmt *q, struct cx_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	snprintf(k->id, sizeof(k->id), "%s", (const char *)sqlite3_column_text(q, 0));
-	k->role = cx_role_parse((const char *)sqlite3_column_text(q, 1));
-	if (sqlite3_column_type(q, 2) != SQLITE_NULL)
-		k->surveys = strdup((const char *)sqlite3_column_text(q, 2));
-	if (sqlite3_column_type(q, 3) != SQLITE_NULL)
-		k->label = strdup((const char *)sqlite3_column_text(q, 3));
-	if (sqlite3_column_bytes(q, 4) == 32)
-		memcpy(k->hash, sqlite3_column_blob(q, 4), 32);
-	k->created_at = sqlite3_column_int64(q, 5);
-}
-
-static int load_keys(struct cx_store *st, struct cx_error *err)
-{
-	sqlite3_stmt *q;
-	int rc;
-
-	if (sqlite3_prepare_v2(st->adb, "SELECT id, role, surveys, label, hash, created_at FROM "
-			       "api_keys", -1, &q, NULL) != SQLITE_OK)
-		return db_fail(st, st->adb, err, "loading keys");
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct cx_key k;
-
-		key_from_row(q, &k);
-		if (cache_key(st, &k))
-			cx_key_release(&k);
-	}
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : db_fail(st, st->adb, err, "loading keys");
-}
-
-int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err)
-{
-	sqlite3_stmt *q = NULL;
-	struct cx_key copy;
-	int rc = -1;
-
-	pthread_mutex_lock(&st->admin_mu);
-	if (sqlite3_prepare_v2(st->adb, "INSERT INTO api_keys(id, role, surveys, label, hash, "
-			       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &q, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(q, 1, k->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, cx_role_name(k->role), -1, SQLITE_STATIC);
-	bind_opt_text(q, 3, k->surveys, NULL);
-	bind_opt_text(q, 4, k->label, NULL);
-	sqlite3_bind_blob(q, 5, k->hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, k->created_at);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		goto fail;
-	key_copy(&copy, k);
-	pthread_rwlock_wrlock(&st->key_lock);
-	if (cache_key(st, &copy))
-		cx_key_release(&copy);
-	pthread_rwlock_unlock(&st->key_lock);
-	rc = 0;
-	goto out;
-fail:
-	db_fail(st, st->adb, err, "storing a key");
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&st->admin_mu);
-	return rc;
-}
-
-int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out)
-{
-	sqlite3_stmt *q = NULL;
-	int rc = -1;
-
-	pthread_rwlock_rdlock(&st->key_lock);
-	for (size_t i = 0; i < st->nkeys && rc; i++)
-		if (strcmp(st->keys[i].id, id) == 0)
-			rc = key_copy(out, &st->keys[i]);
-	pthread_rwlock_unlock(&st->key_lock);
-	if (rc == 0)
-		return 0;
-	/* not cached: made by `cxd keys create` while we run? */
-	pthread_mutex_lock(&st->admin_mu);
-	if (sqlite3_prepare_v2(st->adb, "SELECT id, role, surveys, label, hash, created_at FROM "
-			       "api_keys WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			struct cx_key k;
-
-			key_from_row(q, &k);
-			key_copy(out, &k);
-			pthread_rwlock_wrlock(&st->key_lock);
-			if (cache_key(st, &k))
-				cx_key_release(&k);
-			pthread_rwlock_unlock(&st->key_lock);
-			rc = 0;
-		}
-	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&st->admin_mu);
-	return rc;
-}
-
-json_t *cx_store_key_list(struct cx_store *st)
-{
-	json_t *list = json_array();
-
-	pthread_rwlock_rdlock(&st->key_lock);
-	for (size_t i = 0; i < st->nkeys; i++)
-		json_array_append_new(list, cx_key_json(&st->keys[i]));
-	pthread_rwlock_unlock(&st->key_lock);
-	return list;
-}
-
-int cx_store_key_delete(struct cx_store *st, const char *id, struct cx_error *err)
-{
-	sqlite3_stmt *q = NULL;
-	int rc = -1;
-
-	pthread_mutex_lock(&st->admin_mu);
-	if (sqlite3_prepare_v2(st->adb, "DELETE FROM api_keys WHERE id = ?1", -1, &q, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_DONE)
-			rc = sqlite3_changes(st->adb) > 0;
-	}
-	if (rc < 0)
-		db_fail(st, st->adb, err, "deleting a key");
-	sqlite3_finalize(q);
-	pthread_rwlock_wrlock(&st->key_lock);
-	for (size_t i = 0; i < st->nkeys; i++)
-		if (strcmp(st->keys[i].id, id) == 0) {
-			cx_key_release(&st->keys[i]);
-			st->keys[i] = st->keys[--st->nkeys];
-			break;
-		}
-	pthread_rwlock_unlock(&st->key_lock);
-	pthread_mutex_unlock(&st->admin_mu);
-	return rc;
-}
-
-int cx_store_key_count(struct cx_store *st)
-{
-	int n;
-
-	pthread_rwlock_rdlock(&st->key_lock);
-	n = (int)st->nkeys;
-	pthread_rwlock_unlock(&st->key_lock);
-	return n;
+	return st->keys;
 }
 
 /* --- open / close --- */
@@ -580,15 +415,26 @@ int cx_store_key_count(struct cx_store *st)
 int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
 		  struct cx_error *err)
 {
-	struct cx_store *st = calloc(1, sizeof(*st));
+	return cx_store_open_flags(out, path, readers, 0, err);
+}
+
+int cx_store_open_flags(struct cx_store **out, const char *path, unsigned readers,
+			unsigned flags, struct cx_error *err)
+{
+	struct cx_store *st;
+	struct stat sb;
 
 	*out = NULL;
-	if (!st)
+	if ((flags & CX_STORE_MUST_EXIST) && stat(path, &sb) != 0)
+		return cx_error_set(err, 404, "no_database", NULL, "no database at '%s' (%s): "
+				    "only the server creates one; check --db or CXD_DB", path,
+				    strerror(errno));
+	if (!(st = calloc(1, sizeof(*st))))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	st->must_exist = (flags & CX_STORE_MUST_EXIST) != 0;
 	st->path = strdup(path);
 	pthread_mutex_init(&st->admin_mu, NULL);
 	pthread_rwlock_init(&st->survey_lock, NULL);
-	pthread_rwlock_init(&st->key_lock, NULL);
 	pthread_mutex_init(&st->reader_mu, NULL);
 	pthread_cond_init(&st->reader_cv, NULL);
 	if (!(st->wdb = connect(st, 0, err)))
@@ -601,7 +447,8 @@ int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
 	}
 	if (migrate(st, err) || prepare_writer(st, err))
 		goto fail;
-	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) || load_keys(st, err))
+	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) ||
+	    cx_keystore_open(&st->keys, path, err))
 		goto fail;
 	st->readers = calloc(readers ? readers : 1, sizeof(*st->readers));
 	st->nreaders = readers ? readers : 1;
@@ -637,6 +484,7 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->sp_undo);
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
+	cx_keystore_close(st->keys);
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
 	for (size_t i = 0; i < st->nsurveys; i++)
@@ -644,10 +492,6 @@ void cx_store_close(struct cx_store *st)
 	free(st->surveys);
 	pthread_mutex_destroy(&st->admin_mu);
 	pthread_rwlock_destroy(&st->survey_lock);
-	for (size_t i = 0; i < st->nkeys; i++)
-		cx_key_release(&st->keys[i]);
-	free(st->keys);
-	pthread_rwlock_destroy(&st->key_lock);
 	pthread_mutex_destroy(&st->reader_mu);
 	pthread_cond_destroy(&st->reader_cv);
 	free(st->path);

@@ -5,6 +5,11 @@
  * everything, keys included. Keys travel as `Authorization: Bearer cxd_<id>_<secret>`.
  * Only a SHA-256 of the secret is stored; it is compared in constant time. A missing or
  * wrong key is 401 `unauthorized`, a key without the role 403 `forbidden`.
+ *
+ * A presented key that is malformed, unknown, revoked or has the wrong secret gets one
+ * and the same answer (401 `unauthorized`, one message) along one code path: a secret
+ * whose id is unknown is still hashed and compared, against a dummy, so neither the
+ * words nor the work tell an attacker which key ids exist.
  */
 #ifndef CX_AUTH_H
 #define CX_AUTH_H
@@ -45,5 +50,13 @@ int cx_key_matches(const struct cx_key *k, const char *secret);
 int cx_key_allows_survey(const struct cx_key *k, const char *survey);
 json_t *cx_key_json(const struct cx_key *k);
 void cx_key_release(struct cx_key *k);
+
+struct cx_store;
+/* Authenticate `presented` (the text after "Bearer "): on success *out is the key (release
+ * it after) and 0 is returned; otherwise *out is empty, err is the 401 `unauthorized`
+ * shared by every kind of bad key (or a 503 `storage_unavailable` when the database cannot
+ * be read), and -1 is returned. */
+int cx_auth_key(struct cx_store *st, const char *presented, struct cx_key *out,
+		struct cx_error *err);
 
 #endif

@@ -1,7 +1,7 @@
 /* store.h - everything cxd keeps, behind one interface.
  *
- * The SQLite implementation (src/store.c) is the only code that includes sqlite3.h and it
- * owns every SQL statement. Promises:
+ * The SQLite implementation (src/store.c, API keys in src/store_keys.c) is the only code
+ * that includes sqlite3.h and it owns every SQL statement. Promises:
  *  - Durability: cx_store_commit() returns 0 only after the transaction is on disk
  *    (WAL, synchronous=FULL). Nothing is acknowledged before that.
  *  - One writer: the append/commit calls are for the single writer thread (writer.h).
@@ -41,6 +41,12 @@ extern const size_t cx_migrations_count;
  * On failure returns -1 with a message naming the path in err. */
 int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
 		  struct cx_error *err);
+/* The same with flags: CX_STORE_MUST_EXIST refuses a path with no file behind it (404
+ * `no_database`, naming the path) instead of creating a database there. Only the server
+ * creates databases; the command-line tools open them with this flag. */
+#define CX_STORE_MUST_EXIST 1u
+int cx_store_open_flags(struct cx_store **out, const char *path, unsigned readers,
+			unsigned flags, struct cx_error *err);
 /* Close every connection (checkpointing the WAL). No call may be in flight. */
 void cx_store_close(struct cx_store *st);
 /* Highest applied migration version. */
@@ -135,13 +141,22 @@ int cx_store_backup(struct cx_store *st, const char *dest, struct cx_error *err)
 /* Bytes of the database file and its WAL. */
 int64_t cx_store_size(struct cx_store *st);
 
-/* --- API keys (any thread; cached in memory) --- */
+/* --- API keys (any thread; src/store_keys.c) ---
+ * The database file is the truth: keys made or revoked on it by another process (`cxd
+ * keys` while cxd serves) count too. Lookups are cached; the cache is checked against the
+ * file at least every CX_STORE_KEY_RECHECK_MS. */
+#define CX_STORE_KEY_RECHECK_MS 50
 int cx_store_key_put(struct cx_store *st, const struct cx_key *k, struct cx_error *err);
-/* Copy key `id` into *out (release it after); 0 if found, -1 if not. */
+/* Copy key `id` into *out (release it after); 0 if found, -1 if not, -2 if the store
+ * cannot tell (the database cannot be read; treat as not found). Once cx_store_key_delete() of the key has returned in this process, every
+ * call that starts afterwards returns -1; for a delete by another process, every call that
+ * starts CX_STORE_KEY_RECHECK_MS after its commit. A key made anywhere is found at once. */
 int cx_store_key_get(struct cx_store *st, const char *id, struct cx_key *out);
+/* Every key, oldest first, without secrets (cx_key_json); new reference, NULL on failure. */
 json_t *cx_store_key_list(struct cx_store *st);
 /* 1 deleted, 0 no such key, -1 error. */
 int cx_store_key_delete(struct cx_store *st, const char *id, struct cx_error *err);
+/* How many keys the database holds, -1 on failure. */
 int cx_store_key_count(struct cx_store *st);
 
 /* --- export (any thread) --- */

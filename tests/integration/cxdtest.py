@@ -62,7 +62,7 @@ class Server:
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None
-        self.key = key   # the admin key printed on a database's first start
+        self.key = key   # the admin key made on a database's first start (read from DB.admin-key)
         self.log_path = os.path.join(self.tmp, "stderr-%d.log" % time.monotonic_ns())
 
     def start(self):
@@ -77,9 +77,13 @@ class Server:
             m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)/", err)
             if m:
                 self.port = int(m.group(1))
-                k = re.search(r"secret \(shown once\): (cxd_\S+)", err)
+                k = re.search(r"secret \(shown once\): (cxd_\S+)", err)   # stderr a terminal
+                f = re.search(r"its secret is in (.+) \(mode 0600", err)   # else: DB.admin-key
                 if k:
                     self.key = k.group(1)
+                elif f:
+                    with open(f.group(1)) as kf:
+                        self.key = kf.read().strip()
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("cxd exited early:\n" + self.stderr())

@@ -109,14 +109,19 @@ class AuthTest(unittest.TestCase):
 
     def test_command_line_keys(self):
         srv = Server()
-        r = subprocess.run([CXD, "keys", "create", "--role", "admin", "--label", "ops", "--db", srv.db],
-                           capture_output=True, text=True, timeout=30)
+        make = [CXD, "keys", "create", "--role", "admin", "--label", "ops", "--db", srv.db]
+        r = subprocess.run(make, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)   # only the server creates a database
+        self.assertIn("no database at '%s'" % srv.db, r.stderr)
+        self.assertFalse(os.path.exists(srv.db))
+        srv.start().assert_clean_exit(self)
+        r = subprocess.run(make, capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         secret = r.stdout.strip()
         self.assertRegex(secret, r"^cxd_[a-z0-9]{12}_[a-z0-9]{32}$")
         srv.key = secret
         srv.start()
-        self.assertNotIn("shown once", srv.stderr())   # a key exists: none is made on start
+        self.assertNotIn("no API keys yet", srv.stderr())   # a key exists: none is made on start
         self.assertEqual(srv.get("/v1/keys")[0], 200)
         r2 = subprocess.run([CXD, "keys", "create", "--role", "read", "--db", srv.db],
                             capture_output=True, text=True, timeout=30)   # while it runs

@@ -245,5 +245,137 @@ START_TEST(not_a_database)
 }
 END_TEST
 
+
+/* --- API keys (src/store_keys.c) --- */
+
+static void make_key(struct cx_store *st, enum cx_role role, struct cx_key *k)
+{
+	char secret[CX_KEY_SECRET_MAX + 1];
+	struct cx_error err;
+
+	ck_assert_int_eq(cx_key_generate(k, role, secret, sizeof(secret)), 0);
+	k->created_at = 1700000000;
+	ck_assert_msg(cx_store_key_put(st, k, &err) == 0, "%s", err.message);
+}
+
+/* Two stores on one file stand for the server and `cxd keys` on its database: what one
+ * makes, the other finds at once; what one revokes, the other refuses once
+ * CX_STORE_KEY_RECHECK_MS have passed, even a key it has cached. */
+START_TEST(keys_file_is_the_truth)
+{
+	struct cx_store *srv = open_store(), *cli = open_store();
+	struct cx_key k, got;
+	struct cx_error err;
+	json_t *list;
+
+	make_key(cli, CX_ROLE_READ, &k);
+	ck_assert_int_eq(cx_store_key_get(srv, k.id, &got), 0);   /* now cached in srv */
+	ck_assert_int_eq(got.role, CX_ROLE_READ);
+	ck_assert_int_eq(memcmp(got.hash, k.hash, 32), 0);
+	cx_key_release(&got);
+	ck_assert_int_eq(cx_store_key_get(srv, k.id, &got), 0);
+	cx_key_release(&got);
+	ck_assert_int_eq(cx_store_key_count(srv), 1);
+	list = cx_store_key_list(srv);
+	ck_assert_int_eq(json_array_size(list), 1);
+	ck_assert_ptr_null(json_object_get(json_array_get(list, 0), "secret"));
+	json_decref(list);
+
+	ck_assert_int_eq(cx_store_key_delete(cli, k.id, &err), 1);
+	usleep((CX_STORE_KEY_RECHECK_MS + 10) * 1000);   /* what `cxd keys revoke` waits */
+	ck_assert_int_eq(cx_store_key_get(srv, k.id, &got), -1);
+	ck_assert_int_eq(cx_store_key_delete(cli, k.id, &err), 0);
+	ck_assert_int_eq(cx_store_key_count(srv), 0);
+	cx_key_release(&k);
+	cx_store_close(cli);
+	cx_store_close(srv);
+}
+END_TEST
+
+START_TEST(tools_never_create_a_database)
+{
+	struct cx_store *st;
+	struct cx_error err;
+
+	ck_assert_int_eq(cx_store_open_flags(&st, path, 1, CX_STORE_MUST_EXIST, &err), -1);
+	ck_assert_str_eq(err.code, "no_database");
+	ck_assert_ptr_nonnull(strstr(err.message, path));
+	ck_assert_int_eq(access(path, F_OK), -1);   /* nothing made */
+	st = open_store();
+	cx_store_close(st);
+	ck_assert_int_eq(cx_store_open_flags(&st, path, 1, CX_STORE_MUST_EXIST, &err), 0);
+	cx_store_close(st);
+}
+END_TEST
+
+#define MISS_THREADS 16
+
+struct miss {
+	struct cx_store *st;
+	const char *id;
+	pthread_barrier_t *go;
+	int found[2];   /* lookups that found the key before and after the revocation */
+};
+
+static void *look_twice(void *arg)
+{
+	struct miss *m = arg;
+	struct cx_key k;
+
+	pthread_barrier_wait(m->go);   /* all at once: every thread misses the cache */
+	if (cx_store_key_get(m->st, m->id, &k) == 0) {
+		m->found[0]++;
+		cx_key_release(&k);
+	}
+	pthread_barrier_wait(m->go);   /* the main thread revokes here */
+	pthread_barrier_wait(m->go);
+	if (cx_store_key_get(m->st, m->id, &k) == 0) {
+		m->found[1]++;
+		cx_key_release(&k);
+	}
+	return NULL;
+}
+
+/* safe-1: threads that miss the cache together must not leave a copy behind that outlives
+ * the revocation (the old cache inserted one copy per thread; the delete removed one). */
+START_TEST(keys_concurrent_misses_then_revoke)
+{
+	struct cx_store *srv = open_store(), *cli = open_store();
+	pthread_barrier_t go;
+	pthread_t t[MISS_THREADS];
+	struct miss m[MISS_THREADS];
+	struct cx_error err;
+	int before = 0, after = 0;
+
+	pthread_barrier_init(&go, NULL, MISS_THREADS + 1);
+	for (int trial = 0; trial < 40; trial++) {
+		struct cx_key k;
+
+		make_key(cli, CX_ROLE_INGEST, &k);   /* made elsewhere: srv has not cached it */
+		for (int i = 0; i < MISS_THREADS; i++) {
+			m[i] = (struct miss){ .st = srv, .id = k.id, .go = &go };
+			pthread_create(&t[i], NULL, look_twice, &m[i]);
+		}
+		pthread_barrier_wait(&go);
+		pthread_barrier_wait(&go);
+		ck_assert_int_eq(cx_store_key_delete(srv, k.id, &err), 1);
+		pthread_barrier_wait(&go);
+		for (int i = 0; i < MISS_THREADS; i++) {
+			pthread_join(t[i], NULL);
+			before += m[i].found[0];
+			after += m[i].found[1];
+		}
+		cx_key_release(&k);
+	}
+	pthread_barrier_destroy(&go);
+	ck_assert_int_eq(before, 40 * MISS_THREADS);
+	ck_assert_int_eq(after, 0);
+	cx_store_close(cli);
+	cx_store_close(srv);
+}
+END_TEST
+
 CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys, writes_and_rollups,
-	      open_failure_names_path, not_a_database)
+	      open_failure_names_path, not_a_database,
+	      keys_file_is_the_truth, tools_never_create_a_database,
+	      keys_concurrent_misses_then_revoke)
