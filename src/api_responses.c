@@ -121,8 +121,8 @@ static void add_item(struct submission *sub, const json_t *obj, size_t lineno)
 		sub->items = p;
 		sub->cap = cap;
 	}
-	if (cx_validate_response(obj, sub->from_form, lookup, &sub->cache, cx_time_now(),
-				 &sub->items[sub->n], &err)) {
+	if (cx_validate_response(obj, sub->from_form, sub->req->key.role != CX_ROLE_NONE,
+				 lookup, &sub->cache, cx_time_now(), &sub->items[sub->n], &err)) {
 		item_error(sub, index, lineno, &err);
 		return;
 	}

@@ -22,12 +22,12 @@ static const char *data_dir(void)
 static const struct cx_survey *lookup(void *ctx, const char *id)
 {
 	static const struct cx_survey checkout = {
-		.id = "checkout", .title = "Checkout", .nstages = 6,
+		.id = "checkout", .title = "Checkout", .nstages = 6, .open_touchpoints = 1,
 		.stages = { "awareness", "interest", "consideration", "purchase", "retention",
 			    "advocacy" },
 	};
 	static const struct cx_survey onboarding = {
-		.id = "onboarding", .title = "Onboarding", .nstages = 4,
+		.id = "onboarding", .title = "Onboarding", .nstages = 4, .open_touchpoints = 1,
 		.stages = { "awareness", "consideration", "decision", "retention" },
 	};
 
@@ -69,7 +69,7 @@ static int check_invalid(const char *name, json_t *c)
 	const char *code = json_string_value(json_object_get(c, "code"));
 	const char *field = json_string_value(json_object_get(c, "field"));
 	int rc = cx_validate_response(json_object_get(c, "body"),
-				      json_is_true(json_object_get(c, "form")), lookup, NULL, NOW,
+				      json_is_true(json_object_get(c, "form")), 1, lookup, NULL, NOW,
 				      &r, &err);
 
 	ck_assert_msg(rc == -1, "%s: accepted, expected %s", name, code);
@@ -90,7 +90,7 @@ static int check_valid(const char *name, json_t *c)
 	json_t *x = json_object_get(c, "expect");
 	json_t *v;
 	int rc = cx_validate_response(json_object_get(c, "body"),
-				      json_is_true(json_object_get(c, "form")), lookup, NULL, NOW,
+				      json_is_true(json_object_get(c, "form")), 1, lookup, NULL, NOW,
 				      &r, &err);
 
 	ck_assert_msg(rc == 0, "%s: refused with %s (%s)", name, err.code, err.message);
