@@ -338,6 +338,8 @@ static int check_map(const struct cx_survey *s, int keyed, struct cx_response *o
 
 	if (!s)
 		return cx_error_set(err, 422, "unknown_survey", "survey", "no such survey");
+	if (!keyed && !s->is_public)
+		return 0;   /* refused as unauthorized before anything is stored: say nothing */
 	if (!cx_survey_has_touchpoint(s, out->stage, out->touchpoint)) {
 		if (keyed && s->open_touchpoints) {
 			out->learn = 1;
