@@ -183,7 +183,12 @@ def ndjson(items):
 
 class MapTest(unittest.TestCase):
     """The journey map bounds the labels clients can create (issue 11, untrusted clients 2):
-    the 40,000-touchpoint attack, the per-survey cap, the read caps, n = 0 for gaps."""
+    the 40,000-touchpoint attack, the per-survey cap, the read caps, n = 0 for gaps.
+
+    Mutations tried (each fails this file): validate.c check_map returning 0 at once (the
+    attack is stored: anonymous and attack tests fail); both scores caps raised 100-fold
+    (too_many_groups never comes); store_map.c's in-use check disabled (PutTest and the
+    migration test get 200 instead of 409)."""
 
     @classmethod
     def setUpClass(cls):
