@@ -39,6 +39,7 @@ static int valid_url(const char *u)
 static const char *const survey_fields[] = {
 	"id", "title", "stages", "thank_you_url", "public", "allowed_origins",
 	"touchpoints", "channels", "segments", "open_touchpoints",
+	"created_at", "updated_at",   /* read-only: accepted and ignored, so a GET can be PUT back */
 };
 
 static int check_fields(const json_t *body, struct cx_error *err)

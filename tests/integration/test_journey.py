@@ -357,6 +357,11 @@ class PutTest(unittest.TestCase):
             st, _, body = srv.get("/v1/surveys/p")
             self.assertEqual(body["stages"], full["stages"])    # nothing changed
             self.assertTrue(body["public"])
+            # what GET answers can be PUT back unchanged (the way to change one field)
+            st, _, again = srv.request("PUT", "/v1/surveys/p", body=dict(body, title="T1"))
+            self.assertEqual(st, 200, again)
+            self.assertEqual({k: v for k, v in again.items() if k not in ("title", "updated_at")},
+                             {k: v for k, v in body.items() if k not in ("title", "updated_at")})
             # dropping what holds nothing is fine; omitted fields take their defaults
             st, _, body = srv.request("PUT", "/v1/surveys/p", body={
                 "title": "T2", "stages": ["purchase", "advocacy"],
