@@ -288,6 +288,7 @@ static int added(const struct collect *c, size_t from, const struct group *probe
 
 /* by=touchpoint (with or without stage and a time bucket) lists every touchpoint of the
  * journey map that the filters admit, answered or not: a gap in coverage shows as n = 0.
+ * -1 past CX_MAX_CELLS, -2 out of memory.
  * Groups must be sorted by_journey; found by binary search, so the work is
  * O((groups + touchpoints) log groups). Channel or segment groupings are left as they are
  * (which channel would an unanswered touchpoint be listed under?). */
@@ -313,8 +314,10 @@ static int fill_touchpoints(struct collect *c, const struct cx_scores_query *q, 
 			continue;
 		if (added(c, have, &probe))
 			continue;   /* the same name in two stages, grouped by touchpoint only */
-		if (c->n >= CX_MAX_CELLS || !(g = add_group(c)))
+		if (c->n >= CX_MAX_CELLS)
 			return -1;
+		if (!(g = add_group(c)))
+			return -2;
 		g->key[0] = probe.key[0] ? strdup(probe.key[0]) : NULL;
 		g->key[1] = strdup(t->name);
 		g->stage_rank = probe.stage_rank;
@@ -428,6 +431,7 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 	struct cx_error err = { 0 };
 	json_t *out, *groups;
 	int64_t from = 0, to = 0;
+	int rc;
 
 	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
@@ -449,8 +453,13 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 		fill_stages(&c);
 	if (c.n > 1)
 		qsort(c.groups, c.n, sizeof(c.groups[0]), by_journey);
-	if (fill_touchpoints(&c, &q, q.bucket ? cx_trend_start(q.bucket, from) : 0) ||
-	    cells(&c, &q, from, to) > CX_MAX_CELLS) {
+	rc = fill_touchpoints(&c, &q, q.bucket ? cx_trend_start(q.bucket, from) : 0);
+	if (rc == -2) {
+		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
+		cx_reply_error(req, &err);
+		goto out;
+	}
+	if (rc || cells(&c, &q, from, to) > CX_MAX_CELLS) {
 		cx_reply_error(req, too_many_groups(&err));
 		goto out;
 	}
