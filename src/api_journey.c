@@ -1,6 +1,10 @@
 /* api_journey.c - GET /v1/surveys/{id}/journey: the survey's stages in journey order,
- * their touchpoints, the change against the previous period of equal length, and the
- * pain points (rules and tests in include/cx/journey.h).
+ * their touchpoints (every touchpoint of the journey map, answered or not: n = 0 shows a
+ * gap in coverage), the change against the previous period of equal length, and the pain
+ * points (rules and tests in include/cx/journey.h).
+ *
+ * Work is O(cells log cells): cells are found through a hash index, sorted once. At most
+ * CX_MAX_CELLS cells (422 too_many_groups past it, before any JSON is built).
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,43 +22,79 @@
 
 struct cell {            /* one (stage, touchpoint) in both periods */
 	char *stage, *touchpoint;
+	int rank;            /* the stage's place in the journey; unlisted stages last */
 	struct cx_hist now, then;
 };
 
 struct cells {
+	const struct cx_survey *survey;
 	struct cell *v;
 	size_t n, cap;
+	struct cx_cell_index ix;
 	int then;            /* which period the store is walking */
+	int too_many;
 };
 
 static const char *const params[] = { "from", "to", "segment", "channel", "min_n" };
 static const char *const metric_names[] = { "nps", "csat", "ces" };
 
+/* The cell of (stage, touchpoint), added empty if new; NULL when out of memory or past
+ * CX_MAX_CELLS (too_many set). The index keys point into the cells' own strings. */
+static struct cell *cell_of(struct cells *c, const char *stage, const char *touchpoint)
+{
+	long at = cx_cell_index_get(&c->ix, stage, touchpoint);
+	struct cell *e;
+	int rank;
+
+	if (at >= 0)
+		return &c->v[at];
+	if (c->n >= CX_MAX_CELLS) {
+		c->too_many = 1;
+		return NULL;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		struct cell *p = realloc(c->v, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		c->v = p;
+		c->cap = cap;
+	}
+	e = &c->v[c->n];
+	memset(e, 0, sizeof(*e));
+	rank = cx_survey_stage_index(c->survey, stage);
+	e->rank = rank < 0 ? 1 << 20 : rank;
+	if (!(e->stage = strdup(stage)) || !(e->touchpoint = strdup(touchpoint)) ||
+	    cx_cell_index_put(&c->ix, e->stage, e->touchpoint, (long)c->n)) {
+		free(e->stage);
+		free(e->touchpoint);
+		return NULL;
+	}
+	c->n++;
+	return e;
+}
+
 static int on_cell(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
 {
 	struct cells *c = ctx;
-	struct cell *e = NULL;
+	struct cell *e = cell_of(c, key->stage, key->touchpoint);
 
-	for (size_t i = 0; i < c->n && !e; i++)
-		if (strcmp(c->v[i].stage, key->stage) == 0 &&
-		    strcmp(c->v[i].touchpoint, key->touchpoint) == 0)
-			e = &c->v[i];
-	if (!e) {
-		if (c->n == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 32;
-			struct cell *p = realloc(c->v, cap * sizeof(*p));
-
-			if (!p)
-				return -1;
-			c->v = p;
-			c->cap = cap;
-		}
-		e = &c->v[c->n++];
-		memset(e, 0, sizeof(*e));
-		e->stage = strdup(key->stage);
-		e->touchpoint = strdup(key->touchpoint);
-	}
+	if (!e)
+		return -1;
 	*(c->then ? &e->then : &e->now) = *h;
+	return 0;
+}
+
+/* Every touchpoint of the map under a listed stage gets a cell, answered or not. */
+static int seed_map(struct cells *c)
+{
+	const struct cx_survey *s = c->survey;
+
+	for (size_t i = 0; i < s->ntouchpoints; i++)
+		if (cx_survey_stage_index(s, s->touchpoints[i].stage) >= 0 &&
+		    !cell_of(c, s->touchpoints[i].stage, s->touchpoints[i].name))
+			return -1;
 	return 0;
 }
 
@@ -113,15 +153,12 @@ static json_t *scored(const struct cx_hist *now, const struct cx_hist *then)
 	return o;
 }
 
-static int by_stage_then_name(const void *a, const void *b, void *s)
+static int by_stage_then_name(const void *a, const void *b)
 {
 	const struct cell *x = a, *y = b;
-	int rx = cx_survey_stage_index(s, x->stage), ry = cx_survey_stage_index(s, y->stage);
 
-	rx = rx < 0 ? 1 << 20 : rx;
-	ry = ry < 0 ? 1 << 20 : ry;
-	if (rx != ry)
-		return rx < ry ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	if (strcmp(x->stage, y->stage))
 		return strcmp(x->stage, y->stage);
 	return strcmp(x->touchpoint, y->touchpoint);
@@ -218,7 +255,7 @@ static json_t *journey_json(const struct cx_survey *s, struct cells *c,
 	size_t i = 0;
 
 	if (c->n > 1)
-		qsort_r(c->v, c->n, sizeof(c->v[0]), by_stage_then_name, (void *)s);
+		qsort(c->v, c->n, sizeof(c->v[0]), by_stage_then_name);
 	for (size_t k = 0; k < c->n; k++) {
 		cx_hist_add(&all, &c->v[k].now);
 		cx_hist_add(&all_then, &c->v[k].then);
@@ -258,28 +295,39 @@ enum cx_handled cx_api_journey(struct cx_req *req)
 	struct cx_survey s;
 	struct cx_scores_query q = { 0 };
 	struct cells c = { 0 };
-	struct cx_error err;
+	struct cx_error err = { 0 };
 	int64_t min_n = 0, days;
 
 	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
-	if (parse(req, &s, &q, &min_n, &err) ||
-	    cx_store_scores(req->app->store, &q, on_cell, &c, &err)) {
+	c.survey = &s;
+	cx_cell_index_init(&c.ix);
+	if (parse(req, &s, &q, &min_n, &err)) {
 		cx_reply_error(req, &err);
 		goto out;
 	}
+	if (seed_map(&c) || cx_store_scores(req->app->store, &q, on_cell, &c, &err))
+		goto failed;
 	days = q.to_day - q.from_day;      /* the previous period of equal length */
 	q.to_day = q.from_day;
 	q.from_day -= days;
 	c.then = 1;
-	if (cx_store_scores(req->app->store, &q, on_cell, &c, &err)) {
-		cx_reply_error(req, &err);
-		goto out;
-	}
+	if (cx_store_scores(req->app->store, &q, on_cell, &c, &err))
+		goto failed;
 	q.from_day = q.to_day;
 	q.to_day = q.from_day + days;
 	cx_reply_json_take(req, 200, journey_json(&s, &c, &q, min_n));
+	goto out;
+failed:
+	if (c.too_many)
+		cx_error_set(&err, 422, "too_many_groups", NULL, "the journey would hold more "
+			     "than %d (stage, touchpoint) cells; filter on a channel or segment or "
+			     "narrow from/to", CX_MAX_CELLS);
+	else if (!err.status)
+		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
+	cx_reply_error(req, &err);
 out:
+	cx_cell_index_release(&c.ix);
 	for (size_t i = 0; i < c.n; i++) {
 		free(c.v[i].stage);
 		free(c.v[i].touchpoint);

@@ -163,8 +163,8 @@ static void add_item(struct submission *sub, const json_t *item, size_t lineno)
 		sub->items = p;
 		sub->cap = cap;
 	}
-	if (!obj || cx_validate_response(obj, sub->from_form, lookup, &sub->cache, cx_time_now(),
-					 &sub->items[sub->n], &err))
+	if (!obj || cx_validate_response(obj, sub->from_form, sub->req->key.role != CX_ROLE_NONE,
+					 lookup, &sub->cache, cx_time_now(), &sub->items[sub->n], &err))
 		goto fail;
 	sub->items[sub->n++].received_ms = cx_time_now_ms();
 	json_decref(copy);

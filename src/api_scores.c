@@ -2,6 +2,9 @@
  *
  * SQL sums the rollup histograms per group (store.c); this file checks the query, orders
  * the groups (stages in the survey's journey order) and turns histograms into scores.
+ * An answer holds at most CX_MAX_CELLS groups (series x buckets, counting the empty ones a
+ * trend lists): the collection stops as soon as the data passes it, and the count is
+ * checked again before any bucket is filled or any JSON is built (422 too_many_groups).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "cx/app.h"
 #include "cx/cxtime.h"
+#include "cx/journey.h"
 #include "cx/routes.h"
 #include "cx/trend.h"
 
@@ -30,6 +34,7 @@ struct collect {
 	const struct cx_survey *survey;
 	struct group *groups;
 	size_t n, cap;
+	int too_many;        /* the store's groups alone passed CX_MAX_CELLS */
 };
 
 /* by=stage,touchpoint,...,day|week|month */
@@ -146,10 +151,14 @@ static struct group *add_group(struct collect *c)
 static int on_group(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
 {
 	struct collect *c = ctx;
-	struct group *g = add_group(c);
 	const char *k[4] = { key->stage, key->touchpoint, key->channel, key->segment };
+	struct group *g;
 
-	if (!g)
+	if (c->n >= CX_MAX_CELLS) {   /* stop reading: the answer would be refused anyway */
+		c->too_many = 1;
+		return -1;
+	}
+	if (!(g = add_group(c)))
 		return -1;
 	for (int i = 0; i < 4; i++)
 		g->key[i] = k[i] ? strdup(k[i]) : NULL;
@@ -176,6 +185,11 @@ static int same_series(const struct group *x, const struct group *y)
 			return c;
 	}
 	return 0;
+}
+
+static int series_cmp(const void *a, const void *b)
+{
+	return same_series(a, b);
 }
 
 static int by_journey(const void *a, const void *b)
@@ -263,6 +277,70 @@ static void fill_stages(struct collect *c)
 	}
 }
 
+/* 1 if probe is among the groups fill_touchpoints added (at most CX_TOUCHPOINTS_MAX). */
+static int added(const struct collect *c, size_t from, const struct group *probe)
+{
+	for (size_t i = from; i < c->n; i++)
+		if (same_series(&c->groups[i], probe) == 0)
+			return 1;
+	return 0;
+}
+
+/* by=touchpoint (with or without stage and a time bucket) lists every touchpoint of the
+ * journey map that the filters admit, answered or not: a gap in coverage shows as n = 0.
+ * -1 past CX_MAX_CELLS, -2 out of memory.
+ * Groups must be sorted by_journey; found by binary search, so the work is
+ * O((groups + touchpoints) log groups). Channel or segment groupings are left as they are
+ * (which channel would an unanswered touchpoint be listed under?). */
+static int fill_touchpoints(struct collect *c, const struct cx_scores_query *q, int64_t first)
+{
+	const struct cx_survey *s = c->survey;
+	size_t have = c->n;
+
+	if (!(q->dims & CX_DIM_TOUCHPOINT) || (q->dims & (CX_DIM_CHANNEL | CX_DIM_SEGMENT)))
+		return 0;
+	for (size_t i = 0; i < s->ntouchpoints; i++) {
+		const struct cx_touchpoint *t = &s->touchpoints[i];
+		struct group probe = { 0 }, *g;
+		int rank = cx_survey_stage_index(s, t->stage);
+
+		if (rank < 0 || (q->stage && strcmp(q->stage, t->stage) != 0) ||
+		    (q->touchpoint && strcmp(q->touchpoint, t->name) != 0))
+			continue;
+		probe.key[0] = (q->dims & CX_DIM_STAGE) ? t->stage : NULL;
+		probe.key[1] = t->name;
+		probe.stage_rank = (q->dims & CX_DIM_STAGE) ? rank : (int)s->nstages;
+		if (have && bsearch(&probe, c->groups, have, sizeof(probe), series_cmp))
+			continue;
+		if (added(c, have, &probe))
+			continue;   /* the same name in two stages, grouped by touchpoint only */
+		if (c->n >= CX_MAX_CELLS)
+			return -1;
+		if (!(g = add_group(c)))
+			return -2;
+		g->key[0] = probe.key[0] ? strdup(probe.key[0]) : NULL;
+		g->key[1] = strdup(t->name);
+		g->stage_rank = probe.stage_rank;
+		g->bucket_day = first;
+	}
+	if (c->n > 1)
+		qsort(c->groups, c->n, sizeof(c->groups[0]), by_journey);
+	return 0;
+}
+
+/* Groups the answer will hold: series x buckets for a trend, else the groups. */
+static int64_t cells(const struct collect *c, const struct cx_scores_query *q, int64_t from,
+		     int64_t to)
+{
+	int64_t series = 0;
+
+	if (q->bucket == CX_BUCKET_NONE)
+		return (int64_t)c->n;
+	for (size_t i = 0; i < c->n; i++)
+		series += i == 0 || same_series(&c->groups[i - 1], &c->groups[i]) != 0;
+	return (series ? series : 1) * cx_trend_count(q->bucket, from, to, CX_MAX_BUCKETS);
+}
+
 /* The buckets a trend lists: [from, to) as asked; without `to`, up to and including today;
  * without `from`, the 30 days before `to`. More than 1,000 buckets is refused. The query
  * itself is narrowed to the same range, so the groups and the buckets agree. */
@@ -336,21 +414,38 @@ static json_t *query_json(const struct cx_scores_query *q)
 	return out;
 }
 
+static struct cx_error *too_many_groups(struct cx_error *err)
+{
+	cx_error_set(err, 422, "too_many_groups", "by", "the answer would hold more than %d "
+		     "groups (groups x time buckets); narrow from/to, filter on a stage, "
+		     "touchpoint, channel or segment, group by fewer dimensions or use a "
+		     "coarser bucket", CX_MAX_CELLS);
+	return err;
+}
+
 enum cx_handled cx_api_scores(struct cx_req *req)
 {
 	struct cx_survey s;
 	struct cx_scores_query q = { 0 };
 	struct collect c = { 0 };
-	struct cx_error err;
+	struct cx_error err = { 0 };
 	json_t *out, *groups;
 	int64_t from = 0, to = 0;
+	int rc;
 
 	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
 	q.survey = s.id;
 	c.survey = &s;
-	if (parse_filters(req, &s, &q, &err) || trend_range(&q, &from, &to, &err) ||
-	    cx_store_scores(req->app->store, &q, on_group, &c, &err)) {
+	if (parse_filters(req, &s, &q, &err) || trend_range(&q, &from, &to, &err)) {
+		cx_reply_error(req, &err);
+		goto out;
+	}
+	if (cx_store_scores(req->app->store, &q, on_group, &c, &err)) {
+		if (c.too_many)
+			too_many_groups(&err);
+		else if (!err.status)
+			cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
 		cx_reply_error(req, &err);
 		goto out;
 	}
@@ -358,6 +453,16 @@ enum cx_handled cx_api_scores(struct cx_req *req)
 		fill_stages(&c);
 	if (c.n > 1)
 		qsort(c.groups, c.n, sizeof(c.groups[0]), by_journey);
+	rc = fill_touchpoints(&c, &q, q.bucket ? cx_trend_start(q.bucket, from) : 0);
+	if (rc == -2) {
+		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
+		cx_reply_error(req, &err);
+		goto out;
+	}
+	if (rc || cells(&c, &q, from, to) > CX_MAX_CELLS) {
+		cx_reply_error(req, too_many_groups(&err));
+		goto out;
+	}
 	if (q.bucket != CX_BUCKET_NONE && c.n == 0 && q.dims == 0) {
 		struct group *g = add_group(&c);   /* the one series of an undivided trend */
 

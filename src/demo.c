@@ -139,6 +139,12 @@ static int define_survey(struct cx_store *st, struct cx_error *err)
 	s.thank_you_url = NULL;
 	for (size_t i = 0; i < cx_default_stages_count; i++)
 		s.stages[s.nstages++] = strdup(cx_default_stages[i]);
+	for (size_t i = 0; i < NTOUCH; i++)   /* its journey map */
+		if (cx_survey_add_touchpoint(&s, touches[i].stage, touches[i].touchpoint, 1)) {
+			cx_survey_release(&s);
+			return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+		}
+	s.open_touchpoints = 1;
 	rc = cx_store_survey_put(st, &s, 0, &created, err);
 	cx_survey_release(&s);
 	return rc;

@@ -1,5 +1,6 @@
 /* journey.c - see include/cx/journey.h */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cx/journey.h"
@@ -119,4 +120,93 @@ json_t *cx_compare_change_json(const struct cx_compare *c, int ok)
 	return json_pack("{s:f, s:f, s:f, s:o, s:b}", "then", r4(c->a), "now", r4(c->b),
 			 "delta", r4(c->delta), "z", c->has_z ? json_real(r4(c->z)) : json_null(),
 			 "significant", c->significant);
+}
+
+struct cx_cell_entry {
+	const char *stage, *touchpoint;   /* NULL stage = empty slot */
+	uint64_t hash;
+	long value;
+};
+
+static uint64_t cell_hash(const char *stage, const char *touchpoint)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (const unsigned char *p = (const unsigned char *)stage; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;   /* no byte of a label: "a","bc" != "ab","c" */
+	for (const unsigned char *p = (const unsigned char *)touchpoint; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+void cx_cell_index_init(struct cx_cell_index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+}
+
+/* The slot of key, or the empty slot where it would go; nslots is a power of two. */
+static struct cx_cell_entry *slot_of(struct cx_cell_index *ix, const char *stage,
+				     const char *touchpoint, uint64_t h)
+{
+	size_t mask = ix->nslots - 1;
+
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct cx_cell_entry *e = &ix->slots[i];
+
+		ix->probes++;
+		if (!e->stage || (e->hash == h && strcmp(e->stage, stage) == 0 &&
+				  strcmp(e->touchpoint, touchpoint) == 0))
+			return e;
+	}
+}
+
+long cx_cell_index_get(struct cx_cell_index *ix, const char *stage, const char *touchpoint)
+{
+	struct cx_cell_entry *e;
+
+	if (!ix->nslots)
+		return -1;
+	e = slot_of(ix, stage, touchpoint, cell_hash(stage, touchpoint));
+	return e->stage ? e->value : -1;
+}
+
+static int grow(struct cx_cell_index *ix)
+{
+	struct cx_cell_index bigger = { .nslots = ix->nslots ? ix->nslots * 2 : 64 };
+
+	if (!(bigger.slots = calloc(bigger.nslots, sizeof(*bigger.slots))))
+		return -1;
+	for (size_t i = 0; i < ix->nslots; i++) {
+		struct cx_cell_entry *e = &ix->slots[i];
+
+		if (e->stage)
+			*slot_of(&bigger, e->stage, e->touchpoint, e->hash) = *e;
+	}
+	free(ix->slots);
+	ix->slots = bigger.slots;
+	ix->nslots = bigger.nslots;
+	ix->probes += bigger.probes;
+	return 0;
+}
+
+int cx_cell_index_put(struct cx_cell_index *ix, const char *stage, const char *touchpoint,
+		      long value)
+{
+	uint64_t h = cell_hash(stage, touchpoint);
+	struct cx_cell_entry *e;
+
+	if ((ix->n + 1) * 2 > ix->nslots && grow(ix))   /* load factor at most 1/2 */
+		return -1;
+	e = slot_of(ix, stage, touchpoint, h);
+	if (!e->stage)
+		ix->n++;
+	*e = (struct cx_cell_entry){ stage, touchpoint, h, value };
+	return 0;
+}
+
+void cx_cell_index_release(struct cx_cell_index *ix)
+{
+	free(ix->slots);
+	memset(ix, 0, sizeof(*ix));
 }

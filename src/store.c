@@ -19,6 +19,7 @@
 #include "cx/rollup.h"
 #include "cx/store.h"
 #include "store_keys.h"
+#include "store_map.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define QUERY_SHAPES (16 * 4 * 2)   /* dims bitmask x bucket kind x UTC or local days */
@@ -42,6 +43,8 @@ struct cx_store {
 	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
 	size_t njob_rows, job_rows_cap;
 	int job_savepoint;
+	char (*learned)[CX_ID_MAX + 1];   /* surveys whose map the transaction extended */
+	size_t nlearned, learned_cap;
 
 	/* survey definitions */
 	pthread_mutex_t admin_mu;
@@ -397,6 +400,11 @@ static int load_surveys(struct cx_store *st, struct cx_error *err)
 		struct cx_survey s;
 
 		survey_from_row(q, &s);
+		if (cx_store_map_load(st->adb, &s, err)) {
+			cx_survey_release(&s);
+			sqlite3_finalize(q);
+			return -1;
+		}
 		cache_survey(st, &s);
 	}
 	sqlite3_finalize(q);
@@ -485,6 +493,7 @@ void cx_store_close(struct cx_store *st)
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
 	cx_keystore_close(st->keys);
+	free(st->learned);
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
 	for (size_t i = 0; i < st->nsurveys; i++)
@@ -505,6 +514,39 @@ int cx_store_schema_version(struct cx_store *st)
 
 /* --- surveys --- */
 
+/* Re-read survey id (row and map) into the cache; caller holds admin_mu. */
+static int reload_survey(struct cx_store *st, const char *id, struct cx_error *err)
+{
+	sqlite3_stmt *q;
+	struct cx_survey s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->adb, "SELECT id, title, stages, thank_you_url, created_at, "
+			       "updated_at, public, allowed_origins FROM surveys WHERE id = ?1", -1,
+			       &q, NULL) != SQLITE_OK)
+		return db_fail(st, st->adb, err, "loading a survey");
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(q);
+		return rc == SQLITE_DONE ? 0 : db_fail(st, st->adb, err, "loading a survey");
+	}
+	survey_from_row(q, &s);
+	sqlite3_finalize(q);
+	if (cx_store_map_load(st->adb, &s, err)) {
+		cx_survey_release(&s);
+		return -1;
+	}
+	pthread_rwlock_wrlock(&st->survey_lock);
+	rc = cache_survey(st, &s);
+	pthread_rwlock_unlock(&st->survey_lock);
+	if (rc) {
+		cx_survey_release(&s);
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	}
+	return 0;
+}
+
 int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int replace,
 			int *created, struct cx_error *err)
 {
@@ -516,9 +558,8 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 	json_t *stages = json_array(), *origins = json_array();
 	char *stages_text, *origins_text;
 	sqlite3_stmt *q = NULL;
-	struct cx_survey copy;
 	int64_t now = cx_time_now();
-	int rc = -1, step;
+	int rc = -1, step, in_tx = 0;
 
 	for (size_t i = 0; i < s->nstages; i++)
 		json_array_append_new(stages, json_string(s->stages[i]));
@@ -530,6 +571,14 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 	json_decref(origins);
 
 	pthread_mutex_lock(&st->admin_mu);
+	if (exec(st->adb, "BEGIN IMMEDIATE")) {
+		db_fail(st, st->adb, err, "defining a survey");
+		goto out;
+	}
+	in_tx = 1;
+	/* a replacement may not orphan stored responses (stage_in_use / touchpoint_in_use) */
+	if (replace && cx_store_map_check(st->adb, s, err))
+		goto out;
 	if (sqlite3_prepare_v2(st->adb, sql, -1, &q, NULL) != SQLITE_OK) {
 		db_fail(st, st->adb, err, "defining a survey");
 		goto out;
@@ -553,21 +602,21 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 		db_fail(st, st->adb, err, "defining a survey");
 		goto out;
 	}
-	cx_survey_copy(&copy, s);
-	copy.created_at = sqlite3_column_int64(q, 0);
-	copy.updated_at = sqlite3_column_int64(q, 1);
-	*created = !find_survey(st, s->id);   /* the cache only changes under admin_mu */
 	sqlite3_finalize(q);
 	q = NULL;
-	pthread_rwlock_wrlock(&st->survey_lock);
-	rc = cache_survey(st, &copy);
-	pthread_rwlock_unlock(&st->survey_lock);
-	if (rc) {
-		cx_survey_release(&copy);
-		cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	if (cx_store_map_save(st->adb, s, err))
+		goto out;
+	if (exec(st->adb, "COMMIT")) {
+		db_fail(st, st->adb, err, "defining a survey");
+		goto out;
 	}
+	in_tx = 0;
+	*created = !find_survey(st, s->id);   /* the cache only changes under admin_mu */
+	rc = reload_survey(st, s->id, err);
 out:
 	sqlite3_finalize(q);
+	if (in_tx)
+		exec(st->adb, "ROLLBACK");
 	pthread_mutex_unlock(&st->admin_mu);
 	free(stages_text);
 	free(origins_text);
@@ -759,12 +808,50 @@ static int idem_record(struct cx_store *st, const struct cx_response *r,
 	return step_once(q) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Remember that survey's map grew in this transaction (its cache is re-read at commit). */
+static int note_learned(struct cx_store *st, const char *survey, struct cx_error *err)
+{
+	for (size_t i = 0; i < st->nlearned; i++)
+		if (strcmp(st->learned[i], survey) == 0)
+			return 0;
+	if (st->nlearned == st->learned_cap) {
+		size_t cap = st->learned_cap ? st->learned_cap * 2 : 4;
+		char (*p)[CX_ID_MAX + 1] = realloc(st->learned, cap * sizeof(*p));
+
+		if (!p)
+			return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+		st->learned = p;
+		st->learned_cap = cap;
+	}
+	snprintf(st->learned[st->nlearned++], CX_ID_MAX + 1, "%s", survey);
+	return 0;
+}
+
+/* After a commit: the surveys whose map grew are re-read into the cache, under admin_mu so
+ * that a concurrent PUT's cache update cannot be overtaken by an older view. */
+static void reload_learned(struct cx_store *st)
+{
+	struct cx_error err;
+
+	if (!st->nlearned)
+		return;
+	pthread_mutex_lock(&st->admin_mu);
+	for (size_t i = 0; i < st->nlearned; i++)
+		if (reload_survey(st, st->learned[i], &err))
+			cx_log_error("re-reading survey %s's journey map: %s", st->learned[i],
+				     err.message);
+	pthread_mutex_unlock(&st->admin_mu);
+	st->nlearned = 0;
+}
+
 int cx_store_append(struct cx_store *st, const struct cx_response *r,
 		    const struct cx_idem_scope *scope, int64_t *id, int *replayed,
 		    struct cx_error *err)
 {
 	sqlite3_stmt *q = st->insert_response;
 	int rc;
+
+	int have = 1;
 
 	*replayed = 0;
 	if (!scope || !scope->name)
@@ -776,6 +863,10 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 			return rc == 1 ? 0 : -1;
 		}
 	}
+	/* a touchpoint new to the map: room under the cap is checked before anything is
+	 * written, so a refusal writes nothing */
+	if (r->learn && (have = cx_store_map_room(st->wdb, r, err)) < 0)
+		return -1;
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, r->touchpoint, -1, SQLITE_STATIC);
@@ -798,6 +889,8 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 	*id = sqlite3_last_insert_rowid(st->wdb);
 	if (r->idem_key && idem_record(st, r, scope, *id))
 		return db_fail(st, st->wdb, err, "idempotency record");
+	if (!have && (cx_store_map_learn(st->wdb, r, err) || note_learned(st, r->survey, err)))
+		return -1;
 	if (st->njob_rows == st->job_rows_cap) {
 		size_t cap = st->job_rows_cap ? st->job_rows_cap * 2 : 64;
 		const struct cx_response **p = realloc(st->job_rows, cap * sizeof(*p));
@@ -826,6 +919,7 @@ int cx_store_commit(struct cx_store *st, struct cx_error *err)
 	/* the rollups first, one upsert per key the transaction touched */
 	if (cx_rollup_each(st->acc, upsert_rollup, st) == 0 && exec(st->wdb, "COMMIT") == 0) {
 		cx_rollup_clear(st->acc);
+		reload_learned(st);
 		return 0;
 	}
 	db_fail(st, st->wdb, err, "commit");
@@ -836,6 +930,7 @@ int cx_store_commit(struct cx_store *st, struct cx_error *err)
 void cx_store_rollback(struct cx_store *st)
 {
 	cx_rollup_clear(st->acc);
+	st->nlearned = 0;
 	if (!sqlite3_get_autocommit(st->wdb))
 		exec(st->wdb, "ROLLBACK");
 }

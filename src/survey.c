@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cx/survey.h"
+#include "cx/validate.h"
 
 const char *const cx_default_stages[] = {
 	"awareness", "interest", "consideration", "purchase", "retention", "advocacy",
@@ -37,6 +38,8 @@ static int valid_url(const char *u)
 
 static const char *const survey_fields[] = {
 	"id", "title", "stages", "thank_you_url", "public", "allowed_origins",
+	"touchpoints", "channels", "segments", "open_touchpoints",
+	"created_at", "updated_at",   /* read-only: accepted and ignored, so a GET can be PUT back */
 };
 
 static int check_fields(const json_t *body, struct cx_error *err)
@@ -53,6 +56,7 @@ static int check_fields(const json_t *body, struct cx_error *err)
 		if (i == sizeof(survey_fields) / sizeof(survey_fields[0]))
 			return cx_error_set(err, 422, "unknown_field", key,
 					    "unknown field '%.60s'; a survey has id, title, stages, "
+					    "touchpoints, channels, segments, open_touchpoints, "
 					    "thank_you_url, public and allowed_origins", key);
 	}
 	return 0;
@@ -132,6 +136,141 @@ static int read_stages(const json_t *stages, struct cx_survey *out, struct cx_er
 	return 0;
 }
 
+int cx_survey_has_touchpoint(const struct cx_survey *s, const char *stage, const char *name)
+{
+	for (size_t i = 0; i < s->ntouchpoints; i++)
+		if (strcmp(s->touchpoints[i].name, name) == 0 &&
+		    strcmp(s->touchpoints[i].stage, stage) == 0)
+			return 1;
+	return 0;
+}
+
+int cx_survey_add_touchpoint(struct cx_survey *s, const char *stage, const char *name,
+			     int declared)
+{
+	struct cx_touchpoint *p = realloc(s->touchpoints,
+					  (s->ntouchpoints + 1) * sizeof(*p));
+
+	if (!p)
+		return -1;
+	s->touchpoints = p;
+	p += s->ntouchpoints;
+	p->stage = strdup(stage);
+	p->name = strdup(name);
+	p->declared = declared;
+	if (!p->stage || !p->name) {
+		free(p->stage);
+		free(p->name);
+		return -1;
+	}
+	s->ntouchpoints++;
+	return 0;
+}
+
+int cx_survey_label_listed(char *const *list, size_t n, const char *label)
+{
+	if (!list)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], label) == 0)
+			return 1;
+	return 0;
+}
+
+/* "touchpoints": {"stage": ["name", ...], ...}; every stage must be one of the survey's. */
+static int read_touchpoints(const json_t *tps, struct cx_survey *out, struct cx_error *err)
+{
+	const char *stage;
+	json_t *list, *v;
+	size_t i;
+
+	if (!tps || json_is_null(tps))
+		return 0;
+	if (!json_is_object(tps))
+		return cx_error_set(err, 422, "invalid_touchpoints", "touchpoints",
+				    "touchpoints is an object: {\"stage\": [\"touchpoint\", ...]}");
+	json_object_foreach((json_t *)tps, stage, list) {
+		if (cx_survey_stage_index(out, stage) < 0)
+			return cx_error_set(err, 422, "invalid_touchpoints", "touchpoints",
+					    "touchpoints lists '%.64s', which is not one of the "
+					    "survey's stages", stage);
+		if (!json_is_array(list))
+			return cx_error_set(err, 422, "invalid_touchpoints", "touchpoints",
+					    "the touchpoints of stage '%s' must be a list of names",
+					    stage);
+		json_array_foreach(list, i, v) {
+			const char *name = json_string_value(v);
+
+			if (!name || !cx_valid_label(name, json_string_length(v), CX_LABEL_MAX))
+				return cx_error_set(err, 422, "invalid_touchpoints", "touchpoints",
+						    "touchpoint %zu of stage '%s' must be 1-%d "
+						    "characters of A-Z a-z 0-9 and space _ . : / @ + -",
+						    i, stage, CX_LABEL_MAX);
+			if (cx_survey_has_touchpoint(out, stage, name))
+				return cx_error_set(err, 422, "invalid_touchpoints", "touchpoints",
+						    "touchpoint '%s' is listed twice in stage '%s'",
+						    name, stage);
+			if (out->ntouchpoints >= CX_TOUCHPOINTS_MAX)
+				return cx_error_set(err, 422, "too_many_touchpoints", "touchpoints",
+						    "a survey has at most %d touchpoints",
+						    CX_TOUCHPOINTS_MAX);
+			if (cx_survey_add_touchpoint(out, stage, name, 1))
+				return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+		}
+	}
+	return 0;
+}
+
+/* "channels" / "segments": a list of labels (only those are accepted) or absent/null (any). */
+static int read_labels(const json_t *list, const char *field, char ***out, size_t *n,
+		       struct cx_error *err)
+{
+	json_t *v;
+	size_t i;
+
+	if (!list || json_is_null(list))
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > CX_LABELS_MAX)
+		return cx_error_set(err, 422, "invalid_labels", field, "%s is a list of at most "
+				    "%d names, or null for any", field, CX_LABELS_MAX);
+	if (!(*out = calloc(json_array_size(list) + 1, sizeof(**out))))
+		return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!name || !cx_valid_label(name, json_string_length(v), CX_LABEL_MAX))
+			return cx_error_set(err, 422, "invalid_labels", field, "%s entry %zu must "
+					    "be 1-%d characters of A-Z a-z 0-9 and space _ . : / @ + -",
+					    field, i, CX_LABEL_MAX);
+		if (cx_survey_label_listed(*out, *n, name))
+			return cx_error_set(err, 422, "invalid_labels", field,
+					    "'%s' is listed twice in %s", name, field);
+		(*out)[(*n)++] = strdup(name);
+	}
+	return 0;
+}
+
+/* The map: touchpoints, channels, segments, open_touchpoints (default: open when the
+ * definition declares no touchpoint, so a plain list of stages keeps working for keyed
+ * clients; closed as soon as touchpoints are declared). */
+static int read_map(const json_t *body, struct cx_survey *out, struct cx_error *err)
+{
+	const json_t *open = json_object_get(body, "open_touchpoints");
+
+	if (read_touchpoints(json_object_get(body, "touchpoints"), out, err) ||
+	    read_labels(json_object_get(body, "channels"), "channels", &out->channels,
+			&out->nchannels, err) ||
+	    read_labels(json_object_get(body, "segments"), "segments", &out->segments,
+			&out->nsegments, err))
+		return -1;
+	if (open && !json_is_null(open) && !json_is_boolean(open))
+		return cx_error_set(err, 422, "invalid_open_touchpoints", "open_touchpoints",
+				    "open_touchpoints must be true or false");
+	out->open_touchpoints = (!open || json_is_null(open)) ? out->ntouchpoints == 0
+							      : json_is_true(open);
+	return 0;
+}
+
 int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_survey *out,
 			struct cx_error *err)
 {
@@ -182,7 +321,7 @@ int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_surve
 		}
 		out->thank_you_url = strdup(json_string_value(url));
 	}
-	if (read_public(body, out, err))
+	if (read_public(body, out, err) || read_map(body, out, err))
 		goto fail;
 	return 0;
 bad_id:
@@ -193,6 +332,34 @@ fail:
 	return -1;
 }
 
+static json_t *labels_json(char *const *list, size_t n)
+{
+	json_t *a;
+
+	if (!list)
+		return json_null();
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+/* {"stage": [touchpoints in map order], ...} for every stage the survey lists. */
+json_t *cx_survey_touchpoints_json(const struct cx_survey *s)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < s->nstages; i++)
+		json_object_set_new(o, s->stages[i], json_array());
+	for (size_t i = 0; i < s->ntouchpoints; i++) {
+		json_t *a = json_object_get(o, s->touchpoints[i].stage);
+
+		if (a)
+			json_array_append_new(a, json_string(s->touchpoints[i].name));
+	}
+	return o;
+}
+
 json_t *cx_survey_to_json(const struct cx_survey *s)
 {
 	json_t *stages = json_array(), *origins = json_array();
@@ -201,8 +368,13 @@ json_t *cx_survey_to_json(const struct cx_survey *s)
 		json_array_append_new(stages, json_string(s->stages[i]));
 	for (size_t i = 0; i < s->norigins; i++)
 		json_array_append_new(origins, json_string(s->origins[i]));
-	return json_pack("{s:s, s:s, s:o, s:s?, s:b, s:o, s:I, s:I}", "id", s->id, "title",
-			 s->title, "stages", stages, "thank_you_url", s->thank_you_url,
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:s?, s:b, s:o, s:I, s:I}",
+			 "id", s->id, "title", s->title, "stages", stages,
+			 "touchpoints", cx_survey_touchpoints_json(s),
+			 "channels", labels_json(s->channels, s->nchannels),
+			 "segments", labels_json(s->segments, s->nsegments),
+			 "open_touchpoints", s->open_touchpoints,
+			 "thank_you_url", s->thank_you_url,
 			 "public", s->is_public, "allowed_origins", origins,
 			 "created_at", (json_int_t)s->created_at, "updated_at",
 			 (json_int_t)s->updated_at);
@@ -216,9 +388,28 @@ int cx_survey_stage_index(const struct cx_survey *s, const char *stage)
 	return -1;
 }
 
+static char **copy_labels(char *const *list, size_t n)
+{
+	char **c;
+
+	if (!list || !(c = calloc(n + 1, sizeof(*c))))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		c[i] = strdup(list[i]);
+	return c;
+}
+
 int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 {
 	*dst = *src;
+	dst->touchpoints = NULL;
+	dst->ntouchpoints = 0;
+	for (size_t i = 0; i < src->ntouchpoints; i++)
+		if (cx_survey_add_touchpoint(dst, src->touchpoints[i].stage,
+					     src->touchpoints[i].name, src->touchpoints[i].declared))
+			break;
+	dst->channels = copy_labels(src->channels, src->nchannels);
+	dst->segments = copy_labels(src->segments, src->nsegments);
 	dst->title = strdup(src->title);
 	dst->thank_you_url = src->thank_you_url ? strdup(src->thank_you_url) : NULL;
 	for (size_t i = 0; i < src->nstages; i++)
@@ -236,5 +427,16 @@ void cx_survey_release(struct cx_survey *s)
 		free(s->stages[i]);
 	for (size_t i = 0; i < s->norigins; i++)
 		free(s->origins[i]);
+	for (size_t i = 0; i < s->ntouchpoints; i++) {
+		free(s->touchpoints[i].stage);
+		free(s->touchpoints[i].name);
+	}
+	free(s->touchpoints);
+	for (size_t i = 0; s->channels && i < s->nchannels; i++)
+		free(s->channels[i]);
+	for (size_t i = 0; s->segments && i < s->nsegments; i++)
+		free(s->segments[i]);
+	free(s->channels);
+	free(s->segments);
 	memset(s, 0, sizeof(*s));
 }

@@ -270,8 +270,9 @@ static int submitted_at(const json_t *obj, int from_form, int64_t now_s, int64_t
 	return 0;
 }
 
-static int survey_and_stage(const json_t *obj, int from_form, cx_survey_lookup_fn lookup,
-			    void *lookup_ctx, struct cx_response *out, struct cx_error *err)
+static int survey_and_stage(const json_t *obj, int from_form, int keyed,
+			    cx_survey_lookup_fn lookup, void *lookup_ctx, struct cx_response *out,
+			    struct cx_error *err)
 {
 	const json_t *v = field(obj, "survey", from_form);
 	const json_t *st;
@@ -299,17 +300,72 @@ static int survey_and_stage(const json_t *obj, int from_form, cx_survey_lookup_f
 		for (size_t i = 0; i < s->nstages && used < sizeof(list); i++)
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
 						 i ? ", " : "", s->stages[i]);
-		rc = cx_error_set(err, 422, "invalid_stage", "stage",
-				  "stage must be one of survey '%s' stages: %s", s->id, list);
+		if (keyed || s->is_public)
+			rc = cx_error_set(err, 422, "invalid_stage", "stage",
+					  "stage must be one of survey '%s' stages: %s", s->id, list);
+		else
+			rc = cx_error_set(err, 422, "invalid_stage", "stage",
+					  "stage is not one of the survey's stages");
 	} else {
 		out->stage = strdup(json_string_value(st));
 	}
 	return rc;
 }
 
-int cx_validate_response(const json_t *obj, int from_form, cx_survey_lookup_fn lookup,
-			 void *lookup_ctx, int64_t now_s, struct cx_response *out,
-			 struct cx_error *err)
+/* "a, b, c" of the touchpoints of stage in s, cut to fit buf. */
+static void stage_touchpoints(const struct cx_survey *s, const char *stage, char *buf,
+			      size_t len)
+{
+	size_t used = 0, n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->ntouchpoints && used < len; i++)
+		if (strcmp(s->touchpoints[i].stage, stage) == 0)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", n++ ? ", " : "",
+						 s->touchpoints[i].name);
+	if (n == 0)
+		snprintf(buf, len, "(none declared)");
+}
+
+/* The journey map: touchpoint, channel and segment must be labels the survey allows. Only
+ * a keyed client may name a new touchpoint, and only of an open survey (out->learn). What
+ * the map holds is told only to clients allowed to know it (keyed, or a public survey). */
+static int check_map(const struct cx_survey *s, int keyed, struct cx_response *out,
+		     struct cx_error *err)
+{
+	int reveal = s && (keyed || s->is_public);
+	char list[480];
+
+	if (!s)
+		return cx_error_set(err, 422, "unknown_survey", "survey", "no such survey");
+	if (!keyed && !s->is_public)
+		return 0;   /* refused as unauthorized before anything is stored: say nothing */
+	if (!cx_survey_has_touchpoint(s, out->stage, out->touchpoint)) {
+		if (keyed && s->open_touchpoints) {
+			out->learn = 1;
+		} else if (reveal) {
+			stage_touchpoints(s, out->stage, list, sizeof(list));
+			return cx_error_set(err, 422, "unknown_touchpoint", "touchpoint",
+					    "touchpoint '%s' is not in survey '%s' journey map for "
+					    "stage '%s'; its touchpoints there: %s", out->touchpoint,
+					    s->id, out->stage, list);
+		} else {
+			return cx_error_set(err, 422, "unknown_touchpoint", "touchpoint",
+					    "touchpoint is not in the survey's journey map");
+		}
+	}
+	if (out->channel && !cx_survey_label_listed(s->channels, s->nchannels, out->channel))
+		return cx_error_set(err, 422, "unknown_channel", "channel", "channel '%s' is not "
+				    "one of the channels the survey lists", out->channel);
+	if (out->segment && !cx_survey_label_listed(s->segments, s->nsegments, out->segment))
+		return cx_error_set(err, 422, "unknown_segment", "segment", "segment '%s' is not "
+				    "one of the segments the survey lists", out->segment);
+	return 0;
+}
+
+int cx_validate_response(const json_t *obj, int from_form, int keyed,
+			 cx_survey_lookup_fn lookup, void *lookup_ctx, int64_t now_s,
+			 struct cx_response *out, struct cx_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -323,10 +379,11 @@ int cx_validate_response(const json_t *obj, int from_form, cx_survey_lookup_fn l
 		if (!known_field(key, from_form))
 			return cx_error_set(err, 422, "unknown_field", key,
 					    "unknown field '%.60s'", key);
-	if (survey_and_stage(obj, from_form, lookup, lookup_ctx, out, err) ||
+	if (survey_and_stage(obj, from_form, keyed, lookup, lookup_ctx, out, err) ||
 	    label(obj, "touchpoint", 1, CX_LABEL_MAX, from_form, &out->touchpoint, err) ||
 	    label(obj, "channel", 0, CX_LABEL_MAX, from_form, &out->channel, err) ||
 	    label(obj, "segment", 0, CX_LABEL_MAX, from_form, &out->segment, err) ||
+	    check_map(lookup(lookup_ctx, out->survey), keyed, out, err) ||
 	    label(obj, "customer", 0, CX_CUSTOMER_MAX, from_form, &out->customer, err) ||
 	    answer(obj, "nps", 0, 10, from_form, &out->nps, err) ||
 	    answer(obj, "csat", 1, 5, from_form, &out->csat, err) ||

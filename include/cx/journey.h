@@ -23,6 +23,10 @@
 
 #include "cx/score.h"
 
+/* The most groups one read answer may hold: scores (groups x time buckets) and /journey
+ * ((stage, touchpoint) cells). Past it: 422 too_many_groups, decided before any JSON. */
+#define CX_MAX_CELLS 10000
+
 enum cx_metric { CX_METRIC_NPS = 0, CX_METRIC_CSAT, CX_METRIC_CES };
 
 struct cx_compare {
@@ -54,5 +58,23 @@ int cx_journey_headline(const struct cx_hist *all);
 json_t *cx_compare_change_json(const struct cx_compare *c, int ok);
 
 extern const char cx_journey_test_name[];
+
+/* An index of journey cells by (stage, touchpoint): a hash table with linear probing, so
+ * building a journey of n cells costs O(n) lookups whatever n is (the old linear scan per
+ * cell was O(n^2): 8.4 s for 40,000 touchpoints). The index keeps the caller's key
+ * pointers, which must outlive it. `probes` counts slot visits, for tests. */
+struct cx_cell_entry;
+struct cx_cell_index {
+	struct cx_cell_entry *slots;
+	size_t nslots, n;
+	uint64_t probes;
+};
+void cx_cell_index_init(struct cx_cell_index *ix);
+/* The value stored for (stage, touchpoint), or -1. */
+long cx_cell_index_get(struct cx_cell_index *ix, const char *stage, const char *touchpoint);
+/* Store value for a key not yet present; 0, or -1 when out of memory. */
+int cx_cell_index_put(struct cx_cell_index *ix, const char *stage, const char *touchpoint,
+		      long value);
+void cx_cell_index_release(struct cx_cell_index *ix);
 
 #endif

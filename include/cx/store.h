@@ -64,6 +64,18 @@ int cx_store_origin_public(struct cx_store *st, const char *origin);
 /* JSON array of every survey, ordered by id; new reference. */
 json_t *cx_store_survey_list(struct cx_store *st);
 
+/* --- journey map (src/store_map.c, part of the SQLite implementation; schema 008) ---
+ * A survey's map (struct cx_survey: touchpoints, channels, segments, open_touchpoints) is
+ * stored and cached with it: cx_store_survey_get returns it.
+ *  - cx_store_survey_put with `replace` refuses, changing nothing, a definition that drops
+ *    a stage holding responses (409 `stage_in_use`) or a declared touchpoint holding
+ *    responses (409 `touchpoint_in_use`); the message names them. It replaces the declared
+ *    touchpoints; learned ones stay.
+ *  - cx_store_append of a response with `learn` set adds its touchpoint to the map in the
+ *    same transaction ("learned"), or, when the survey already has CX_TOUCHPOINTS_MAX,
+ *    fails with 422 `too_many_touchpoints` having written nothing. The cached map is
+ *    re-read after the commit. */
+
 /* --- the writer thread's family --- */
 int cx_store_begin(struct cx_store *st, struct cx_error *err);
 /* A job is a group of responses that stands or falls together. With `savepoint` it can be

@@ -1,8 +1,16 @@
-/* survey.h - a survey definition: id, title, the journey stages in order, thank-you URL.
+/* survey.h - a survey definition: id, title, the journey stages in order, thank-you URL,
+ * and its journey map: per stage the touchpoints responses may name, and optionally the
+ * channels and segments they may name.
  *
  * Limits (documented in the README): id and stage names 1-64 chars of [A-Za-z0-9_.-];
  * title 1-200 bytes of UTF-8; 1-32 distinct stages; thank_you_url an http(s) URL of at
- * most 2048 bytes.
+ * most 2048 bytes; at most CX_TOUCHPOINTS_MAX touchpoints per survey (declared plus those
+ * keyed clients added), at most CX_LABELS_MAX channels and as many segments.
+ *
+ * The map bounds what anonymous clients can create: an anonymous response must name a
+ * touchpoint of the map (and a listed channel/segment when the survey lists them). With
+ * open_touchpoints, a keyed client's response may name a new touchpoint, which the store
+ * adds to the map ("learned") in the response's own transaction, up to the cap.
  */
 #ifndef CX_SURVEY_H
 #define CX_SURVEY_H
@@ -18,6 +26,15 @@
 #define CX_STAGES_MAX 32
 #define CX_URL_MAX 2048
 #define CX_ORIGINS_MAX 20
+#define CX_TOUCHPOINTS_MAX 500   /* per survey, declared and learned together */
+#define CX_LABELS_MAX 100        /* listed channels; listed segments */
+
+/* One touchpoint of the map. `stage` may name a stage the survey no longer lists (data
+ * from before migration 008); such entries are kept but never offered. */
+struct cx_touchpoint {
+	char *stage, *name;
+	int declared;         /* 1 = in the definition; 0 = learned from a keyed response */
+};
 
 struct cx_survey {
 	char id[CX_ID_MAX + 1];
@@ -28,6 +45,12 @@ struct cx_survey {
 	int is_public;        /* responses need no key */
 	size_t norigins;      /* browser origins allowed to post (CORS), e.g. https://a.example */
 	char *origins[CX_ORIGINS_MAX];
+	/* the journey map */
+	struct cx_touchpoint *touchpoints;   /* in map order: declared, then learned */
+	size_t ntouchpoints;
+	int open_touchpoints;  /* keyed clients may add touchpoints (up to the cap) */
+	char **channels, **segments;         /* NULL = any label */
+	size_t nchannels, nsegments;
 	int64_t created_at;
 	int64_t updated_at;
 };
@@ -43,8 +66,17 @@ int cx_survey_valid_id(const char *s);
 int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_survey *out,
 			struct cx_error *err);
 json_t *cx_survey_to_json(const struct cx_survey *s);
+/* {"stage": [touchpoint, ...]} for every listed stage, in map order; new reference. */
+json_t *cx_survey_touchpoints_json(const struct cx_survey *s);
 /* 1 if origin is one of s's allowed origins. */
 int cx_survey_origin_allowed(const struct cx_survey *s, const char *origin);
+/* 1 if (stage, name) is a touchpoint of s's map. */
+int cx_survey_has_touchpoint(const struct cx_survey *s, const char *stage, const char *name);
+/* Append (stage, name) to s's map; 0, or -1 when out of memory. */
+int cx_survey_add_touchpoint(struct cx_survey *s, const char *stage, const char *name,
+			     int declared);
+/* 1 if label is allowed by list (n entries; list NULL = any). */
+int cx_survey_label_listed(char *const *list, size_t n, const char *label);
 /* Index of stage in s, or -1. */
 int cx_survey_stage_index(const struct cx_survey *s, const char *stage);
 /* Deep copy; 0 on success. */

@@ -33,6 +33,8 @@ struct cx_response {
 	uint64_t fingerprint;   /* of every field the client sent, for idempotent retries */
 	int64_t submitted_at;   /* unix seconds */
 	int64_t received_ms;    /* unix milliseconds */
+	int learn;              /* the touchpoint is not in the survey's map: a keyed client
+				   adds it to an open survey (the store checks the cap) */
 };
 
 /* Looks up a survey by id; returns it (borrowed: valid until the next lookup through the
@@ -41,10 +43,14 @@ struct cx_response {
 typedef const struct cx_survey *(*cx_survey_lookup_fn)(void *ctx, const char *id);
 
 /* Validate obj into *out. On failure returns -1 with *err set (status 422 or 404-free:
- * an unknown survey is a 422 `unknown_survey`) and *out released. now_s is the clock. */
-int cx_validate_response(const json_t *obj, int from_form, cx_survey_lookup_fn lookup,
-			 void *lookup_ctx, int64_t now_s, struct cx_response *out,
-			 struct cx_error *err);
+ * an unknown survey is a 422 `unknown_survey`) and *out released. now_s is the clock.
+ * `keyed` says the client sent a valid API key: only then may a response name a touchpoint
+ * outside the survey's journey map (when the survey has open_touchpoints; out->learn is
+ * set). An anonymous client gets 422 `unknown_touchpoint` / `unknown_channel` /
+ * `unknown_segment`, listing the allowed labels only when the survey is public. */
+int cx_validate_response(const json_t *obj, int from_form, int keyed,
+			 cx_survey_lookup_fn lookup, void *lookup_ctx, int64_t now_s,
+			 struct cx_response *out, struct cx_error *err);
 void cx_response_release(struct cx_response *r);
 
 /* 1 if s (len bytes) is 1..max bytes of the label charset [A-Za-z0-9 _.:/@+-] */

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const struct cx_survey *lookup(void *ctx, const char *id)
 {
 	static const struct cx_survey s = {
-		.id = "checkout", .title = "t", .nstages = 6,
+		.id = "checkout", .title = "t", .nstages = 6, .open_touchpoints = 1,
 		.stages = { "awareness", "interest", "consideration", "purchase", "retention",
 			    "advocacy" },
 	};
@@ -25,7 +25,7 @@ static void check(const json_t *obj, int from_form)
 	struct cx_response r;
 	struct cx_error err = { 0 };
 
-	if (cx_validate_response(obj, from_form, lookup, NULL, 1795392000, &r, &err) == 0) {
+	if (cx_validate_response(obj, from_form, 1, lookup, NULL, 1795392000, &r, &err) == 0) {
 		cx_response_release(&r);
 		return;
 	}

@@ -338,8 +338,18 @@ class ServiceTest(unittest.TestCase):
         for r in filter(keep, rows):
             key = tuple(r.get(d) for d in gdims) + ((bucket_of(r, bucket),) if bucket else ())
             expect.setdefault(key, []).append(r)
+        # the journey map's touchpoints are listed answered or not (n = 0)
+        mapped = set()
+        if "touchpoint" in gdims and not {"channel", "segment"} & set(gdims):
+            for stage, tps in self.srv.get("/v1/surveys/scored")[2]["touchpoints"].items():
+                for tp in tps:
+                    if filt.get("stage", stage) == stage and filt.get("touchpoint", tp) == tp:
+                        mapped.add(tuple(stage if d == "stage" else tp for d in gdims))
+        if not bucket:
+            for key in mapped:
+                expect.setdefault(key, [])
         if bucket:   # no holes: every series gets every bucket of the range
-            series = {k[:-1] for k in expect} or ({()} if not gdims else set())
+            series = ({k[:-1] for k in expect} | mapped) or ({()} if not gdims else set())
             b = dt.date.fromisoformat(bucket_of({"submitted_at": lo + "T00:00:00Z"}, bucket))
             while b.isoformat() < hi:
                 for sk in series:

@@ -200,6 +200,7 @@ class CorsTest(unittest.TestCase):
         cls.srv = Server(args=["--cors-origins", "https://dash.example"]).start()
         st, _, body = cls.srv.post_json("/v1/surveys", {"id": "pub", "title": "Public form", "public": True,
                                                         "allowed_origins": ["https://shop.example"],
+                                                        "touchpoints": {"purchase": ["web"]},
                                                         "thank_you_url": "https://shop.example/thanks"})
         assert st == 201 and body["public"] is True, body
         cls.srv.post_json("/v1/surveys", {"id": "priv", "title": "Private"})

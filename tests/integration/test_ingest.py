@@ -316,7 +316,8 @@ class AnonymousTest(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = Server().start()   # --batch-limit 16 MiB, --body-limit 64 KiB (defaults)
         for body in ({"id": "pub", "title": "Public", "public": True, "allowed_origins": ["https://shop.example"],
-                      "stages": ["interest", "purchase"]},
+                      "stages": ["interest", "purchase"],
+                      "touchpoints": {"interest": ["web", "app"], "purchase": ["web", "app"]}},
                      {"id": "priv", "title": "Private", "stages": PRIVATE_STAGES,
                       "allowed_origins": ["https://secret.example"]}):
             st, _, got = cls.srv.post_json("/v1/surveys", body)
@@ -500,7 +501,8 @@ class IdempotencyScopeTest(unittest.TestCase):
     def setUpClass(cls):
         # two anonymous clients, told apart by a trusted proxy's X-Forwarded-For
         cls.srv = Server(args=["--trusted-proxies", "127.0.0.1"]).start()
-        st, _, got = cls.srv.post_json("/v1/surveys", {"id": "shop", "title": "Shop", "public": True})
+        st, _, got = cls.srv.post_json("/v1/surveys", {"id": "shop", "title": "Shop", "public": True,
+                                                        "touchpoints": {"purchase": ["web"], "interest": ["app"]}})
         assert st == 201, got
         cls.keys = []
         for _ in range(2):
@@ -566,7 +568,8 @@ class IdempotencyScopeTest(unittest.TestCase):
         the upgrade is still a replay, an anonymous one is not."""
         import sqlite3
         srv = Server().start()
-        srv.post_json("/v1/surveys", {"id": "old", "title": "Old", "public": True})
+        srv.post_json("/v1/surveys", {"id": "old", "title": "Old", "public": True,
+                                      "touchpoints": {"purchase": ["web"]}})
         r = {"survey": "old", "stage": "purchase", "touchpoint": "web", "nps": 6}
         st, _, first = srv.post_json("/v1/responses", r, headers={"Idempotency-Key": "pre-upgrade"})
         self.assertEqual(st, 201)
@@ -625,7 +628,8 @@ class FormPageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = Server().start()
-        for body in ({"id": "pub", "title": "Public", "public": True, "allowed_origins": ["https://shop.example"]},
+        for body in ({"id": "pub", "title": "Public", "public": True, "allowed_origins": ["https://shop.example"],
+                      "touchpoints": {"purchase": ["web"]}},
                      {"id": "priv", "title": "Private", "allowed_origins": ["https://secret.example"]}):
             st, _, got = cls.srv.post_json("/v1/surveys", body)
             assert st == 201, got

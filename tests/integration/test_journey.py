@@ -1,14 +1,17 @@
 """Integration tests for /journey (stages in order, changes, pain points) against an
 independent computation on data whose pain point is known."""
 import datetime as dt
+import json
 import os
 import random
+import sqlite3
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
-from cxdtest import Server  # noqa: E402
+from cxdtest import SCHEMA, Server  # noqa: E402
 import scoring  # noqa: E402
 
 STAGES = ["awareness", "interest", "consideration", "purchase", "retention", "advocacy"]
@@ -168,6 +171,290 @@ class JourneyTest(unittest.TestCase):
             self.assertEqual((st, body["error"]["code"]), (422, code), qs)
         st, _, body = self.srv.get("/v1/surveys/nope/journey")
         self.assertEqual(st, 404)
+
+
+TP_MAX = 500          # CX_TOUCHPOINTS_MAX
+CELLS_MAX = 10000     # CX_MAX_CELLS
+
+
+def ndjson(items):
+    return ("\n".join(json.dumps(i) for i in items) + "\n").encode()
+
+
+class MapTest(unittest.TestCase):
+    """The journey map bounds the labels clients can create (issue 11, untrusted clients 2):
+    the 40,000-touchpoint attack, the per-survey cap, the read caps, n = 0 for gaps.
+
+    Mutations tried (each fails this file): validate.c check_map returning 0 at once (the
+    attack is stored: anonymous and attack tests fail); both scores caps raised 100-fold
+    (too_many_groups never comes); store_map.c's in-use check disabled (PutTest and the
+    migration test get 200 instead of 409)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server().start()
+        st, _, body = cls.srv.post_json("/v1/surveys", {
+            "id": "shop", "title": "Shop", "public": True, "stages": ["awareness", "purchase"],
+            "touchpoints": {"awareness": ["ads"], "purchase": ["web-checkout", "pos", "phone"]},
+            "channels": ["web", "store"]})
+        assert st == 201, body
+        cls.shop = body
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.assert_clean_exit(unittest.TestCase())
+
+    def anon(self, obj, **kw):
+        # anonymous clients post to the survey's own URL (POST /v1/responses needs a key)
+        return self.srv.post_json("/v1/surveys/%s/responses" % obj["survey"], obj, auth=False, **kw)
+
+    def touchpoints(self, survey):
+        st, _, body = self.srv.get("/v1/surveys/" + survey)
+        self.assertEqual(st, 200, body)
+        return body["touchpoints"]
+
+    def test_definition_round_trips(self):
+        self.assertEqual(self.shop["touchpoints"], {"awareness": ["ads"],
+                                                   "purchase": ["web-checkout", "pos", "phone"]})
+        self.assertEqual(self.shop["channels"], ["web", "store"])
+        self.assertIsNone(self.shop["segments"])
+        self.assertFalse(self.shop["open_touchpoints"])   # declared: closed by default
+        st, _, body = self.srv.post_json("/v1/surveys", {"id": "plain", "title": "Plain"})
+        self.assertEqual(st, 201, body)
+        self.assertTrue(body["open_touchpoints"])          # a plain stage list stays open
+        self.assertEqual(body["touchpoints"]["purchase"], [])
+        for bad, code in (({"touchpoints": {"nope": ["a"]}}, "invalid_touchpoints"),
+                          ({"touchpoints": ["a"]}, "invalid_touchpoints"),
+                          ({"touchpoints": {"purchase": ["a", "a"]}}, "invalid_touchpoints"),
+                          ({"touchpoints": {"purchase": ["bad\u0001"]}}, "invalid_touchpoints"),
+                          ({"touchpoints": {"purchase": ["t%d" % i for i in range(TP_MAX + 1)]}},
+                           "too_many_touchpoints"),
+                          ({"channels": "web"}, "invalid_labels"),
+                          ({"segments": ["x"] * 2}, "invalid_labels"),
+                          ({"open_touchpoints": "yes"}, "invalid_open_touchpoints")):
+            st, _, body = self.srv.post_json("/v1/surveys", dict({"id": "bad", "title": "b"}, **bad))
+            self.assertEqual((st, body["error"]["code"]), (422, code), bad)
+
+    def test_anonymous_posts_use_declared_labels_only(self):
+        r = {"survey": "shop", "stage": "purchase", "touchpoint": "pos", "nps": 9, "channel": "store"}
+        st, _, body = self.anon(r)
+        self.assertEqual(st, 201, body)
+        st, _, body = self.anon(dict(r, touchpoint="evil-1"))
+        self.assertEqual((st, body["error"]["code"]), (422, "unknown_touchpoint"), body)
+        # a public survey's map may be told: the message helps the form's author
+        self.assertIn("web-checkout", body["error"]["message"])
+        st, _, body = self.anon(dict(r, touchpoint="ads"))          # ads is an awareness touchpoint
+        self.assertEqual((st, body["error"]["code"]), (422, "unknown_touchpoint"))
+        st, _, body = self.anon(dict(r, channel="sms"))
+        self.assertEqual((st, body["error"]["code"]), (422, "unknown_channel"))
+        # a key does not open a closed map either
+        st, _, body = self.srv.post_json("/v1/responses", dict(r, touchpoint="evil-2"))
+        self.assertEqual((st, body["error"]["code"]), (422, "unknown_touchpoint"))
+
+    def test_the_40000_touchpoint_attack_is_refused(self):
+        """Replays the attack: 40,000 distinct touchpoints from anonymous clients (in
+        batches of 10,000 and as single posts), then from a key on an open survey."""
+        base = {"survey": "shop", "stage": "purchase", "nps": 5}
+        t0 = time.monotonic()
+        for b in range(4):
+            items = [dict(base, touchpoint="x-%d-%d" % (b, i)) for i in range(10000)]
+            for url in ("/v1/responses", "/v1/surveys/shop/responses"):
+                try:
+                    st, _, body = self.srv.request("POST", url, body=ndjson(items), auth=False,
+                                                   headers={"Content-Type": "application/x-ndjson"})
+                except (BrokenPipeError, ConnectionResetError):
+                    continue   # refused at the headers: the server closed before the body
+                self.assertIn(st, (401, 403, 413, 422), body)   # refused, however the API says so
+        for i in range(200):
+            st, _, body = self.anon(dict(base, touchpoint="single-%d" % i))
+            self.assertEqual((st, body["error"]["code"]), (422, "unknown_touchpoint"))
+        self.assertEqual(sum(len(v) for v in self.touchpoints("shop").values()), 4)
+        st, _, body = self.srv.get("/v1/surveys/shop/scores?by=touchpoint,day")
+        self.assertEqual(st, 200, body)
+        self.assertLessEqual(len({g["group"]["touchpoint"] for g in body["groups"]}), 4)
+        # keyed clients on an open survey: new touchpoints are learned, up to the cap
+        st, _, _ = self.srv.post_json("/v1/surveys", {"id": "open", "title": "Open"})
+        self.assertEqual(st, 201)
+        obase = dict(base, survey="open")
+        for b in range(4):   # 10,000 new touchpoints in one batch: refused whole
+            items = [dict(obase, touchpoint="k-%d-%d" % (b, i)) for i in range(10000)]
+            st, _, body = self.srv.request("POST", "/v1/responses", body=ndjson(items),
+                                           headers={"Content-Type": "application/x-ndjson"})
+            self.assertEqual((st, body["error"]["code"]), (422, "too_many_touchpoints"), body)
+        self.assertEqual(sum(len(v) for v in self.touchpoints("open").values()), 0)
+        items = [dict(obase, touchpoint="ok-%d" % i) for i in range(TP_MAX - 1)]
+        st, _, body = self.srv.post_json("/v1/responses", items)
+        self.assertEqual(st, 201, body)
+        st, _, body = self.srv.post_json("/v1/responses", [dict(obase, touchpoint="ok-0"),
+                                                          dict(obase, touchpoint="last")])
+        self.assertEqual(st, 201, body)                       # the 500th
+        st, _, body = self.srv.post_json("/v1/responses", dict(obase, touchpoint="one-more"))
+        self.assertEqual((st, body["error"]["code"]), (422, "too_many_touchpoints"), body)
+        self.assertIn("500", body["error"]["message"])
+        st, _, body = self.srv.post_json("/v1/responses", dict(obase, touchpoint="ok-7"))
+        self.assertEqual(st, 201, body)                       # known ones still work
+        tps = self.touchpoints("open")
+        self.assertEqual(sum(len(v) for v in tps.values()), TP_MAX)
+        # anonymous clients may use what keyed clients added, but the survey is private
+        st, _, body = self.anon(dict(obase, touchpoint="ok-1"))
+        self.assertEqual(st, 401, body)
+        self.assertLess(time.monotonic() - t0, 120)
+        # the scores cap: 500 touchpoints x 30 days = 15,000 groups
+        st, _, body = self.srv.get("/v1/surveys/open/scores?by=touchpoint,day")
+        self.assertEqual((st, body["error"]["code"]), (422, "too_many_groups"), body)
+        self.assertIn("narrow", body["error"]["message"])
+        st, _, body = self.srv.get("/v1/surveys/open/scores?by=stage,touchpoint,week")
+        self.assertEqual(st, 200)                             # 500 x 5 weeks
+        self.assertLessEqual(len(body["groups"]), CELLS_MAX)
+        st, _, body = self.srv.get("/v1/surveys/open/journey")
+        self.assertEqual(st, 200)
+        self.assertEqual(sum(len(s["touchpoints"]) for s in body["stages"]), TP_MAX)
+
+    def test_unanswered_touchpoints_show_n_0(self):
+        st, _, body = self.srv.post_json("/v1/surveys", {
+            "id": "gap", "title": "Gap", "stages": ["awareness", "purchase"],
+            "touchpoints": {"awareness": ["ads", "tv"], "purchase": ["web"]}})
+        self.assertEqual(st, 201, body)
+        st, _, body = self.srv.post_json("/v1/responses", {"survey": "gap", "stage": "purchase",
+                                                           "touchpoint": "web", "nps": 10})
+        self.assertEqual(st, 201, body)
+        st, _, body = self.srv.get("/v1/surveys/gap/journey")
+        self.assertEqual(st, 200, body)
+        got = {(s["stage"], t["touchpoint"]): t["responses"] for s in body["stages"] for t in s["touchpoints"]}
+        self.assertEqual(got, {("awareness", "ads"): 0, ("awareness", "tv"): 0, ("purchase", "web"): 1})
+        st, _, body = self.srv.get("/v1/surveys/gap/scores?by=stage,touchpoint")
+        got = {(g["group"]["stage"], g["group"]["touchpoint"]): g["responses"] for g in body["groups"]}
+        self.assertEqual(got, {("awareness", "ads"): 0, ("awareness", "tv"): 0, ("purchase", "web"): 1})
+        st, _, body = self.srv.get("/v1/surveys/gap/scores?by=touchpoint&stage=awareness")
+        self.assertEqual([(g["group"]["touchpoint"], g["responses"]) for g in body["groups"]],
+                         [("ads", 0), ("tv", 0)])
+        st, _, body = self.srv.get("/v1/surveys/gap/scores?by=touchpoint,week")
+        series = {g["group"]["touchpoint"] for g in body["groups"]}
+        self.assertEqual(series, {"ads", "tv", "web"})
+
+
+class PutTest(unittest.TestCase):
+    """PUT /v1/surveys/{id} replaces the whole definition, and refuses to orphan responses
+    (issue 11, newcomer 7)."""
+
+    def test_put_is_a_full_replacement_that_keeps_answered_stages(self):
+        srv = Server().start()
+        try:
+            full = {"title": "T", "stages": ["awareness", "purchase", "advocacy"], "public": True,
+                    "allowed_origins": ["https://shop.example"], "thank_you_url": "https://shop.example/t",
+                    "touchpoints": {"purchase": ["web", "pos"], "advocacy": ["review"]}}
+            st, _, body = srv.request("PUT", "/v1/surveys/p", body=full)
+            self.assertEqual(st, 201, body)
+            for tp, stage in (("web", "purchase"), ("review", "advocacy")):
+                st, _, body = srv.post_json("/v1/responses", {"survey": "p", "stage": stage,
+                                                              "touchpoint": tp, "nps": 7})
+                self.assertEqual(st, 201, body)
+            # dropping a stage that holds responses
+            st, _, body = srv.request("PUT", "/v1/surveys/p", body=dict(full, stages=["awareness", "purchase"],
+                                                                         touchpoints={"purchase": ["web", "pos"]}))
+            self.assertEqual((st, body["error"]["code"]), (409, "stage_in_use"), body)
+            self.assertIn("'advocacy'", body["error"]["message"])
+            # dropping a declared touchpoint that holds responses
+            st, _, body = srv.request("PUT", "/v1/surveys/p", body=dict(full, touchpoints={
+                "purchase": ["pos"], "advocacy": ["review"]}))
+            self.assertEqual((st, body["error"]["code"]), (409, "touchpoint_in_use"), body)
+            self.assertIn("purchase/web", body["error"]["message"])
+            st, _, body = srv.get("/v1/surveys/p")
+            self.assertEqual(body["stages"], full["stages"])    # nothing changed
+            self.assertTrue(body["public"])
+            # what GET answers can be PUT back unchanged (the way to change one field)
+            st, _, again = srv.request("PUT", "/v1/surveys/p", body=dict(body, title="T1"))
+            self.assertEqual(st, 200, again)
+            self.assertEqual({k: v for k, v in again.items() if k not in ("title", "updated_at")},
+                             {k: v for k, v in body.items() if k not in ("title", "updated_at")})
+            # dropping what holds nothing is fine; omitted fields take their defaults
+            st, _, body = srv.request("PUT", "/v1/surveys/p", body={
+                "title": "T2", "stages": ["purchase", "advocacy"],
+                "touchpoints": {"purchase": ["web"], "advocacy": ["review"]}})
+            self.assertEqual(st, 200, body)
+            self.assertEqual((body["public"], body["allowed_origins"], body.get("thank_you_url")),
+                             (False, [], None))
+            st, _, body = srv.get("/v1/surveys/p/scores?by=stage")
+            self.assertEqual([g["group"]["stage"] for g in body["groups"]], ["purchase", "advocacy"])
+        finally:
+            srv.assert_clean_exit(self)
+
+
+class MigrationTest(unittest.TestCase):
+    """A database at schema 007 (built from the old schema files) gets its map from the
+    labels it holds, capped at 500 per survey, most answered first."""
+
+    def test_map_built_from_stored_labels(self):
+        srv = Server()
+        db = sqlite3.connect(srv.db)
+        files = sorted(f for f in os.listdir(SCHEMA) if f[:3].isdigit() and int(f[:3]) <= 7)
+        self.assertEqual(len(files), 7, files)
+        db.executescript("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                         "name TEXT NOT NULL, applied_at INTEGER NOT NULL);")
+        t = 1790000000
+        rows = []
+        for f in files:
+            with open(os.path.join(SCHEMA, f)) as fh:
+                db.executescript(fh.read())
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?, 1700000000)", (int(f[:3]), f[4:-4]))
+            if f.startswith("001"):
+                db.execute("INSERT INTO surveys VALUES ('legacy', 'L', '[\"awareness\",\"purchase\"]', "
+                           "NULL, 1700000000, 1700000000)")
+                db.execute("INSERT INTO surveys VALUES ('big', 'B', '[\"purchase\"]', NULL, 1700000000, 1700000000)")
+                # legacy: two touchpoints, one more answered, and a stage a PUT once dropped
+                rows = [("legacy", "purchase", "web")] * 3 + [("legacy", "purchase", "pos"),
+                                                              ("legacy", "gone", "x")]
+                # big: an attacked survey, 10,500 touchpoints; tp-0..99 answered twice
+                rows += [("big", "purchase", "tp-%d" % i) for i in range(10500)]
+                rows += [("big", "purchase", "tp-%d" % i) for i in range(100)]
+                db.executemany("INSERT INTO responses(survey, stage, touchpoint, nps, submitted_at, "
+                               "received_at) VALUES (?, ?, ?, 8, ?, ?)",
+                               [(s, st, tp, t, t * 1000) for s, st, tp in rows])
+        db.commit()
+        db.close()
+        srv.start()
+        try:
+            self.assertIn("applied migration 008_journey_map", srv.stderr())
+            st, _, body = srv.get("/v1/surveys/legacy")
+            self.assertEqual(st, 200, body)
+            self.assertEqual(body["touchpoints"], {"awareness": [], "purchase": ["web", "pos"]})
+            self.assertTrue(body["open_touchpoints"])
+            st, _, body = srv.get("/v1/surveys/big")
+            tps = body["touchpoints"]["purchase"]
+            self.assertEqual(len(tps), TP_MAX)
+            self.assertEqual(set(tps[:100]), {"tp-%d" % i for i in range(100)})   # most answered first
+            # keyed clients keep working on known touchpoints; the cap holds for new ones
+            r = {"survey": "big", "stage": "purchase", "nps": 9}
+            st, _, body = srv.post_json("/v1/responses", dict(r, touchpoint="tp-3"))
+            self.assertEqual(st, 201, body)
+            st, _, body = srv.post_json("/v1/responses", dict(r, touchpoint="brand-new"))
+            self.assertEqual((st, body["error"]["code"]), (422, "too_many_touchpoints"), body)
+            st, _, body = srv.post_json("/v1/responses", dict(r, survey="legacy", touchpoint="app"))
+            self.assertEqual(st, 201, body)
+            self.assertIn("app", srv.get("/v1/surveys/legacy")[2]["touchpoints"]["purchase"])
+            # the orphan stage is named when a PUT would keep it orphaned
+            st, _, body = srv.request("PUT", "/v1/surveys/legacy", body={"title": "L",
+                                                                          "stages": ["awareness", "purchase"]})
+            self.assertEqual((st, body["error"]["code"]), (409, "stage_in_use"), body)
+            self.assertIn("'gone'", body["error"]["message"])
+            st, _, body = srv.request("PUT", "/v1/surveys/legacy", body={"title": "L",
+                                                                          "stages": ["awareness", "purchase", "gone"]})
+            self.assertEqual(st, 200, body)
+            # reads of the attacked survey are bounded: 10,500 touchpoints > 10,000 cells
+            frm = "from=%s&to=%s" % (dt.date.fromtimestamp(t - 86400 * 3).isoformat(),
+                                     dt.date.fromtimestamp(t + 86400 * 3).isoformat())
+            t0 = time.monotonic()
+            st, _, body = srv.get("/v1/surveys/big/journey?" + frm)
+            self.assertEqual((st, body["error"]["code"]), (422, "too_many_groups"), body)
+            st, _, body = srv.get("/v1/surveys/big/scores?by=touchpoint&" + frm)
+            self.assertEqual((st, body["error"]["code"]), (422, "too_many_groups"), body)
+            st, _, body = srv.get("/v1/surveys/big/scores?by=touchpoint,day&" + frm)
+            self.assertEqual((st, body["error"]["code"]), (422, "too_many_groups"), body)
+            st, _, body = srv.get("/v1/surveys/big/scores?by=touchpoint&touchpoint=tp-7&" + frm)
+            self.assertEqual((st, [g["responses"] for g in body["groups"]]), (200, [2]))
+            self.assertLess(time.monotonic() - t0, 30)   # generous: each read stops at the cap
+        finally:
+            srv.assert_clean_exit(self)
 
 
 if __name__ == "__main__":

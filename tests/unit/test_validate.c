@@ -22,12 +22,12 @@ static const char *data_dir(void)
 static const struct cx_survey *lookup(void *ctx, const char *id)
 {
 	static const struct cx_survey checkout = {
-		.id = "checkout", .title = "Checkout", .nstages = 6,
+		.id = "checkout", .title = "Checkout", .nstages = 6, .open_touchpoints = 1,
 		.stages = { "awareness", "interest", "consideration", "purchase", "retention",
 			    "advocacy" },
 	};
 	static const struct cx_survey onboarding = {
-		.id = "onboarding", .title = "Onboarding", .nstages = 4,
+		.id = "onboarding", .title = "Onboarding", .nstages = 4, .open_touchpoints = 1,
 		.stages = { "awareness", "consideration", "decision", "retention" },
 	};
 
@@ -69,7 +69,7 @@ static int check_invalid(const char *name, json_t *c)
 	const char *code = json_string_value(json_object_get(c, "code"));
 	const char *field = json_string_value(json_object_get(c, "field"));
 	int rc = cx_validate_response(json_object_get(c, "body"),
-				      json_is_true(json_object_get(c, "form")), lookup, NULL, NOW,
+				      json_is_true(json_object_get(c, "form")), 1, lookup, NULL, NOW,
 				      &r, &err);
 
 	ck_assert_msg(rc == -1, "%s: accepted, expected %s", name, code);
@@ -90,7 +90,7 @@ static int check_valid(const char *name, json_t *c)
 	json_t *x = json_object_get(c, "expect");
 	json_t *v;
 	int rc = cx_validate_response(json_object_get(c, "body"),
-				      json_is_true(json_object_get(c, "form")), lookup, NULL, NOW,
+				      json_is_true(json_object_get(c, "form")), 1, lookup, NULL, NOW,
 				      &r, &err);
 
 	ck_assert_msg(rc == 0, "%s: refused with %s (%s)", name, err.code, err.message);
@@ -181,5 +181,74 @@ START_TEST(survey_definitions)
 }
 END_TEST
 
+/* The journey map: a survey parsed from JSON, then responses against it as an anonymous
+ * and as a keyed client. */
+static struct cx_survey map_survey;
+
+static const struct cx_survey *map_lookup(void *ctx, const char *id)
+{
+	(void)ctx;
+	return strcmp(id, map_survey.id) == 0 ? &map_survey : NULL;
+}
+
+static int post(const char *json, int keyed, struct cx_error *err, int *learn)
+{
+	json_t *obj = json_loads(json, 0, NULL);
+	struct cx_response r;
+	int rc = cx_validate_response(obj, 0, keyed, map_lookup, NULL, NOW, &r, err);
+
+	*learn = rc == 0 ? r.learn : -1;
+	if (rc == 0)
+		cx_response_release(&r);
+	json_decref(obj);
+	return rc;
+}
+
+START_TEST(journey_map)
+{
+	static const char def[] =
+		"{\"id\": \"m\", \"title\": \"M\", \"stages\": [\"a\", \"b\"], \"public\": %s,"
+		" \"touchpoints\": {\"a\": [\"web\", \"pos\"]}, \"channels\": [\"email\"],"
+		" \"open_touchpoints\": %s}";
+	char buf[512];
+	struct cx_error err;
+	json_t *j;
+	int learn;
+
+	for (int open = 0; open < 2; open++) {
+		for (int pub = 0; pub < 2; pub++) {
+			snprintf(buf, sizeof(buf), def, pub ? "true" : "false", open ? "true" : "false");
+			j = json_loads(buf, 0, NULL);
+			ck_assert_int_eq(cx_survey_from_json(j, NULL, &map_survey, &err), 0);
+			json_decref(j);
+			ck_assert_int_eq(map_survey.ntouchpoints, 2);
+			ck_assert_int_eq(map_survey.open_touchpoints, open);
+			/* declared: everyone */
+			ck_assert_int_eq(post("{\"survey\": \"m\", \"stage\": \"a\", \"touchpoint\": "
+					      "\"pos\", \"nps\": 1}", 0, &err, &learn), 0);
+			ck_assert_int_eq(learn, 0);
+			/* new touchpoint: only keyed, only open */
+			ck_assert_int_eq(post("{\"survey\": \"m\", \"stage\": \"a\", \"touchpoint\": "
+					      "\"new\", \"nps\": 1}", 1, &err, &learn), open ? 0 : -1);
+			ck_assert_int_eq(learn, open ? 1 : -1);
+			if (pub) {   /* anonymous on a private survey: left to the 401 */
+				ck_assert_int_eq(post("{\"survey\": \"m\", \"stage\": \"b\", \"touchpoint\": "
+						      "\"web\", \"nps\": 1}", 0, &err, &learn), -1);
+				ck_assert_str_eq(err.code, "unknown_touchpoint");   /* web is a's, not b's */
+				ck_assert_int_eq(post("{\"survey\": \"m\", \"stage\": \"a\", \"touchpoint\": "
+						      "\"new\", \"nps\": 1}", 0, &err, &learn), -1);
+				ck_assert_str_eq(err.code, "unknown_touchpoint");
+				ck_assert(strstr(err.message, "web, pos"));   /* public: the map is told */
+				ck_assert_int_eq(post("{\"survey\": \"m\", \"stage\": \"a\", \"touchpoint\": "
+						      "\"web\", \"channel\": \"sms\", \"nps\": 1}", 1, &err,
+						      &learn), -1);
+				ck_assert_str_eq(err.code, "unknown_channel");
+			}
+			cx_survey_release(&map_survey);
+		}
+	}
+}
+END_TEST
+
 CX_CHECK_MAIN("validate", NULL, NULL, invalid_cases, valid_cases, labels,
-	      survey_definitions)
+	      survey_definitions, journey_map)
