@@ -97,6 +97,13 @@ class Server:
         self.log.close()
         return code
 
+    def wait_killed(self, timeout=30):
+        """Wait for a cxd that was killed (or is being killed) to end; its exit code."""
+        code = self.proc.wait(timeout=timeout)
+        if not self.log.closed:
+            self.log.close()
+        return code
+
     def assert_clean_exit(self, testcase):
         code = self.stop()
         err = self.stderr()
