@@ -1,8 +1,8 @@
 /* fsfault.so - file-system faults for one database, injected under a running cxd.
  *
- * LD_PRELOADed into cxd by tests/integration/test_faults.py and test_crash.py. It wraps
- * the calls SQLite's unix VFS writes through (open64, write, pwrite64, ftruncate64,
- * fdatasync, fsync) and, for files whose path starts with $FSFAULT_DB (the database, its
+ * LD_PRELOADed into cxd by tests/integration/test_faults.py, test_crash.py and
+ * test_powerloss.py. It wraps the calls SQLite's unix VFS writes through (open64, write,
+ * pwrite64, ftruncate64, fdatasync, fsync, unlink) and, for files whose path starts with $FSFAULT_DB (the database, its
  * -wal, -shm and -journal), does what the control file $FSFAULT_CTL says, read on every
  * call so a test can change it while cxd runs:
  *
@@ -17,7 +17,6 @@
  *                        and durable, but no reply has gone out
  *   kill-in-checkpoint   SIGKILL on the next write to the database file itself, which
  *                        only a checkpoint (copying the WAL back) does
- *
  *   power-cut            the power fails now: every write to the database files that no
  *                        fdatasync/fsync covered is undone, then SIGKILL (needs
  *                        FSFAULT_POWERLOSS=1; seen by a watcher thread within 2 ms even
@@ -36,9 +35,11 @@
  * left it (the disk model SQLite's durability rests on: synced bytes survive, nothing else
  * does), and one line "fsfault: power cut: undid N writes (B bytes) in F files" goes to
  * stderr. Every tracked call holds one mutex from its fault check to its return, so no
- * write is half done while the files are reverted, and none runs after. The -shm file is
- * shared memory, not storage: it is never tracked (SQLite rebuilds it from the WAL).
- * Directory entries are not modelled (SQLite creates the WAL once and keeps it).
+ * write is half done while the files are reverted, and none runs after. A removed file's
+ * log is dropped (SQLite deletes the -journal and creates the -wal, which may get the same
+ * inode number). The -shm file is shared memory, not storage: it is never tracked (the
+ * test deletes it after a cut; SQLite rebuilds it from the WAL). Directory entries are not
+ * modelled (SQLite creates the WAL once and keeps it while cxd runs).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -146,15 +147,17 @@ struct file {           /* one database file (the main file, -wal or -journal) *
  * power cut until the SIGKILL: the files are never reverted under a write in flight. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct file *files;
-static int powerloss = -1;   /* FSFAULT_POWERLOSS, read once */
+static int powerloss;   /* FSFAULT_POWERLOSS, read once at load, before any thread */
+
+__attribute__((constructor)) static void read_powerloss(void)
+{
+	const char *v = getenv("FSFAULT_POWERLOSS");
+
+	powerloss = v && *v && strcmp(v, "0") != 0;
+}
 
 static int tracking(void)
 {
-	if (powerloss < 0) {
-		const char *v = getenv("FSFAULT_POWERLOSS");
-
-		powerloss = v && *v && strcmp(v, "0") != 0;
-	}
 	return powerloss;
 }
 
