@@ -21,6 +21,10 @@
  *                        fdatasync/fsync covered is undone, then SIGKILL (needs
  *                        FSFAULT_POWERLOSS=1; seen by a watcher thread within 2 ms even
  *                        when cxd is idle, or by the next call on a database file)
+ *   power-cut-mid-write  the same, at the first moment after this that some write is not
+ *                        synced yet (halfway through a commit or a checkpoint), so the
+ *                        cut always has something to lose: seen by the watcher, or at
+ *                        the latest by the sync that would have made it durable
  *
  * The real errno reaches SQLite's real unix VFS, so what is tested is what a real disk
  * would do to cxd, not a mock of it. Reads are never touched.
@@ -60,7 +64,7 @@
 #include <unistd.h>
 
 enum mode { NONE, FAIL, KILL_AT_WRITE, KILL_BEFORE_SYNC, KILL_AFTER_SYNC, KILL_IN_CHECKPOINT,
-	    POWER_CUT };
+	    POWER_CUT, POWER_CUT_MID_WRITE };
 
 static int wal_writes;   /* writes to the -wal since a kill-at-write mode was seen */
 
@@ -95,6 +99,8 @@ static enum mode mode_now(int *err)
 		return KILL_IN_CHECKPOINT;
 	if (strcmp(buf, "power-cut") == 0)
 		return POWER_CUT;
+	if (strcmp(buf, "power-cut-mid-write") == 0)
+		return POWER_CUT_MID_WRITE;
 	return NONE;
 }
 
@@ -320,7 +326,16 @@ static void die(void)
 	raise(SIGKILL);
 }
 
-/* Watches the control file for "power-cut" every 2 ms, so a cut comes at any moment, also
+/* Whether some write to a database file is not synced yet (mu held). */
+static int unsynced(void)
+{
+	for (struct file *f = files; f; f = f->next)
+		if (f->n)
+			return 1;
+	return 0;
+}
+
+/* Watches the control file for a power cut every 2 ms, so a cut comes at any moment, also
  * between two calls and while cxd is idle; started by the first call on a database file. */
 static void *watcher(void *arg)
 {
@@ -329,10 +344,15 @@ static void *watcher(void *arg)
 
 	(void)arg;
 	for (;;) {
+		enum mode m;
+
 		nanosleep(&ts, NULL);
-		if (mode_now(&err) == POWER_CUT) {
+		m = mode_now(&err);
+		if (m == POWER_CUT || m == POWER_CUT_MID_WRITE) {
 			pthread_mutex_lock(&mu);
-			die();
+			if (m == POWER_CUT || unsynced())
+				die();
+			pthread_mutex_unlock(&mu);
 		}
 	}
 	return NULL;
@@ -381,6 +401,10 @@ static int write_fault(int fd, int kind, int is_write, int is_sync)
 		return 0;
 	case POWER_CUT:
 		if (tracking())
+			die();
+		return 0;
+	case POWER_CUT_MID_WRITE:
+		if (tracking() && unsynced())
 			die();
 		return 0;
 	default:
