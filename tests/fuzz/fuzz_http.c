@@ -6,8 +6,14 @@
  * Each input is sent on a new connection; the harness reads the replies (see
  * read_replies) and closes, perhaps mid-request. "@KEY@" in the input
  * becomes the admin key ("Bearer cxd_..."), so the seeds (tests/fuzz/corpus_http) reach
- * past authentication. A 500, a reply that is not HTTP, or a reply that stops halfway
- * for 5 s (a hang) is a failure, as is anything a sanitizer reports.
+ * past authentication. A 500 whenever it comes, a reply that is not HTTP, a reply that
+ * stops halfway for 5 s, or no reply within 5 s to a request the input holds whole
+ * (complete_requests) while the server keeps the connection open, is a failure, as is
+ * anything a sanitizer reports.
+ *
+ * Mutation tried: /healthz answering 500 after a 50 ms sleep. The old harness waited
+ * 30 ms for a first byte and took silence for "the request is not complete", so all 40
+ * seeds replayed clean; now the healthz seeds fail ("fuzz_http: 500").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,11 +104,76 @@ static void check_replies(const char *r, size_t from)
 	}
 }
 
-/* Bytes of complete responses at the start of r[0..n), or 0 when the last one is not
- * complete yet. Content-Length and chunked bodies; HEAD and 1xx/204/304 have none. */
-static size_t complete_replies(const char *r, size_t n, int head)
+/* The value of header `name` (from its leading LF to its colon) in the header block
+ * [h, end), or NULL. */
+static const char *header(const char *h, const char *end, const char *name)
 {
-	size_t done = 0;
+	size_t nl = strlen(name);
+
+	for (const char *line = h; line && line < end;) {
+		if ((size_t)(end - line) > nl && strncasecmp(line, name, nl) == 0)
+			return line + nl;
+		line = memchr(line + 1, '\n', (size_t)(end - line - 1));
+	}
+	return NULL;
+}
+
+/* How many requests the input s[0..n) holds whole: a request line and headers ending in
+ * an empty line, then the body its Content-Length or chunked encoding declares. The
+ * server owes each of them a reply (or a close) without waiting for more bytes. Leading
+ * empty lines are skipped, as the server does; a body not all there ends the count. */
+static size_t complete_requests(const char *s, size_t n)
+{
+	size_t count = 0, at = 0;
+
+	for (;;) {
+		const char *h, *end, *cl, *te;
+
+		while (at < n && (s[at] == '\r' || s[at] == '\n'))
+			at++;
+		h = s + at;
+		if (at >= n || !(end = memmem(h, n - at, "\r\n\r\n", 4)))
+			return count;
+		at = (size_t)(end + 4 - s);
+		cl = header(h, end + 2, "\nContent-Length:");
+		te = header(h, end + 2, "\nTransfer-Encoding:");
+		if (te) {   /* chunks: hex size line, data, CRLF; size 0, then trailers */
+			for (;;) {
+				const char *eol;
+				unsigned long len;
+
+				if (at >= n || !(eol = memmem(s + at, n - at, "\r\n", 2)))
+					return count;
+				len = strtoul(s + at, NULL, 16);
+				at = (size_t)(eol + 2 - s);
+				if (len == 0)
+					break;
+				if (len > n - at || n - at - len < 2)
+					return count;
+				at += len + 2;
+			}
+			if (!(end = memmem(s + at - 2, n - at + 2, "\r\n\r\n", 4)))
+				return count;   /* trailers not ended */
+			at = (size_t)(end + 4 - s);
+		} else if (cl) {
+			unsigned long len = strtoul(cl, NULL, 10);
+
+			if (len > n - at)
+				return count;
+			at += len;
+		}
+		count++;
+	}
+}
+
+/* Bytes of complete responses at the start of r[0..n), or 0 when the last one is not
+ * complete yet; how many final (not 1xx) replies they hold goes to *finals.
+ * Content-Length and chunked bodies; HEAD and 1xx/204/304 have none. */
+static size_t complete_replies(const char *r, size_t n, int head, size_t *finals)
+{
+	size_t done = 0, count = 0;
+
+	*finals = 0;
 
 	while (done < n) {
 		const char *h = r + done, *end = strstr(h, "\r\n\r\n");
@@ -132,26 +203,33 @@ static size_t complete_replies(const char *r, size_t n, int head)
 		} else {
 			return 0;   /* delimited by the close */
 		}
+		count += status >= 200;
+		*finals = count;
 	}
 	return done;
 }
 
-/* Read the replies: until the server closes, or the bytes in hand are whole responses and
- * no more come within 2 ms, or nothing at all comes within 30 ms (the input is not a
- * complete request and the server waits for the rest). Waiting for the server to close
- * would cost its idle timeout on every input. Returns the bytes. */
-static size_t read_replies(int fd, char *buf, size_t cap, int head)
+/* Read the replies: until the server closes, or it has answered the `owed` requests the
+ * input holds whole and no more bytes come within 2 ms (30 ms when nothing came at all:
+ * the rest of the input is not a complete request and the server waits for it; waiting
+ * for the close would cost its idle timeout on every input). A reply that is owed, or
+ * begun, is waited for up to 5 s: a slow reply is still read and checked, and none by
+ * then, with the connection open, is a hang. Returns the bytes. */
+static size_t read_replies(int fd, char *buf, size_t cap, int head, size_t owed)
 {
-	size_t got = 0, total = 0;
+	size_t got = 0, total = 0, answered = 0;   /* answered: replies moved out of buf */
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int wait = got == 0 ? 30 : complete_replies(buf, got, head) == got ? 2 : 5000;
+		size_t finals, whole = complete_replies(buf, got, head, &finals);
+		int waiting = answered + finals < owed || whole != got;
+		int wait = waiting ? 5000 : total ? 2 : 30;
 		ssize_t r;
 
 		if (poll(&p, 1, wait) == 0) {
 			if (wait == 5000) {
-				fprintf(stderr, "fuzz_http: a reply stopped halfway for 5 s: a hang\n");
+				fprintf(stderr, "fuzz_http: %s for 5 s: a hang\n", whole != got ?
+					"a reply stopped halfway" : "no reply to a whole request");
 				abort();
 			}
 			break;
@@ -168,8 +246,9 @@ static size_t read_replies(int fd, char *buf, size_t cap, int head)
 		}
 		total += (size_t)r;
 		if (got > cap / 2) {   /* a long export: keep what is left of the last reply */
-			size_t keep = complete_replies(buf, got, head);
+			size_t keep = complete_replies(buf, got, head, &finals);
 
+			answered += finals;
 			if (keep == 0)
 				keep = got - 64;
 			memmove(buf, buf + keep, got - keep);
@@ -206,7 +285,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		off += (size_t)w;
 	}
-	read_replies(fd, reply, sizeof(reply), len >= 5 && memcmp(req, "HEAD ", 5) == 0);
+	read_replies(fd, reply, sizeof(reply), len >= 5 && memcmp(req, "HEAD ", 5) == 0,
+		     complete_requests(req, len));
 	close(fd);   /* possibly mid-request: the server must cope with that too */
 	free(req);
 	fuzz_service_keep_admin_key();

@@ -5,13 +5,31 @@
  *     replay_<target> FILE|DIR...    (a missing one counts as empty)
  */
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *current;   /* the input being replayed, for the abort message */
+
+/* A harness that finds a failure aborts: say which input it was, then die as before. */
+static void on_abort(int sig)
+{
+	static const char pre[] = "replay: failed on ";
+
+	if (current) {
+		(void)!write(2, pre, sizeof(pre) - 1);
+		(void)!write(2, current, strlen(current));
+		(void)!write(2, "\n", 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static int replay_file(const char *path)
 {
@@ -29,7 +47,9 @@ static int replay_file(const char *path)
 	}
 	fclose(f);
 	buf[n] = 0;   /* not part of the input: a NUL after it, for strict_string_checks */
+	current = path;
 	LLVMFuzzerTestOneInput(buf, (size_t)n);   /* a failure aborts the process */
+	current = NULL;
 	free(buf);
 	return 0;
 }
@@ -43,6 +63,7 @@ int main(int argc, char **argv)
 {
 	size_t done = 0;
 
+	signal(SIGABRT, on_abort);
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
 		DIR *d;

@@ -101,6 +101,13 @@ class Server:
         self.log.close()
         return code
 
+    def wait_killed(self, timeout=30):
+        """Wait for a cxd that was killed (or is being killed) to end; its exit code."""
+        code = self.proc.wait(timeout=timeout)
+        if not self.log.closed:
+            self.log.close()
+        return code
+
     def assert_clean_exit(self, testcase):
         code = self.stop()
         err = self.stderr()
@@ -169,14 +176,43 @@ class Server:
             s.close()
 
 
+def tally(result):
+    """(passed, failed, skipped, failing subtests, fixture errors) of a unittest result,
+    counted in tests: a test with three failing subtests is one failed test (counting
+    each entry of result.failures, as before, gave "-2 passed"); an unexpected success
+    fails its test; a test is skipped only when it skipped itself (a skipped subtest does
+    not skip its test); an error in setUpClass/setUpModule is no test, and counted apart."""
+    failed, subtests, fixtures = set(), 0, 0
+    for test, _ in result.failures + result.errors + [(t, None) for t in result.unexpectedSuccesses]:
+        parent = getattr(test, "test_case", None)   # a unittest.case._SubTest
+        if parent is not None:
+            subtests += 1
+            failed.add(parent.id())
+        elif isinstance(test, unittest.TestCase):
+            failed.add(test.id())
+        else:                                       # _ErrorHolder: a class or module fixture
+            fixtures += 1
+    skipped = {t.id() for t, _ in result.skipped
+               if getattr(t, "test_case", None) is None and isinstance(t, unittest.TestCase)} - failed
+    passed = result.testsRun - len(failed) - len(skipped)
+    return passed, len(failed), len(skipped), subtests, fixtures
+
+
 def main(name):
     """The end of every test_*.py: run its tests verbosely, print "NAME: N passed, N failed"
-    (and skipped, if any), exit 1 on any failure, error or unexpected success, or when no
-    test ran at all."""
+    (and the skipped tests, failing subtests and fixture errors, if any), exit 1 on any
+    failure, error or unexpected success, or when no test ran at all.
+
+    Mutation tried: the old count (every entry of result.failures one failed test)
+    printed "demo: -2 passed, 5 failed, 2 skipped" for five tests of which one had
+    three failing subtests; now "demo: 2 passed, 2 failed (3 failing subtests), 1
+    skipped, 1 fixture error (setUpClass/setUpModule)", and exits 1."""
     warnings.simplefilter("ignore", ResourceWarning)
-    result = unittest.main(exit=False, verbosity=2).result
-    ran, skipped = result.testsRun, len(result.skipped)
-    bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    print("%s: %d passed, %d failed%s" % (name, ran - bad - skipped, bad,
-                                          ", %d skipped" % skipped if skipped else ""))
-    sys.exit(1 if bad or ran == 0 else 0)
+    # warnings="": keep these filters (None would make the runner reset them to "default")
+    result = unittest.main(exit=False, verbosity=2, warnings="").result
+    passed, failed, skipped, subtests, fixtures = tally(result)
+    print("%s: %d passed, %d failed%s%s%s" % (
+        name, passed, failed, " (%d failing subtests)" % subtests if subtests else "",
+        ", %d skipped" % skipped if skipped else "",
+        ", %d fixture error%s (setUpClass/setUpModule)" % (fixtures, "s" * (fixtures != 1)) if fixtures else ""))
+    sys.exit(1 if failed or fixtures or result.testsRun == 0 else 0)

@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -490,12 +491,33 @@ class ServiceTest(unittest.TestCase):
         self.assertGreater(after['cxd_request_duration_seconds_bucket{le="+Inf"}'], 0)
         self.assertEqual(self.srv.request("GET", "/metrics", auth=False)[0], 401)
 
+    def access_lines(self, since, pattern, timeout=2.0):
+        """The access-log lines matching `pattern` written after offset `since` of cxd's
+        stderr (the line is written once the reply is done: wait for it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = re.findall(pattern, self.srv.stderr()[since:])
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def test_health_and_access_log(self):
-        st, _, body = self.srv.get("/healthz")
+        """Only lines this test's own requests wrote count: the log is read from where it
+        stood before them, and the 404 goes to a path no other request uses. Mutations
+        tried: cx_log_access logging /healthz only once (earlier tests' lines made the old
+        check pass; now "no access line"), and logging 0 bytes (the old check took any
+        number; now the byte count must be the reply's Content-Length)."""
+        since = len(self.srv.stderr())
+        st, h, body = self.srv.get("/healthz")
         self.assertEqual(st, 200)
         self.assertEqual(body["schema_version"], SCHEMA_VERSION)
-        time.sleep(0.05)
-        self.assertRegex(self.srv.stderr(), r"access GET /healthz 200 \d+ \d+us")
+        lines = self.access_lines(since, r"access GET /healthz (\d+) (\d+) \d+us")
+        self.assertEqual(lines, [("200", h["content-length"])], "no access line for this request")
+        marker = "/no-such-page-%d" % time.monotonic_ns()
+        st, h, _ = self.srv.get(marker)
+        self.assertEqual(st, 404)
+        lines = self.access_lines(since, r"access GET %s (\d+) (\d+) \d+us" % re.escape(marker))
+        self.assertEqual(lines, [("404", h["content-length"])], "no access line for " + marker)
 
 
 class LifecycleTest(unittest.TestCase):

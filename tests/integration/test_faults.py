@@ -153,7 +153,24 @@ class HostileClientTest(unittest.TestCase):
         s.connect(("127.0.0.1", port))
         return s
 
+    def closed_by_server(self, s, within):
+        """True when the server closes (FIN or reset) s within `within` seconds; False
+        when s is still open then. A timeout is not a close: it is the opposite."""
+        s.settimeout(within)
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
     def test_slow_and_idle_clients_do_not_starve_others(self):
+        """Mutation tried: MHD_OPTION_PER_IP_CONNECTION_LIMIT left out of src/http.c. The
+        old check waited 5 s, then counted a socket timeout as a close (and by then the
+        3 s idle timeout had closed the extra connections anyway): it passed. Now each
+        extra connection must be closed within 1 s of connecting, well before the idle
+        timeout, and a timeout counts as still open: it fails ("20 of 20 connections over
+        the per-address limit still open")."""
         srv = Server(args=["--per-ip-connections", "8", "--max-connections", "64", "--timeout", "3"]).start()
         srv.post_json("/v1/surveys", {"id": "h", "title": "h"})
         socks = []
@@ -169,8 +186,12 @@ class HostileClientTest(unittest.TestCase):
                 s.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
                           + srv.auth_line() + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
             socks.append(s)
+        time.sleep(0.2)   # the 8 are accepted and counted
         extra = [self.attacker(srv.port) for _ in range(20)]   # over the per-address limit
         t0 = time.monotonic()
+        still_open = [s for s in extra if not self.closed_by_server(s, max(0.05, t0 + 1 - time.monotonic()))]
+        self.assertEqual(len(still_open), 0, "%d of %d connections over the per-address limit still open "
+                         "after 1 s (the idle timeout is 3 s)" % (len(still_open), len(extra)))
         honest = []
         while time.monotonic() - t0 < 5:     # trickle one byte a second on the slow ones
             for s in socks[:4]:
@@ -182,14 +203,6 @@ class HostileClientTest(unittest.TestCase):
             honest.append(st)
             time.sleep(0.5)
         self.assertTrue(all(st == 201 for st in honest), honest)
-        closed = 0
-        for s in extra:                        # the extra ones were turned away at once
-            s.settimeout(2)
-            try:
-                closed += s.recv(1) == b""
-            except (ConnectionResetError, socket.timeout):
-                closed += 1
-        self.assertEqual(closed, len(extra))
         for s in socks + extra:
             s.close()
         self.assertLess(rss_kib(srv.proc.pid), 200000)

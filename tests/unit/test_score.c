@@ -1,4 +1,9 @@
-/* Unit tests for score.c against hand-computed values (see the comments for the math). */
+/* Unit tests for score.c against hand-computed values (see the comments for the math).
+ *
+ * Mutations tried (each failed here, then was reverted): CSAT top-3-box (satisfied =
+ * 3, 4 and 5; before csat_with_threes no test held a 3, so it passed), CSAT top-1-box,
+ * NPS promoters from 8 and passives from 6, CES "easy" from 4 and from 6: each is caught
+ * by each_answer_on_its_side, which puts one answer at every value of each scale. */
 #include <check.h>
 #include <math.h>
 #include <string.h>
@@ -110,6 +115,76 @@ START_TEST(csat_single_answer)
 }
 END_TEST
 
+START_TEST(csat_with_threes)
+{
+	/* 1, 2, 3 x4, 4 x2, 5 x2: satisfied (4-5) 4 of 10 = 40 %; the 3s are not satisfied
+	 * (top-2-box, not top-3-box: that would be 80 %); mean (1 + 2 + 12 + 8 + 10) / 10;
+	 * Wilson 95 % of 4/10 = [16.8180, 68.7326] */
+	struct cx_hist h = { .csat = { 1, 1, 4, 2, 2 } };
+	struct cx_csat o;
+
+	ck_assert_int_eq(cx_score_csat(&h, &o), 0);
+	ck_assert_int_eq(o.n, 10);
+	ck_assert_int_eq(o.satisfied, 4);
+	ck_assert_double_eq_tol(o.score, 40.0, EPS);
+	ck_assert_double_eq_tol(o.mean, 3.3, EPS);
+	ck_assert_double_eq_tol(o.lo, 16.818032970623616, 1e-9);
+	ck_assert_double_eq_tol(o.hi, 68.73262302663417, 1e-9);
+}
+END_TEST
+
+START_TEST(csat_only_threes)
+{
+	/* five neutral answers: nobody satisfied, 0 %; Wilson of 0/5 = [0, 43.4482] */
+	struct cx_hist h = { .csat = { [2] = 5 } };
+	struct cx_csat o;
+
+	ck_assert_int_eq(cx_score_csat(&h, &o), 0);
+	ck_assert_int_eq(o.satisfied, 0);
+	ck_assert_double_eq_tol(o.score, 0.0, EPS);
+	ck_assert_double_eq_tol(o.mean, 3.0, EPS);
+	ck_assert_double_eq_tol(o.lo, 0.0, EPS);
+	ck_assert_double_eq_tol(o.hi, 43.44824647831748, 1e-9);
+}
+END_TEST
+
+/* One answer at each value of each scale, alone: on which side of each boundary it falls.
+ * NPS 0-6 detractor, 7-8 passive, 9-10 promoter; CSAT 4-5 satisfied; CES 5-7 easy. */
+START_TEST(each_answer_on_its_side)
+{
+	for (int v = 0; v <= 10; v++) {
+		struct cx_hist h = { .responses = 1 };
+		struct cx_nps o;
+
+		h.nps[v] = 1;
+		ck_assert_int_eq(cx_score_nps(&h, &o), 0);
+		ck_assert_msg(o.promoters == (v >= 9) && o.passives == (v == 7 || v == 8) &&
+			      o.detractors == (v <= 6), "NPS answer %d on the wrong side", v);
+		ck_assert_double_eq_tol(o.score, v >= 9 ? 100.0 : v >= 7 ? 0.0 : -100.0, EPS);
+	}
+	for (int v = 1; v <= 5; v++) {
+		struct cx_hist h = { .responses = 1 };
+		struct cx_csat o;
+
+		h.csat[v - 1] = 1;
+		ck_assert_int_eq(cx_score_csat(&h, &o), 0);
+		ck_assert_msg(o.satisfied == (v >= 4), "CSAT answer %d on the wrong side", v);
+		ck_assert_double_eq_tol(o.score, v >= 4 ? 100.0 : 0.0, EPS);
+		ck_assert_double_eq_tol(o.mean, (double)v, EPS);
+	}
+	for (int v = 1; v <= 7; v++) {
+		struct cx_hist h = { .responses = 1 };
+		struct cx_ces o;
+
+		h.ces[v - 1] = 1;
+		ck_assert_int_eq(cx_score_ces(&h, &o), 0);
+		ck_assert_msg(o.easy == (v >= 5), "CES answer %d on the wrong side", v);
+		ck_assert_double_eq_tol(o.easy_pct, v >= 5 ? 100.0 : 0.0, EPS);
+		ck_assert_double_eq_tol(o.mean, (double)v, EPS);
+	}
+}
+END_TEST
+
 START_TEST(ces_interval)
 {
 	/* one answer at each of 1..7: mean 4, s = sqrt(28 / 6), half = 1.96 s / sqrt 7 */
@@ -168,5 +243,6 @@ START_TEST(hist_add)
 END_TEST
 
 CX_CHECK_MAIN("score", NULL, NULL, nps_single_promoter, nps_all_detractors, nps_mixed,
-	      nps_clamped_to_range, empty_metrics, csat_wilson, csat_single_answer, ces_interval,
+	      nps_clamped_to_range, empty_metrics, csat_wilson, csat_single_answer, csat_with_threes,
+	      csat_only_threes, each_answer_on_its_side, ces_interval,
 	      ces_single_answer_has_no_interval, json_nulls_for_unanswered, hist_add)
