@@ -54,7 +54,9 @@ static int match(const char *pattern, const char *path, char **params)
 
 			if (len == 0 || np == CX_MAX_PARAMS)
 				goto miss;
-			params[np++] = strndup(path, len);
+			if (!(params[np] = strndup(path, len)))
+				goto miss;
+			cx_path_unescape(params[np++]);   /* after the split: %2F stays inside */
 			pattern += 2;
 			path += len;
 		} else if (*pattern++ != *path++) {
@@ -208,6 +210,12 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 
 	if (wait)
 		return too_many(req, wait, "address");
+	if (!cx_path_valid(req->path)) {
+		cx_error_set(&err, 400, "invalid_path", NULL, "the path holds a control character, "
+			     "%%00 or a '%%' not followed by two hex digits");
+		cx_reply_error(req, &err);
+		return -1;
+	}
 	for (size_t i = 0; i < NROUTES; i++) {
 		char *params[CX_MAX_PARAMS] = { 0 };
 

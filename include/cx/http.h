@@ -89,6 +89,15 @@ struct cx_req {
 	void *impl;                   /* the ops' per-request state (http.c's, or a fuzzer's) */
 };
 
+/* Paths: req->path is the path exactly as the client sent it (percent-encoded). The route
+ * table splits it at '/' and then decodes each captured segment, so that an id holding a
+ * '/' (sent as %2F) stays one segment. cx_path_valid: 1 unless the path holds a byte
+ * that may not appear in one (controls, space, DEL), a '%' not followed by two hex
+ * digits, or %00 (which would cut the decoded text short). cx_path_unescape decodes a
+ * segment of a valid path in place ('+' is not a space in a path). */
+int cx_path_valid(const char *raw);
+void cx_path_unescape(char *segment);
+
 /* The method named by a request line's first word (CX_OTHER for any other). */
 enum cx_method cx_method_of(const char *name);
 /* Query parameter value, NULL if absent (through req->ops, as are the three below). */

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
@@ -221,6 +222,111 @@ class ErasureTest(unittest.TestCase):
         self.assertEqual(srv.request("DELETE", "/v1/responses/%d/comment" % rid)[0], 404)
         self.assertEqual(srv.request("DELETE", "/v1/responses/abc/comment")[0], 404)
         srv.assert_clean_exit(self)
+
+
+def file_bytes(db):
+    """The bytes of the database and of its -wal and -shm files (those that exist)."""
+    out = {}
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            with open(db + suffix, "rb") as f:
+                out[suffix or "db"] = f.read()
+    return out
+
+
+class ErasureLeavesNoTraceTest(unittest.TestCase):
+    """Issue 11, safe 4. Mutations this catches: no wal_checkpoint(TRUNCATE) after an
+    erasure (the rows stay in -wal); PRAGMA secure_delete=OFF (the deleted cells and
+    overflow pages stay readable in the .db file); routing on the decoded path (an id
+    with '/' is stored but DELETE /v1/customers/a%2Fb is a 404)."""
+
+    IDS = ["a/b", "two words", "x+y", "urn:cust:42", "me@example.com", "c/d e+f:g@h"]
+
+    def setUp(self):
+        self.srv = Server().start()
+        self.srv.post_json("/v1/surveys", {"id": "pv", "title": "pv"})
+
+    def tearDown(self):
+        self.srv.assert_clean_exit(self)
+
+    def post(self, customer, tag, rng, idem=None):
+        r = random_response(rng, "pv")
+        r["customer"] = customer
+        # a long comment (overflow pages) and wide attributes, each carrying the tag
+        r["comment"] = ("COMMENT-%s " % tag) * 150
+        r["attributes"] = {"k%d" % i: "ATTR-%s-%d" % (tag, i) for i in range(10)}
+        if idem:
+            r["response_id"] = idem
+        st, _, body = self.srv.post_json("/v1/responses", r)
+        self.assertEqual(st, 201, body)
+        return body["id"]
+
+    def test_every_storable_id_can_be_erased(self):
+        rng = random.Random(4)
+        for i, cid in enumerate(self.IDS):
+            for _ in range(3):
+                self.post(cid, "t%d" % i, rng)
+        self.post("keeper", "keep", rng)
+        for cid in self.IDS:
+            path = "/v1/customers/" + urllib.parse.quote(cid, safe="")
+            st, _, body = self.srv.request("DELETE", path)
+            self.assertEqual((st, body), (200, {"customer": cid, "erased": 3}), cid)
+        # '+' and ':' '@' need no escaping in a path: sent raw they mean themselves
+        self.post("p+q:r@s", "raw", rng)
+        st, _, body = self.srv.request("DELETE", "/v1/customers/p+q:r@s")
+        self.assertEqual((st, body), (200, {"customer": "p+q:r@s", "erased": 1}))
+        db = sqlite3.connect("file:%s?mode=ro" % self.srv.db, uri=True)
+        self.assertEqual(db.execute("SELECT customer FROM responses").fetchall(), [("keeper",)])
+        db.close()
+
+    def test_no_copy_in_db_wal_or_shm(self):
+        rng = random.Random(8)
+        ids = [self.post("victim/1", "VICTIM", rng, idem="idem-VICTIM-%d" % i) for i in range(40)]
+        redacted = self.post("keeper", "REDACTME", rng)
+        self.post("keeper", "KEEPME", rng)
+        before = file_bytes(self.srv.db)
+        self.assertTrue(any(b"COMMENT-VICTIM" in v for v in before.values()), "the test must see the data first")
+        st, _, body = self.srv.request("DELETE", "/v1/customers/victim%2F1")
+        self.assertEqual((st, body), (200, {"customer": "victim/1", "erased": len(ids)}))
+        st, _, body = self.srv.request("DELETE", "/v1/responses/%d/comment" % redacted)
+        self.assertEqual(st, 200, body)
+        # read while the server still runs: the answer came after the scrub
+        after = file_bytes(self.srv.db)
+        for name, data in after.items():
+            for needle in (b"COMMENT-VICTIM", b"ATTR-VICTIM", b"victim/1", b"idem-VICTIM", b"COMMENT-REDACTME"):
+                self.assertFalse(needle in data, "%s still holds %r" % (name, needle))
+        self.assertEqual(len(after.get("-wal", b"")), 0, "the WAL is truncated after an erasure")
+        self.assertIn(b"COMMENT-KEEPME", after["db"])   # what was not erased is all there
+        self.assertIn("erasure: customer victim/1, 40 responses erased", self.srv.stderr())
+        self.assertIn("erasure: comment of response %d redacted" % redacted, self.srv.stderr())
+
+
+class PathEncodingTest(unittest.TestCase):
+    """Issue 11, safe 7: a path is routed as sent; %00 and broken escapes are a 400."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.assert_clean_exit(unittest.TestCase())
+
+    def status_of(self, path):
+        out = self.srv.raw(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % path).encode()
+                           + self.srv.auth_line() + b"\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body
+
+    def test_nul_and_bad_escapes_are_refused(self):
+        for path in ("/healthz%00/v1/keys", "/healthz%00", "/v1/surveys/a%zz", "/v1/surveys/%",
+                     "/v1/surveys/a%4", "/v1/customers/x%00y"):
+            st, body = self.status_of(path)
+            self.assertEqual(st, 400, path)
+            self.assertEqual(json.loads(body)["error"]["code"], "invalid_path", path)
+        self.assertEqual(self.status_of("/healthz")[0], 200)
+        # a separator sent as %2F is data, not a separator
+        self.assertEqual(self.status_of("/v1%2Fsurveys")[0], 404)
 
 
 if __name__ == "__main__":
