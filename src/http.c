@@ -137,6 +137,7 @@ static void reply_reset(struct cx_reply *r)
 {
 	free(r->body);
 	free(r->location);
+	free(r->link);
 	if (r->stream_free && r->stream_ctx)
 		r->stream_free(r->stream_ctx);
 	memset(r, 0, sizeof(*r));
@@ -285,6 +286,10 @@ static enum MHD_Result send_reply(struct http_req *hr)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->disposition)
 		MHD_add_response_header(resp, "Content-Disposition", r->disposition);
+	if (r->link)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LINK, r->link);
+	if (r->next_cursor[0])
+		MHD_add_response_header(resp, "X-Next-Cursor", r->next_cursor);
 	if (hr->req.cors_origin[0]) {
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin", hr->req.cors_origin);
 		MHD_add_response_header(resp, "Vary", "Origin");
@@ -826,8 +831,11 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL };
+		/* behind a proxy every client has the proxy's address: the cap would be on
+		 * the proxy (libmicrohttpd counts peers, not X-Forwarded-For) */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-						     cfg->per_ip_connections, NULL };
+						     cfg->trusted_proxies[0] ? 0 : cfg->per_ip_connections,
+						     NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 						     (intptr_t)cfg->conn_memory, NULL };

@@ -49,6 +49,8 @@ struct cx_reply {
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
 	const char *disposition;    /* static Content-Disposition, or NULL */
+	char *link;                 /* malloc'd Link header (a next page), or NULL */
+	char next_cursor[48];       /* X-Next-Cursor header, "" = none */
 };
 
 /* Where a request's fields come from and where its outcome goes. http.c's reads

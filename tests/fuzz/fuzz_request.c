@@ -272,6 +272,7 @@ static void release(struct cx_req *req, struct fuzz_req *fr)
 	free(req->body);
 	free(r->body);
 	free(r->location);
+	free(r->link);
 	if (r->stream_free && r->stream_ctx)
 		r->stream_free(r->stream_ctx);
 	cx_key_release(&req->key);
