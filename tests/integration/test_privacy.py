@@ -6,6 +6,7 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -252,8 +253,9 @@ class ErasureLeavesNoTraceTest(unittest.TestCase):
     def post(self, customer, tag, rng, idem=None):
         r = random_response(rng, "pv")
         r["customer"] = customer
-        # a long comment (overflow pages) and wide attributes, each carrying the tag
-        r["comment"] = ("COMMENT-%s " % tag) * 150
+        # a comment near the 4,000-byte cap and wide attributes, each carrying the tag: a
+        # row over 4,061 bytes, so part of it lives in an overflow page
+        r["comment"] = (("COMMENT-%s " % tag) * 400)[:3990]
         r["attributes"] = {"k%d" % i: "ATTR-%s-%d" % (tag, i) for i in range(10)}
         if idem:
             r["response_id"] = idem
@@ -297,8 +299,57 @@ class ErasureLeavesNoTraceTest(unittest.TestCase):
                 self.assertFalse(needle in data, "%s still holds %r" % (name, needle))
         self.assertEqual(len(after.get("-wal", b"")), 0, "the WAL is truncated after an erasure")
         self.assertIn(b"COMMENT-KEEPME", after["db"])   # what was not erased is all there
+        db = sqlite3.connect("file:%s?mode=ro" % self.srv.db, uri=True)
+        self.assertGreater(db.execute("SELECT max(length(comment) + length(attributes)) FROM responses").fetchone()[0],
+                           4061, "rows large enough for overflow pages")
+        db.close()
         self.assertIn("erasure: customer victim/1, 40 responses erased", self.srv.stderr())
         self.assertIn("erasure: comment of response %d redacted" % redacted, self.srv.stderr())
+
+
+class RunbookErasureReplayTest(unittest.TestCase):
+    """deploy/RUNBOOK.md's replay of logged erasures after a restore, run as written
+    (only the journal is the server's stderr file here, and the port is the test's)."""
+
+    def test_replay_after_restore(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "../../deploy/RUNBOOK.md")) as f:
+            book = f.read()
+        part = book[book.index("**Erasure and backups.**"):]
+        script = part[part.index("```sh\n") + 6:part.index("```", part.index("```sh\n") + 6)]
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "rb", "title": "rb"})
+        rng = random.Random(2)
+        ids = {}
+        for c in ("a/b c", "x+y@z", "plain"):
+            r = random_response(rng, "rb")
+            r.update(customer=c, comment="comment of " + c)
+            ids[c] = srv.post_json("/v1/responses", r)[2]["id"]
+        backup = os.path.join(srv.tmp, "backup.db")
+        r = subprocess.run([cxdtest.CXD, "backup", backup, "--db", srv.db], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for path in ("/v1/customers/a%2Fb%20c", "/v1/customers/x+y@z", "/v1/responses/%d/comment" % ids["plain"]):
+            self.assertEqual(srv.request("DELETE", path)[0], 200, path)
+        journal = os.path.join(srv.tmp, "journal.txt")
+        with open(journal, "w") as f:
+            f.write(srv.stderr())
+        srv.assert_clean_exit(self)
+        os.replace(backup, srv.db)            # the restore
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(srv.db + suffix):
+                os.unlink(srv.db + suffix)
+        srv = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
+        script = script.replace("journalctl -u cxd -o cat", "cat " + journal).replace(":8080/", ":%d/" % srv.port)
+        r = subprocess.run(["bash", "-c", script], env=dict(os.environ, ADMIN_KEY=srv.key),
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([json.loads(x) for x in r.stdout.splitlines()],
+                         [{"customer": "a/b c", "erased": 1}, {"customer": "x+y@z", "erased": 1},
+                          {"id": ids["plain"], "redacted": True}])
+        db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
+        self.assertEqual(db.execute("SELECT customer, comment FROM responses").fetchall(), [("plain", None)])
+        db.close()
+        srv.assert_clean_exit(self)
 
 
 class PathEncodingTest(unittest.TestCase):
