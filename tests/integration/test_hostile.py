@@ -104,6 +104,21 @@ class ConnectionCapTest(unittest.TestCase):
         srv.assert_clean_exit(self)
 
 
+class ProxyConnectionTest(unittest.TestCase):
+    def test_no_per_address_cap_behind_trusted_proxies(self):
+        """Behind a proxy every client is the proxy's address: the cap would starve the
+        proxy, so it is not applied with --trusted-proxies."""
+        srv = Server(args=["--trusted-proxies", "127.0.0.1", "--per-ip-connections", "2"]).start()
+        conns = [srv.conn() for _ in range(5)]
+        for c in conns:
+            c.connect()
+        for c in conns:   # all five held open at once, each served
+            self.assertEqual(srv.get("/healthz", conn=c)[0], 200)
+        for c in conns:
+            c.close()
+        srv.assert_clean_exit(self)
+
+
 class SlowExportReaderTest(unittest.TestCase):
     READERS = 60
 
