@@ -120,10 +120,10 @@ class ProxyConnectionTest(unittest.TestCase):
 
 
 class SlowExportReaderTest(unittest.TestCase):
-    READERS = 60
+    READERS = 100   # from 127.0.0.1 and 127.0.0.2, 50 each (under the per-address cap)
 
     def test_slow_readers_of_a_wide_export_hold_bounded_memory(self):
-        """60 clients start a CSV export of rows with 4,000-byte comments and 20 wide
+        """100 clients start a CSV export of rows with 4,000-byte comments and 20 wide
         attributes and then stop reading. Each connection may hold one chunk: bounded by
         bytes (256 KiB), not by rows (500 rows here were ~5 MiB each)."""
         srv = Server(env=small_asan_quarantine()).start()
@@ -147,6 +147,7 @@ class SlowExportReaderTest(unittest.TestCase):
             for i in range(self.READERS):
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.bind(("127.0.0.%d" % (1 + i % 2), 0))
                 s.connect(("127.0.0.1", srv.port))
                 s.sendall(b"GET /v1/surveys/wide/responses?format=csv HTTP/1.1\r\nHost: x\r\n" + srv.auth_line() + b"\r\n")
                 s.recv(4096)   # the headers and a little: then never read again
