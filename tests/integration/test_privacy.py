@@ -241,7 +241,7 @@ class ErasureLeavesNoTraceTest(unittest.TestCase):
     overflow pages stay readable in the .db file); routing on the decoded path (an id
     with '/' is stored but DELETE /v1/customers/a%2Fb is a 404)."""
 
-    IDS = ["a/b", "two words", "x+y", "urn:cust:42", "me@example.com", "c/d e+f:g@h"]
+    IDS = ["a/b", "two words", "x+y", "urn:cust:42", "me@example.com", "c/d e+f:g@h", "..", ".", "/", "-_. :/@+"]
 
     def setUp(self):
         self.srv = Server().start()
@@ -273,6 +273,10 @@ class ErasureLeavesNoTraceTest(unittest.TestCase):
             path = "/v1/customers/" + urllib.parse.quote(cid, safe="")
             st, _, body = self.srv.request("DELETE", path)
             self.assertEqual((st, body), (200, {"customer": cid, "erased": 3}), cid)
+        # dots as %2E (so that no client collapses them), the rest as they are
+        self.post("..", "dots", rng)
+        st, _, body = self.srv.request("DELETE", "/v1/customers/%2E%2E")
+        self.assertEqual((st, body), (200, {"customer": "..", "erased": 1}))
         # '+' and ':' '@' need no escaping in a path: sent raw they mean themselves
         self.post("p+q:r@s", "raw", rng)
         st, _, body = self.srv.request("DELETE", "/v1/customers/p+q:r@s")
