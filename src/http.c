@@ -510,7 +510,6 @@ void cx_path_unescape(char *segment)
 	MHD_http_unescape(segment);   /* '+' stays '+' in a path; only %XX is decoded */
 }
 
-
 enum cx_method cx_method_of(const char *m)
 {
 	static const struct { const char *name; enum cx_method m; } t[] = {
@@ -599,6 +598,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if (!hr)
 		return NULL;
+	if (!uri)   /* a request line without a target: MHD answers it 400 itself */
+		uri = "";
 	if (!(hr->path = strndup(uri, strcspn(uri, "?")))) {
 		free(hr);
 		return NULL;

@@ -1,9 +1,11 @@
 /* http.h - the HTTP server (src/http.c, the only file that includes microhttpd.h).
  *
  * http.c reads a request, enforces the transport limits (body size while it streams in,
- * chunked or not; connection count, timeout, per-connection memory), turns urlencoded
- * forms into a JSON object of strings with libmicrohttpd's post processor, and hands a
- * struct cx_req to the route table. A handler answers with cx_reply_*(); a handler that
+ * chunked or not; connection count, connections per address, timeout, per-connection
+ * memory; TLS 1.2 or later), turns urlencoded forms into a JSON object of strings with
+ * libmicrohttpd's post processor, and hands a struct cx_req, with the path as the client
+ * sent it, to the route table. Every reply carries nosniff, no-referrer and DENY framing
+ * headers; the access log counts the bytes a streamed body actually sent. A handler answers with cx_reply_*(); a handler that
  * waits for the writer returns CX_PENDING and someone later calls cx_req_finish().
  */
 #ifndef CX_HTTP_H
