@@ -1372,11 +1372,13 @@ int cx_store_scrub_wal(struct cx_store *st, struct cx_error *err)
 
 	if (rc == SQLITE_OK)
 		return 0;
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return cx_error_set(err, 503, "erasure_pending", NULL, "the data is deleted, but a "
-				    "copy stays in the write-ahead log until a checkpoint can run "
-				    "(readers held it for over %d s); repeat the request",
-				    BUSY_TIMEOUT_MS / 1000);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+		cx_error_set(err, 503, "erasure_pending", NULL, "the data is deleted, but a copy "
+			     "stays in the write-ahead log until a checkpoint can run (readers held "
+			     "it for over %d s); repeat the request", BUSY_TIMEOUT_MS / 1000);
+		err->retry_after = 1;
+		return -1;
+	}
 	return db_fail(st, st->wdb, err, "checkpoint after erasure");
 }
 

@@ -310,6 +310,23 @@ class ErasureLeavesNoTraceTest(unittest.TestCase):
         self.assertIn("erasure: customer victim/1, 40 responses erased", self.srv.stderr())
         self.assertIn("erasure: comment of response %d redacted" % redacted, self.srv.stderr())
 
+    def test_a_reader_holding_the_wal_makes_it_pending(self):
+        """A reader that keeps an old snapshot (here another process's open transaction)
+        stops the checkpoint: the answer must not claim the WAL is clean."""
+        rng = random.Random(5)
+        self.post("held", "HELD", rng)
+        reader = sqlite3.connect(self.srv.db, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM responses").fetchone()
+        st, h, body = self.srv.request("DELETE", "/v1/customers/held")
+        self.assertEqual((st, body["error"]["code"], h.get("retry-after")), (503, "erasure_pending", "1"))
+        reader.execute("COMMIT")
+        reader.close()
+        st, _, body = self.srv.request("DELETE", "/v1/customers/held")   # the retry scrubs
+        self.assertEqual((st, body), (200, {"customer": "held", "erased": 0}))
+        for name, data in file_bytes(self.srv.db).items():
+            self.assertFalse(b"COMMENT-HELD" in data, name)
+
 
 class RunbookErasureReplayTest(unittest.TestCase):
     """deploy/RUNBOOK.md's replay of logged erasures after a restore, run as written
