@@ -169,6 +169,31 @@ class SlowExportReaderTest(unittest.TestCase):
         srv.assert_clean_exit(self)
 
 
+class LargePageTest(unittest.TestCase):
+    def test_ndjson_page_is_at_most_10000_rows(self):
+        """A page's end is read before its first byte on a worker thread: NDJSON/CSV
+        pages hold at most 10,000 rows whatever `limit` asks, and link to the rest."""
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "lp", "title": "lp"})
+        key = srv.key
+        srv.assert_clean_exit(self)
+        db = sqlite3.connect(srv.db)
+        db.executemany("INSERT INTO responses(survey, stage, touchpoint, nps, submitted_at, received_at) "
+                       "VALUES ('lp', 'purchase', 'web', 5, ?, ?)", ((1790000000 + i, (1790000000 + i) * 1000) for i in range(10100)))
+        db.commit()
+        ids = [r[0] for r in db.execute("SELECT id FROM responses ORDER BY id")]
+        db.close()
+        srv = Server(db=srv.db, tmp=srv.tmp, key=key).start()
+        c = srv.conn()
+        c.request("GET", "/v1/surveys/lp/responses?format=ndjson&limit=1000000", headers=srv.auth())
+        r = c.getresponse()
+        got = [json.loads(x)["id"] for x in r.read().decode().splitlines()]
+        self.assertEqual(got, ids[:10000])
+        self.assertEqual(r.getheader("X-Next-Cursor"), str(ids[9999]))
+        c.close()
+        srv.assert_clean_exit(self)
+
+
 class TlsVersionTest(unittest.TestCase):
     def test_tls_below_1_2_is_refused(self):
         srv = Server()
@@ -240,14 +265,23 @@ class HeadersAndPagingTest(unittest.TestCase):
         self.assertIn(b"X-Frame-Options: DENY", out)
 
     def test_streamed_export_is_logged_with_its_bytes(self):
-        path = "/v1/surveys/hp/responses?format=csv&stage=purchase"
-        st, _, data = self.raw_get(path)
-        self.assertEqual(st, 200)
-        time.sleep(0.2)
-        # (the log has the path without its query: this request's line is the last one)
-        lines = [ln for ln in self.srv.stderr().splitlines() if " access GET /v1/surveys/hp/responses " in ln]
-        self.assertGreater(len(data), 1000)
-        self.assertEqual(int(lines[-1].split()[5]), len(data), lines[-1])
+        """On a server of its own, so that its access line is the only export line."""
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "lg", "title": "lg"})
+        import random
+        rng = random.Random(6)
+        srv.post_json("/v1/responses", [random_response(rng, "lg") for _ in range(300)])
+        c = srv.conn()
+        c.request("GET", "/v1/surveys/lg/responses?format=csv", headers=srv.auth())
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertGreater(len(data), 10000)
+        srv.assert_clean_exit(self)   # every request is logged by the time it exits
+        lines = [ln for ln in srv.stderr().splitlines() if " access GET /v1/surveys/lg/responses " in ln]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertEqual(int(lines[0].split()[5]), len(data), lines[0])
 
     def follow(self, fmt):
         """Page through with limit=50 by the Link header alone; the ids seen."""
