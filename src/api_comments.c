@@ -19,7 +19,8 @@ static const char *const params[] = {
 struct page {
 	json_t *items;
 	int64_t last_time, last_id;
-	unsigned n;
+	unsigned n, limit;
+	int more;               /* the store had a row past the page (it is asked for one) */
 };
 
 static int int_param(const char *v, long lo, long hi, long *out)
@@ -96,6 +97,10 @@ static int on_comment(void *ctx, const struct cx_comment *c)
 	struct page *p = ctx;
 	char when[32];
 
+	if (p->n == p->limit) {
+		p->more = 1;
+		return 0;
+	}
 	cx_time_format_rfc3339(c->submitted_at, when, sizeof(when));
 	json_array_append_new(p->items, json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s}",
 		"id", (json_int_t)c->id, "submitted_at", when, "stage", c->stage,
@@ -115,22 +120,29 @@ enum cx_handled cx_api_comments(struct cx_req *req)
 	struct page p = { 0 };
 	struct cx_error err;
 	char next[48];
+	int failed;
 
 	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
 	p.items = json_array();
-	if (parse(req, &s, &q, &err) ||
-	    cx_store_comments(req->app->store, &q, on_comment, &p, &err)) {
+	failed = parse(req, &s, &q, &err);
+	if (!failed) {
+		p.limit = q.limit++;   /* one more than the page: is there a next one? */
+		failed = cx_store_comments(req->app->store, &q, on_comment, &p, &err);
+	}
+	if (failed) {
 		cx_reply_error(req, &err);
 		json_decref(p.items);
 		cx_survey_release(&s);
 		return CX_DONE;
 	}
-	/* a full page may have more behind it; a short one is the last */
+	/* one row past the page was asked for: a next cursor only when there is a next page */
 	snprintf(next, sizeof(next), "%" PRIx64 ".%" PRIx64, (uint64_t)p.last_time,
 		 (uint64_t)p.last_id);
 	cx_reply_json_take(req, 200, json_pack("{s:s, s:o, s:s?}", "survey", s.id,
-		"comments", p.items, "next_cursor", p.n == q.limit ? next : NULL));
+		"comments", p.items, "next_cursor", p.more ? next : NULL));
+	if (p.more)
+		snprintf(req->reply.next_cursor, sizeof(req->reply.next_cursor), "%s", next);
 	cx_survey_release(&s);
 	return CX_DONE;
 }

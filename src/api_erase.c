@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cx/app.h"
+#include "cx/log.h"
 #include "cx/routes.h"
 
 struct erase {
@@ -16,9 +17,21 @@ struct erase {
 	int64_t id;
 };
 
+/* On the writer thread, after the commit: scrub the WAL before the client hears "erased",
+ * and leave one `erasure` line in the journal, the record an operator replays after
+ * restoring a backup taken before it (deploy/RUNBOOK.md). */
 static void on_done(struct cx_write_job *job)
 {
-	cx_req_finish(((struct erase *)job)->req);
+	struct erase *e = (struct erase *)job;
+
+	if (job->ok && cx_store_scrub_wal(e->req->app->store, &job->err))
+		job->ok = 0;
+	if (job->ok && job->kind == CX_JOB_ERASE)
+		cx_log_info("erasure: customer %s, %lld responses erased", e->customer,
+			    (long long)job->count);
+	else if (job->ok && job->count)
+		cx_log_info("erasure: comment of response %lld redacted", (long long)e->id);
+	cx_req_finish(e->req);
 }
 
 static void erase_free(void *p)

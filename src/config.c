@@ -35,9 +35,10 @@ const char cx_config_help[] =
 	"  -c, --max-connections N    open connections at once, 1-100000\n"
 	"                             (CXD_MAX_CONNECTIONS, default 1024)\n"
 	"      --per-ip-connections N open connections per client address, 0 = no limit\n"
-	"                             (CXD_PER_IP_CONNECTIONS, default 0)\n"
+	"                             (CXD_PER_IP_CONNECTIONS, default 64; not applied with\n"
+	"                             --trusted-proxies: limit clients in the proxy)\n"
 	"  -T, --timeout SECONDS      close a connection idle this long, 1-3600\n"
-	"                             (CXD_TIMEOUT, default 30)\n"
+	"                             (CXD_TIMEOUT, default 15)\n"
 	"      --queue-limit N        responses waiting for the disk before 503, 1-1000000\n"
 	"                             (CXD_QUEUE_LIMIT, default 20000)\n"
 	"      --no-access-log        no per-request line on stderr (CXD_ACCESS_LOG=0)\n"
@@ -65,8 +66,8 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->body_limit = 64 * 1024;
 	cfg->batch_limit = 16 * 1024 * 1024;
 	cfg->max_connections = 1024;
-	cfg->per_ip_connections = 0;
-	cfg->timeout_s = 30;
+	cfg->per_ip_connections = 64;   /* one address cannot hold every connection */
+	cfg->timeout_s = 15;
 	cfg->conn_memory = 32 * 1024;
 	cfg->queue_limit = 20000;
 	cfg->access_log = 1;

@@ -22,6 +22,9 @@
 #include "cx/metrics.h"
 #include "cx/routes.h"
 
+/* TLS 1.2 and 1.3 only (GnuTLS priority string): 1.0 and 1.1 are refused at handshake. */
+#define CX_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 struct cx_http {
 	struct MHD_Daemon *daemon;
 	char *tls_cert, *tls_key;   /* PEM text given to libmicrohttpd */
@@ -134,6 +137,7 @@ static void reply_reset(struct cx_reply *r)
 {
 	free(r->body);
 	free(r->location);
+	free(r->link);
 	if (r->stream_free && r->stream_ctx)
 		r->stream_free(r->stream_ctx);
 	memset(r, 0, sizeof(*r));
@@ -157,13 +161,18 @@ struct stream {   /* what MHD's callbacks get */
 	ssize_t (*produce)(void *ctx, char *buf, size_t max);
 	void *ctx;
 	void (*free_ctx)(void *ctx);
+	uint64_t *sent;   /* the request's byte count (for the access log) */
 };
 
+/* Runs on the connection's thread, never after the request's on_completed: `sent` is
+ * still the request's when it is touched. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
 	ssize_t n = s->produce(s->ctx, buf, max);
 
+	if (n > 0)
+		*s->sent += (uint64_t)n;
 	return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
 			   : MHD_CONTENT_READER_END_WITH_ERROR;
 }
@@ -254,7 +263,7 @@ static enum MHD_Result send_reply(struct http_req *hr)
 
 		if (!st)
 			return MHD_NO;
-		*st = (struct stream){ r->produce, r->stream_ctx, r->stream_free };
+		*st = (struct stream){ r->produce, r->stream_ctx, r->stream_free, &hr->bytes };
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read,
 							 st, stream_done);
 		if (!resp) {
@@ -272,11 +281,18 @@ static enum MHD_Result send_reply(struct http_req *hr)
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	/* on every response, errors included (the dashboard adds its own CSP) */
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	if (r->location)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->disposition)
 		MHD_add_response_header(resp, "Content-Disposition", r->disposition);
+	if (r->link)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LINK, r->link);
+	if (r->next_cursor[0])
+		MHD_add_response_header(resp, "X-Next-Cursor", r->next_cursor);
 	if (hr->req.cors_origin[0]) {
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin", hr->req.cors_origin);
 		MHD_add_response_header(resp, "Vary", "Origin");
@@ -294,7 +310,7 @@ static enum MHD_Result send_reply(struct http_req *hr)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
 	}
 	hr->status = r->status;
-	hr->bytes = r->len;
+	hr->bytes = r->len;   /* 0 for a stream, which counts what it sends (stream_read) */
 	hr->phase = PH_SENT;
 	ok = MHD_queue_response(hr->conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -472,6 +488,31 @@ static void body_append(struct http_req *hr, const char *data, size_t size)
 
 /* --- the request cycle --- */
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int cx_path_valid(const char *raw)
+{
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f)
+			return 0;
+		if (*p != '%')
+			continue;
+		if (hexval((char)p[1]) < 0 || hexval((char)p[2]) < 0 || (p[1] == '0' && p[2] == '0'))
+			return 0;
+		p += 2;
+	}
+	return 1;
+}
+
+void cx_path_unescape(char *segment)
+{
+	MHD_http_unescape(segment);   /* '+' stays '+' in a path; only %XX is decoded */
+}
+
 enum cx_method cx_method_of(const char *m)
 {
 	static const struct { const char *name; enum cx_method m; } t[] = {
@@ -548,30 +589,46 @@ static void client_address(struct http_req *hr, const char *trusted)
 	free(copy);
 }
 
-static struct http_req *begin(struct cx_http *h, struct MHD_Connection *conn, const char *url,
-			      const char *method)
+/* MHD's URI log callback: the first thing that runs for a request, with the request
+ * target exactly as the client sent it. The request state is made here so that routing
+ * sees the raw path: libmicrohttpd percent-decodes the URL before the access handler,
+ * which would turn a %2F inside a path segment into a separator and cut a path at %00.
+ * The route table splits the raw path and decodes each segment itself (cx_path_*). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	struct cx_http *h = cls;
 	struct http_req *hr = calloc(1, sizeof(*hr));
-	const char *accept;
 
 	if (!hr)
 		return NULL;
+	if (!uri)   /* a request line without a target: MHD answers it 400 itself */
+		uri = "";
+	if (!(hr->path = strndup(uri, strcspn(uri, "?")))) {
+		free(hr);
+		return NULL;
+	}
 	atomic_fetch_add(&h->inflight, 1);
 	hr->http = h;
 	hr->conn = conn;
 	hr->start_us = cx_time_mono_us();
-	hr->path = strdup(url);
 	pthread_mutex_init(&hr->mu, NULL);
+	hr->req.path = hr->path;
+	return hr;
+}
+
+/* The rest of the request state, on the access handler's first call. */
+static void begin(struct cx_http *h, struct http_req *hr, const char *method)
+{
+	const char *accept;
+
 	hr->req.ops = &mhd_ops;
 	hr->req.app = h->app;
 	hr->req.impl = hr;
 	hr->req.method = cx_method_of(method);
 	hr->req.method_str = hr->req.method == CX_OTHER ? "OTHER" : method;
-	hr->req.path = hr->path ? hr->path : "";
 	client_address(hr, h->app->cfg.trusted_proxies);
-	accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	accept = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	hr->req.wants_json = accept && strstr(accept, "application/json") != NULL;
-	return hr;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -581,10 +638,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct cx_http *h = cls;
 	struct http_req *hr = *con_cls;
 
-	if (!hr) {
-		if (!(hr = begin(h, conn, url, method)))
-			return MHD_NO;
-		*con_cls = hr;
+	if (!hr)
+		return MHD_NO;   /* on_uri ran out of memory */
+	if (hr->phase == PH_NEW) {
+		begin(h, hr, method);
 		if (cx_routes_prepare(&hr->req, MHD_lookup_connection_value(
 			    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)) != 0)
 			return send_reply(hr);    /* 404, 405 or 415 before any body */
@@ -656,7 +713,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!hr)
 		return;
 	*con_cls = NULL;
-	{
+	if (hr->req.method_str) {   /* (not for a request that never reached the handler) */
 		uint64_t us = cx_time_mono_us() - hr->start_us;
 		unsigned status = hr->phase == PH_SENT ? hr->status : 0;
 
@@ -771,12 +828,18 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 		if (cert) {
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cert };
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, key };
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+							     (void *)CX_TLS_PRIORITIES };
 		}
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL };
+		/* behind a proxy every client has the proxy's address: the cap would be on
+		 * the proxy (libmicrohttpd counts peers, not X-Forwarded-For) */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-						     cfg->per_ip_connections, NULL };
+						     cfg->trusted_proxies[0] ? 0 : cfg->per_ip_connections,
+						     NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 						     (intptr_t)cfg->conn_memory, NULL };

@@ -58,7 +58,9 @@ static int match(const char *pattern, const char *path, char **params)
 
 			if (len == 0 || np == CX_MAX_PARAMS)
 				goto miss;
-			params[np++] = strndup(path, len);
+			if (!(params[np] = strndup(path, len)))
+				goto miss;
+			cx_path_unescape(params[np++]);   /* after the split: %2F stays inside */
 			pattern += 2;
 			path += len;
 		} else if (*pattern++ != *path++) {
@@ -201,6 +203,14 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 
 	if (req->method == CX_POST && body_kind_of(content_type) == CX_BODY_FORM && !req->wants_json)
 		req->error_page = cx_form_error_page;   /* a browser's form: errors as a page */
+	if (!cx_path_valid(req->path)) {   /* before matching: captures are decoded there */
+		if ((wait = cx_ratelimit_take(req->app->per_ip, req->client, now)))
+			return too_many(req, wait, "address");
+		cx_error_set(&err, 400, "invalid_path", NULL, "the path holds a control character, "
+			     "%%00 or a '%%' not followed by two hex digits");
+		cx_reply_error(req, &err);
+		return -1;
+	}
 	for (size_t i = 0; i < NROUTES; i++) {
 		char *params[CX_MAX_PARAMS] = { 0 };
 

@@ -142,7 +142,10 @@ static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	if (exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"))
+	/* secure_delete: deleted and overwritten content (erasure, redaction) is zeroed in its
+	 * pages, freelist and overflow pages included; set here, not left to how SQLite was
+	 * built (Debian's default is ON, upstream's is OFF) */
+	if (exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"))
 		goto fail;
 	return db;
 fail:
@@ -1314,6 +1317,22 @@ int cx_store_redact_comment(struct cx_store *st, int64_t id, int64_t *count,
 		return -1;
 	*count = sqlite3_changes(st->wdb);
 	return 0;
+}
+
+int cx_store_scrub_wal(struct cx_store *st, struct cx_error *err)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+		cx_error_set(err, 503, "erasure_pending", NULL, "the data is deleted, but a copy "
+			     "stays in the write-ahead log until a checkpoint can run (readers held "
+			     "it for over %d s); repeat the request", BUSY_TIMEOUT_MS / 1000);
+		err->retry_after = 1;
+		return -1;
+	}
+	return db_fail(st, st->wdb, err, "checkpoint after erasure");
 }
 
 /* --- operations --- */

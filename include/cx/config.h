@@ -19,7 +19,7 @@ struct cx_config {
 	size_t body_limit;      /* bytes per request body (one response, a survey, a form) */
 	size_t batch_limit;     /* bytes per batch body (JSON array or NDJSON) */
 	unsigned max_connections;
-	unsigned per_ip_connections; /* 0 = unlimited */
+	unsigned per_ip_connections; /* 0 = unlimited; not applied behind trusted proxies */
 	unsigned timeout_s;     /* idle connection timeout */
 	size_t conn_memory;     /* libmicrohttpd per-connection memory (headers) */
 	unsigned queue_limit;   /* responses waiting for the writer */

@@ -1,9 +1,11 @@
 /* http.h - the HTTP server (src/http.c, the only file that includes microhttpd.h).
  *
  * http.c reads a request, enforces the transport limits (body size while it streams in,
- * chunked or not; connection count, timeout, per-connection memory), turns urlencoded
- * forms into a JSON object of strings with libmicrohttpd's post processor, and hands a
- * struct cx_req to the route table. A handler answers with cx_reply_*(); a handler that
+ * chunked or not; connection count, connections per address, timeout, per-connection
+ * memory; TLS 1.2 or later), turns urlencoded forms into a JSON object of strings with
+ * libmicrohttpd's post processor, and hands a struct cx_req, with the path as the client
+ * sent it, to the route table. Every reply carries nosniff, no-referrer and DENY framing
+ * headers; the access log counts the bytes a streamed body actually sent. A handler answers with cx_reply_*(); a handler that
  * waits for the writer returns CX_PENDING and someone later calls cx_req_finish().
  */
 #ifndef CX_HTTP_H
@@ -49,6 +51,8 @@ struct cx_reply {
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
 	const char *disposition;    /* static Content-Disposition, or NULL */
+	char *link;                 /* malloc'd Link header (a next page), or NULL */
+	char next_cursor[48];       /* X-Next-Cursor header, "" = none */
 };
 
 /* Where a request's fields come from and where its outcome goes. http.c's reads
@@ -90,6 +94,15 @@ struct cx_req {
 	struct cx_reply reply;
 	void *impl;                   /* the ops' per-request state (http.c's, or a fuzzer's) */
 };
+
+/* Paths: req->path is the path exactly as the client sent it (percent-encoded). The route
+ * table splits it at '/' and then decodes each captured segment, so that an id holding a
+ * '/' (sent as %2F) stays one segment. cx_path_valid: 1 unless the path holds a byte
+ * that may not appear in one (controls, space, DEL), a '%' not followed by two hex
+ * digits, or %00 (which would cut the decoded text short). cx_path_unescape decodes a
+ * segment of a valid path in place ('+' is not a space in a path). */
+int cx_path_valid(const char *raw);
+void cx_path_unescape(char *segment);
 
 /* The method named by a request line's first word (CX_OTHER for any other). */
 enum cx_method cx_method_of(const char *name);

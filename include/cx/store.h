@@ -196,6 +196,12 @@ int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *
 /* Remove the comment of response id; *count is 1 if there was one, else 0. */
 int cx_store_redact_comment(struct cx_store *st, int64_t id, int64_t *count,
 			    struct cx_error *err);
+/* Writer thread, after the commit of an erasure or redaction: checkpoint the WAL into the
+ * database and truncate it to zero bytes, so that no copy of the deleted rows is left in
+ * the -wal file (secure_delete, set on every connection, has zeroed them in the database
+ * file). Waits up to the busy timeout for readers; 503 `erasure_pending` if they still
+ * hold old frames (the deletion itself stands; repeating the request scrubs again). */
+int cx_store_scrub_wal(struct cx_store *st, struct cx_error *err);
 
 /* --- comments (any thread) --- */
 struct cx_comments_query {

@@ -9,8 +9,9 @@
  *     <blank line>
  *     body
  *
- * The path and each query key and value are percent-decoded with libmicrohttpd's own
- * MHD_http_unescape, as the server does; forms are split into fields and NDJSON into
+ * The path is passed raw, as http.c does (the route table decodes each segment); each
+ * query key and value is percent-decoded with libmicrohttpd's own MHD_http_unescape, as
+ * the server does; forms are split into fields and NDJSON into
  * lines the way http.c hands them over. Requests without an Authorization header carry
  * the admin key, so the fuzzer reaches the handlers rather than stopping at 401
  * ("Authorization: none" sends none).
@@ -275,6 +276,7 @@ static void release(struct cx_req *req, struct fuzz_req *fr)
 	free(req->body);
 	free(r->body);
 	free(r->location);
+	free(r->link);
 	if (r->stream_free && r->stream_ctx)
 		r->stream_free(r->stream_ctx);
 	cx_key_release(&req->key);
@@ -301,7 +303,8 @@ static void run(const char *s, size_t n)
 	req.method_str = req.method == CX_OTHER || !method ? "OTHER" : method;
 	for (q = sp < line ? sp + 1 : line; q < line && s[q] != '?' && s[q] != ' '; q++)
 		;
-	path = unescaped(s + (sp < line ? sp + 1 : line), q - (sp < line ? sp + 1 : line));
+	/* raw, as http.c hands it over: the route table decodes each segment itself */
+	path = strndup(s + (sp < line ? sp + 1 : line), q - (sp < line ? sp + 1 : line));
 	req.path = path ? path : "";
 	if (q < line && s[q] == '?') {
 		size_t qe = q + 1;

@@ -6,9 +6,11 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
@@ -221,6 +223,182 @@ class ErasureTest(unittest.TestCase):
         self.assertEqual(srv.request("DELETE", "/v1/responses/%d/comment" % rid)[0], 404)
         self.assertEqual(srv.request("DELETE", "/v1/responses/abc/comment")[0], 404)
         srv.assert_clean_exit(self)
+
+
+def file_bytes(db):
+    """The bytes of the database and of its -wal and -shm files (those that exist)."""
+    out = {}
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            with open(db + suffix, "rb") as f:
+                out[suffix or "db"] = f.read()
+    return out
+
+
+class ErasureLeavesNoTraceTest(unittest.TestCase):
+    """Issue 11, safe 4. Mutations this catches: no wal_checkpoint(TRUNCATE) after an
+    erasure (the rows stay in -wal); PRAGMA secure_delete=OFF (the deleted cells and
+    overflow pages stay readable in the .db file); routing on the decoded path (an id
+    with '/' is stored but DELETE /v1/customers/a%2Fb is a 404)."""
+
+    IDS = ["a/b", "two words", "x+y", "urn:cust:42", "me@example.com", "c/d e+f:g@h", "..", ".", "/", "-_. :/@+"]
+
+    def setUp(self):
+        self.srv = Server().start()
+        self.srv.post_json("/v1/surveys", {"id": "pv", "title": "pv"})
+
+    def tearDown(self):
+        self.srv.assert_clean_exit(self)
+
+    def post(self, customer, tag, rng, idem=None):
+        r = random_response(rng, "pv")
+        r["customer"] = customer
+        # a comment near the 4,000-byte cap and wide attributes, each carrying the tag: a
+        # row over 4,061 bytes, so part of it lives in an overflow page
+        r["comment"] = (("COMMENT-%s " % tag) * 400)[:3990]
+        r["attributes"] = {"k%d" % i: "ATTR-%s-%d" % (tag, i) for i in range(10)}
+        if idem:
+            r["response_id"] = idem
+        st, _, body = self.srv.post_json("/v1/responses", r)
+        self.assertEqual(st, 201, body)
+        return body["id"]
+
+    def test_every_storable_id_can_be_erased(self):
+        rng = random.Random(4)
+        for i, cid in enumerate(self.IDS):
+            for _ in range(3):
+                self.post(cid, "t%d" % i, rng)
+        self.post("keeper", "keep", rng)
+        for cid in self.IDS:
+            path = "/v1/customers/" + urllib.parse.quote(cid, safe="")
+            st, _, body = self.srv.request("DELETE", path)
+            self.assertEqual((st, body), (200, {"customer": cid, "erased": 3}), cid)
+        # dots as %2E (so that no client collapses them), the rest as they are
+        self.post("..", "dots", rng)
+        st, _, body = self.srv.request("DELETE", "/v1/customers/%2E%2E")
+        self.assertEqual((st, body), (200, {"customer": "..", "erased": 1}))
+        # '+' and ':' '@' need no escaping in a path: sent raw they mean themselves
+        self.post("p+q:r@s", "raw", rng)
+        st, _, body = self.srv.request("DELETE", "/v1/customers/p+q:r@s")
+        self.assertEqual((st, body), (200, {"customer": "p+q:r@s", "erased": 1}))
+        db = sqlite3.connect("file:%s?mode=ro" % self.srv.db, uri=True)
+        self.assertEqual(db.execute("SELECT customer FROM responses").fetchall(), [("keeper",)])
+        db.close()
+
+    def test_no_copy_in_db_wal_or_shm(self):
+        rng = random.Random(8)
+        ids = [self.post("victim/1", "VICTIM", rng, idem="idem-VICTIM-%d" % i) for i in range(40)]
+        redacted = self.post("keeper", "REDACTME", rng)
+        self.post("keeper", "KEEPME", rng)
+        before = file_bytes(self.srv.db)
+        self.assertTrue(any(b"COMMENT-VICTIM" in v for v in before.values()), "the test must see the data first")
+        st, _, body = self.srv.request("DELETE", "/v1/customers/victim%2F1")
+        self.assertEqual((st, body), (200, {"customer": "victim/1", "erased": len(ids)}))
+        st, _, body = self.srv.request("DELETE", "/v1/responses/%d/comment" % redacted)
+        self.assertEqual(st, 200, body)
+        # read while the server still runs: the answer came after the scrub
+        after = file_bytes(self.srv.db)
+        for name, data in after.items():
+            for needle in (b"COMMENT-VICTIM", b"ATTR-VICTIM", b"victim/1", b"idem-VICTIM", b"COMMENT-REDACTME"):
+                self.assertFalse(needle in data, "%s still holds %r" % (name, needle))
+        self.assertEqual(len(after.get("-wal", b"")), 0, "the WAL is truncated after an erasure")
+        self.assertIn(b"COMMENT-KEEPME", after["db"])   # what was not erased is all there
+        db = sqlite3.connect("file:%s?mode=ro" % self.srv.db, uri=True)
+        self.assertGreater(db.execute("SELECT max(length(comment) + length(attributes)) FROM responses").fetchone()[0],
+                           4061, "rows large enough for overflow pages")
+        db.close()
+        self.assertIn("erasure: customer victim/1, 40 responses erased", self.srv.stderr())
+        self.assertIn("erasure: comment of response %d redacted" % redacted, self.srv.stderr())
+
+    def test_a_reader_holding_the_wal_makes_it_pending(self):
+        """A reader that keeps an old snapshot (here another process's open transaction)
+        stops the checkpoint: the answer must not claim the WAL is clean."""
+        rng = random.Random(5)
+        self.post("held", "HELD", rng)
+        reader = sqlite3.connect(self.srv.db, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM responses").fetchone()
+        st, h, body = self.srv.request("DELETE", "/v1/customers/held")
+        self.assertEqual((st, body["error"]["code"], h.get("retry-after")), (503, "erasure_pending", "1"))
+        reader.execute("COMMIT")
+        reader.close()
+        st, _, body = self.srv.request("DELETE", "/v1/customers/held")   # the retry scrubs
+        self.assertEqual((st, body), (200, {"customer": "held", "erased": 0}))
+        for name, data in file_bytes(self.srv.db).items():
+            self.assertFalse(b"COMMENT-HELD" in data, name)
+
+
+class RunbookErasureReplayTest(unittest.TestCase):
+    """deploy/RUNBOOK.md's replay of logged erasures after a restore, run as written
+    (only the journal is the server's stderr file here, and the port is the test's)."""
+
+    def test_replay_after_restore(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "../../deploy/RUNBOOK.md")) as f:
+            book = f.read()
+        part = book[book.index("**Erasure and backups.**"):]
+        script = part[part.index("```sh\n") + 6:part.index("```", part.index("```sh\n") + 6)]
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "rb", "title": "rb"})
+        rng = random.Random(2)
+        ids = {}
+        for c in ("a/b c", "x+y@z", "plain"):
+            r = random_response(rng, "rb")
+            r.update(customer=c, comment="comment of " + c)
+            ids[c] = srv.post_json("/v1/responses", r)[2]["id"]
+        backup = os.path.join(srv.tmp, "backup.db")
+        r = subprocess.run([cxdtest.CXD, "backup", backup, "--db", srv.db], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for path in ("/v1/customers/a%2Fb%20c", "/v1/customers/x+y@z", "/v1/responses/%d/comment" % ids["plain"]):
+            self.assertEqual(srv.request("DELETE", path)[0], 200, path)
+        journal = os.path.join(srv.tmp, "journal.txt")
+        with open(journal, "w") as f:
+            f.write(srv.stderr())
+        srv.assert_clean_exit(self)
+        os.replace(backup, srv.db)            # the restore
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(srv.db + suffix):
+                os.unlink(srv.db + suffix)
+        srv = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
+        script = script.replace("journalctl -u cxd -o cat", "cat " + journal).replace(":8080/", ":%d/" % srv.port)
+        r = subprocess.run(["bash", "-c", script], env=dict(os.environ, ADMIN_KEY=srv.key),
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([json.loads(x) for x in r.stdout.splitlines()],
+                         [{"customer": "a/b c", "erased": 1}, {"customer": "x+y@z", "erased": 1},
+                          {"id": ids["plain"], "redacted": True}])
+        db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
+        self.assertEqual(db.execute("SELECT customer, comment FROM responses").fetchall(), [("plain", None)])
+        db.close()
+        srv.assert_clean_exit(self)
+
+
+class PathEncodingTest(unittest.TestCase):
+    """Issue 11, safe 7: a path is routed as sent; %00 and broken escapes are a 400."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.assert_clean_exit(unittest.TestCase())
+
+    def status_of(self, path):
+        out = self.srv.raw(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % path).encode()
+                           + self.srv.auth_line() + b"\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body
+
+    def test_nul_and_bad_escapes_are_refused(self):
+        for path in ("/healthz%00/v1/keys", "/healthz%00", "/v1/surveys/a%zz", "/v1/surveys/%",
+                     "/v1/surveys/a%4", "/v1/customers/x%00y"):
+            st, body = self.status_of(path)
+            self.assertEqual(st, 400, path)
+            self.assertEqual(json.loads(body)["error"]["code"], "invalid_path", path)
+        self.assertEqual(self.status_of("/healthz")[0], 200)
+        # a separator sent as %2F is data, not a separator
+        self.assertEqual(self.status_of("/v1%2Fsurveys")[0], 404)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ START_TEST(defaults)
 	ck_assert_str_eq(cfg.db_path, "cxd.db");
 	ck_assert_int_eq(cfg.body_limit, 65536);
 	ck_assert_int_eq(cfg.threads, 2);
-	ck_assert_int_eq(cfg.timeout_s, 30);
+	ck_assert_int_eq(cfg.timeout_s, 15);
+	ck_assert_int_eq(cfg.per_ip_connections, 64);   /* safe without a flag (issue 11) */
+	ck_assert_int_eq(cfg.max_connections, 1024);
 }
 END_TEST
 
