@@ -49,6 +49,7 @@ struct cx_reply {
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
 	const char *disposition;    /* static Content-Disposition, or NULL */
+	const char *const *headers; /* static extra headers: name, value, ..., NULL; or NULL */
 };
 
 /* Where a request's fields come from and where its outcome goes. http.c's reads
@@ -105,6 +106,9 @@ const char *cx_req_header(struct cx_req *req, const char *name);
 void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root);
 void cx_reply_error(struct cx_req *req, const struct cx_error *err);
 void cx_reply_html(struct cx_req *req, unsigned status, const char *html);
+/* A copy of len bytes of body (which may hold NULs, e.g. gzip) with this content type. */
+void cx_reply_bytes(struct cx_req *req, unsigned status, const char *content_type,
+		    const void *body, size_t len);
 void cx_reply_redirect(struct cx_req *req, const char *location);
 /* A body of unknown length, sent chunked as produce() makes it: produce fills up to max
  * bytes of buf and returns how many, 0 at the end, or -1 on an error (the connection is
