@@ -118,226 +118,247 @@ class DashboardTest(unittest.TestCase):
         except (IndexError, ValueError):
             raise RuntimeError("dashboard.mjs at %d px gave no report (exit %d):\n%s\n%s" % (
                 width, run.returncode, run.stdout[-2000:], run.stderr[-4000:]))
-        if out.get("crash"):
-            raise RuntimeError("dashboard.mjs at %d px stopped: %s" % (width, out["crash"]))
-        return out
+        return out   # (a step that failed is in out["crash"]: see test_browser_script_finished)
 
     def each(self, widths=FULL + LAYOUT):
-        for w in widths:
-            with self.subTest(width=w):
-                yield w, self.runs[w]
+        return [(w, self.runs[w]) for w in widths]
+
+    def test_browser_script_finished(self):
+        for w, r in self.each():
+            with self.subTest(width=w):   # (when not, the facts after the failed step are missing)
+                self.assertNotIn("crash", r)
 
     # --- the key ---
 
     def test_no_key_shows_the_form_at_once(self):
         for w, r in self.each(FULL):
-            k = r["nokey"]
-            self.assertEqual(k["state"], "key", k)
-            self.assertTrue(k["form"], k)
-            self.assertFalse(k["dash"])
-            self.assertEqual(k["dialogs"], 0)          # no window.prompt: nothing blocks
-            self.assertLess(k["ms"], 10000)
-            self.assertEqual(k["focused"], "key-input")
-            self.assertIn("needs an API key", k["reason"])
-            self.assertEqual(k["axe"], [], "axe on the key form")
+            with self.subTest(width=w):
+                k = r["nokey"]
+                self.assertEqual(k["state"], "key", k)
+                self.assertTrue(k["form"], k)
+                self.assertFalse(k["dash"])
+                self.assertEqual(k["dialogs"], 0)          # no window.prompt: nothing blocks
+                self.assertLess(k["ms"], 10000)
+                self.assertEqual(k["focused"], "key-input")
+                self.assertIn("needs an API key", k["reason"])
+                self.assertEqual(k["axe"], [], "axe on the key form")
 
     def test_wrong_and_revoked_keys_say_why(self):
         for w, r in self.each(FULL):
-            for case in ("wrong", "revoked"):
-                k = r[case]
-                self.assertEqual((k["state"], k["form"], k["dash"], k["dialogs"]), ("key", True, False, 0), k)
-                self.assertIn("not accepted", k["reason"])
-                self.assertIn("revoked", k["reason"])
-                self.assertEqual(k["fragmentLeft"], "")   # #key= is taken out of the address bar
-            # the server answers one message for an unknown and a wrong key, and so does the page
-            self.assertEqual(r["wrong"]["reason"], r["revoked"]["reason"])
+            with self.subTest(width=w):
+                for case in ("wrong", "revoked"):
+                    k = r[case]
+                    self.assertEqual((k["state"], k["form"], k["dash"], k["dialogs"]), ("key", True, False, 0), k)
+                    self.assertIn("not accepted", k["reason"])
+                    self.assertIn("revoked", k["reason"])
+                    self.assertEqual(k["fragmentLeft"], "")   # #key= is taken out of the address bar
+                # the server answers one message for an unknown and a wrong key, and so does the page
+                self.assertEqual(r["wrong"]["reason"], r["revoked"]["reason"])
 
     def test_ingest_key_can_only_post(self):
         for w, r in self.each(FULL):
-            k = r["ingest"]
-            self.assertEqual((k["state"], k["form"], k["dialogs"]), ("key", True, 0), k)
-            self.assertIn("ingest key: it can only post responses", k["reason"])
-            self.assertIn("Paste a read key", k["reason"])
+            with self.subTest(width=w):
+                k = r["ingest"]
+                self.assertEqual((k["state"], k["form"], k["dialogs"]), ("key", True, 0), k)
+                self.assertIn("ingest key: it can only post responses", k["reason"])
+                self.assertIn("Paste a read key", k["reason"])
 
     def test_change_key(self):
         for w, r in self.each(FULL):
-            c = r["steps"]["change"]
-            self.assertTrue(c["form"])
-            self.assertEqual(c["focused"], "key-input")
-            self.assertIn("ingest key", c["ingestReason"])
-            self.assertTrue(c["dashStill"], "a refused new key must not take the data away")
-            self.assertEqual(c["after"], "ready")
-            self.assertEqual(r["read"]["dialogsEnd"], 0)
+            with self.subTest(width=w):
+                c = r["steps"]["change"]
+                self.assertTrue(c["form"])
+                self.assertEqual(c["focused"], "key-input")
+                self.assertIn("ingest key", c["ingestReason"])
+                self.assertTrue(c["dashStill"], "a refused new key must not take the data away")
+                self.assertEqual(c["after"], "ready")
+                self.assertEqual(r["read"]["dialogsEnd"], 0)
 
     # --- the data, clean ---
 
     def test_read_key_shows_data_cleanly(self):
         survey = self.srv.get("/v1/surveys/shop")[2]
         for w, r in self.each():
-            d = r["read"]
-            self.assertEqual(d["dialogs"], 0)
-            self.assertEqual(d["errors"], "0")
-            self.assertEqual(d["consoleBefore"], [], "console errors or warnings")
-            self.assertEqual(d["failedBefore"], [], "404s or failed requests")
-            self.assertEqual(d["csp"], [], "CSP violations")
-            self.assertEqual([m["stage"] for m in d["marks"]], survey["stages"])
-            self.assertEqual(d["tables"][0], len(survey["stages"]), "the journey as a table")
-            self.assertGreater(d["tables"][1], 3, "the trend as a table")
-            if w in FULL:
-                self.assertEqual(d["consoleAfter"], [], "console errors after the clicks")
-                self.assertEqual(d["failedAfter"], [])
+            with self.subTest(width=w):
+                d = r["read"]
+                self.assertEqual(d["dialogs"], 0)
+                self.assertEqual(d["errors"], "0")
+                self.assertEqual(d["consoleBefore"], [], "console errors or warnings")
+                self.assertEqual(d["failedBefore"], [], "404s or failed requests")
+                self.assertEqual(d["csp"], [], "CSP violations")
+                self.assertEqual([m["stage"] for m in d["marks"]], survey["stages"])
+                self.assertEqual(d["tables"][0], len(survey["stages"]), "the journey as a table")
+                self.assertGreater(d["tables"][1], 3, "the trend as a table")
+                if w in FULL:
+                    self.assertEqual(d["consoleAfter"], [], "console errors after the clicks")
+                    self.assertEqual(d["failedAfter"], [])
 
     def test_axe_finds_nothing(self):
         for w, r in self.each():
-            self.assertEqual(r["read"]["axe"], [], json.dumps(r["read"]["axe"], indent=1))
+            with self.subTest(width=w):
+                self.assertEqual(r["read"]["axe"], [], json.dumps(r["read"]["axe"], indent=1))
 
     def test_layout_shift(self):
         for w, r in self.each():
-            self.assertLess(r["read"]["cls"], 0.1)
+            with self.subTest(width=w):
+                self.assertLess(r["read"]["cls"], 0.1)
 
     def test_heat_map_and_pain_points_match_the_api(self):
         j = self.srv.get("/v1/surveys/shop/journey")[2]
         tiles = [(s["stage"], t["touchpoint"]) for s in j["stages"] for t in s["touchpoints"]]
         for w, r in self.each(FULL):
-            d = r["read"]
-            self.assertEqual([(t["stage"], t["touchpoint"]) for t in d["tiles"]], tiles)
-            self.assertTrue(all(t["tag"] == "BUTTON" for t in d["tiles"]), "tiles must be buttons")
-            top = j["pain_points"][0]
-            self.assertEqual((d["pains"][0]["stage"], d["pains"][0]["touchpoint"]), (top["stage"], top["touchpoint"]))
-            self.assertTrue(all(p["tag"] == "BUTTON" for p in d["pains"]))
-            text = d["pains"][0]["text"]
-            self.assertIn("%s answers" % format(top["n"], ","), text)
-            self.assertIn("points lower", text)
-            self.assertIn("z = %s" % ("%.2f" % top["z"]).replace("-", "\u2212"), text)
-            self.assertIn("significant at 95%", text)
+            with self.subTest(width=w):
+                d = r["read"]
+                self.assertEqual([(t["stage"], t["touchpoint"]) for t in d["tiles"]], tiles)
+                self.assertTrue(all(t["tag"] == "BUTTON" for t in d["tiles"]), "tiles must be buttons")
+                top = j["pain_points"][0]
+                self.assertEqual((d["pains"][0]["stage"], d["pains"][0]["touchpoint"]), (top["stage"], top["touchpoint"]))
+                self.assertTrue(all(p["tag"] == "BUTTON" for p in d["pains"]))
+                text = d["pains"][0]["text"]
+                self.assertIn("%s answers" % format(top["n"], ","), text)
+                self.assertIn("points lower", text)
+                self.assertIn("z = %s" % ("%.2f" % top["z"]).replace("-", "\u2212"), text)
+                self.assertIn("significant at 95%", text)
 
     def test_answerless_touchpoints(self):
         for w, r in self.each(FULL):
-            self.assertEqual(r["emptyErrors"], "0")
-            self.assertIn({"tag": "DIV", "text": "kioskno answers yet"}, r["empty"])
-            self.assertIn({"tag": "P", "text": "no touchpoints yet"}, r["empty"])
+            with self.subTest(width=w):
+                self.assertEqual(r["emptyErrors"], "0")
+                self.assertIn({"tag": "DIV", "text": "kioskno answers yet"}, r["empty"])
+                self.assertIn({"tag": "P", "text": "no touchpoints yet"}, r["empty"])
 
     # --- layout ---
 
     def test_stage_labels_visible_and_apart(self):
         for w, r in self.each():
-            d = r["read"]
-            labels = [m["label"] for m in d["marks"]]
-            self.assertTrue(all(labels))
-            for i, a in enumerate(labels):
-                self.assertGreater(a["w"], 10, a)
-                self.assertTrue(inside(a, d["journey"]["box"]), (a, d["journey"]["box"]))
-                self.assertTrue(a["l"] >= 0 and a["r"] <= d["viewport"]["w"], a)
-                for b in labels[i + 1:]:
-                    self.assertFalse(overlap(a, b), (a, b))
-            texts = d["journey"]["texts"]     # and no figure on the chart covers another
-            for i, a in enumerate(texts):
-                for b in texts[i + 1:]:
-                    self.assertFalse(overlap(a, b, slack=1), (a, b))
-            self.assertLessEqual(d["scrollWidth"], d["viewport"]["w"], "the page scrolls sideways")
+            with self.subTest(width=w):
+                d = r["read"]
+                labels = [m["label"] for m in d["marks"]]
+                self.assertTrue(all(labels))
+                for i, a in enumerate(labels):
+                    self.assertGreater(a["w"], 10, a)
+                    self.assertTrue(inside(a, d["journey"]["box"]), (a, d["journey"]["box"]))
+                    self.assertTrue(a["l"] >= 0 and a["r"] <= d["viewport"]["w"], a)
+                    for b in labels[i + 1:]:
+                        self.assertFalse(overlap(a, b), (a, b))
+                texts = d["journey"]["texts"]     # and no figure on the chart covers another
+                for i, a in enumerate(texts):
+                    for b in texts[i + 1:]:
+                        self.assertFalse(overlap(a, b, slack=1), (a, b))
+                self.assertLessEqual(d["scrollWidth"], d["viewport"]["w"], "the page scrolls sideways")
 
     def test_whiskers_wider_than_dots(self):
         for w, r in self.each():
-            for m in r["read"]["marks"]:
-                self.assertEqual(len(m["caps"]), 2, m)
-                dot = max(m["dot"]["w"], m["dot"]["h"])
-                for c in m["caps"]:
-                    self.assertGreater(max(c["w"], c["h"]), dot + 6, m)
-                self.assertTrue(m["capsOnTop"], "caps drawn after (over) the dot")
+            with self.subTest(width=w):
+                for m in r["read"]["marks"]:
+                    self.assertEqual(len(m["caps"]), 2, m)
+                    dot = max(m["dot"]["w"], m["dot"]["h"])
+                    for c in m["caps"]:
+                        self.assertGreater(max(c["w"], c["h"]), dot + 6, m)
+                    self.assertTrue(m["capsOnTop"], "caps drawn after (over) the dot")
 
     def test_trend_last_week_and_nothing_clipped(self):
         t = self.srv.get("/v1/surveys/shop/scores?by=week&from=%s&to=%s" % (
             day(self.today - datetime.timedelta(days=29)), day(self.today + datetime.timedelta(days=1))))[2]
         last = t["groups"][-1]["group"]["week"][5:]
         for w, r in self.each():
-            tr = r["read"]["trend"]
-            weeks = [x for x in tr["texts"] if x["cls"] == "week"]
-            self.assertEqual(weeks[-1]["text"], last)
-            for x in tr["texts"]:
-                self.assertTrue(inside(x, tr["box"]), (x, tr["box"]))
-                self.assertTrue(x["l"] >= 0 and x["r"] <= r["read"]["viewport"]["w"], x)
-            for i, a in enumerate(weeks):
-                for b in weeks[i + 1:]:
-                    self.assertFalse(overlap(a, b), (a, b))
+            with self.subTest(width=w):
+                tr = r["read"]["trend"]
+                weeks = [x for x in tr["texts"] if x["cls"] == "week"]
+                self.assertEqual(weeks[-1]["text"], last)
+                for x in tr["texts"]:
+                    self.assertTrue(inside(x, tr["box"]), (x, tr["box"]))
+                    self.assertTrue(x["l"] >= 0 and x["r"] <= r["read"]["viewport"]["w"], x)
+                for i, a in enumerate(weeks):
+                    for b in weeks[i + 1:]:
+                        self.assertFalse(overlap(a, b), (a, b))
 
     def test_to_is_inclusive(self):
         tomorrow = day(self.today + datetime.timedelta(days=1))
         for w, r in self.each():
-            d = r["read"]
-            self.assertEqual(d["to"], day(self.today))
-            self.assertEqual(d["from"], day(self.today - datetime.timedelta(days=29)))
-            journey = [p for p in d["first"] if "/journey?" in p]
-            self.assertEqual(params(journey[0])["to"], tomorrow)
-            self.assertIn("to %s (both included)" % day(self.today), d["kpiSub"])
+            with self.subTest(width=w):
+                d = r["read"]
+                self.assertEqual(d["to"], day(self.today))
+                self.assertEqual(d["from"], day(self.today - datetime.timedelta(days=29)))
+                journey = [p for p in d["first"] if "/journey?" in p]
+                self.assertEqual(params(journey[0])["to"], tomorrow)
+                self.assertIn("to %s (both included)" % day(self.today), d["kpiSub"])
 
     # --- what the controls do ---
 
     def test_tile_click_shows_its_comments(self):
         for w, r in self.each(FULL):
-            s = r["steps"]["tile"]
-            calls = [params(p) for p in s["requests"] if "/comments?" in p]
-            self.assertEqual(len(calls), 1, s["requests"])
-            self.assertEqual((calls[0]["stage"], calls[0]["touchpoint"]), (s["stage"], s["touchpoint"]))
-            self.assertTrue(s["comments"])
-            for m in s["comments"]:
-                self.assertIn("%s / %s" % (s["stage"], s["touchpoint"]), m)
-            self.assertEqual(s["focused"], "comments-h")
+            with self.subTest(width=w):
+                s = r["steps"]["tile"]
+                calls = [params(p) for p in s["requests"] if "/comments?" in p]
+                self.assertEqual(len(calls), 1, s["requests"])
+                self.assertEqual((calls[0]["stage"], calls[0]["touchpoint"]), (s["stage"], s["touchpoint"]))
+                self.assertTrue(s["comments"])
+                for m in s["comments"]:
+                    self.assertIn("%s / %s" % (s["stage"], s["touchpoint"]), m)
+                self.assertEqual(s["focused"], "comments-h")
 
     def test_pain_point_by_keyboard_shows_its_comments(self):
         for w, r in self.each(FULL):
-            s = r["steps"]["pain"]
-            calls = [params(p) for p in s["requests"] if "/comments?" in p]
-            self.assertEqual((calls[0]["stage"], calls[0]["touchpoint"]), (s["stage"], s["touchpoint"]))
-            for m in s["comments"]:
-                self.assertIn("%s / %s" % (s["stage"], s["touchpoint"]), m)
+            with self.subTest(width=w):
+                s = r["steps"]["pain"]
+                calls = [params(p) for p in s["requests"] if "/comments?" in p]
+                self.assertEqual((calls[0]["stage"], calls[0]["touchpoint"]), (s["stage"], s["touchpoint"]))
+                for m in s["comments"]:
+                    self.assertIn("%s / %s" % (s["stage"], s["touchpoint"]), m)
 
     def test_everything_clickable_is_reached_by_tab(self):
         for w, r in self.each(FULL):
-            reached = r["steps"]["tab"]
-            for t in r["read"]["tiles"]:
-                self.assertIn("tile|" + t["touchpoint"], reached)
-            for p in r["read"]["pains"]:
-                self.assertIn("pain|" + p["touchpoint"], reached)
-            for id_ in ("export", "changekey", "channel", "segment", "from", "to", "comments-more"):
-                self.assertTrue(any(x.endswith("|" + id_) for x in reached), id_)
+            with self.subTest(width=w):
+                reached = r["steps"]["tab"]
+                for t in r["read"]["tiles"]:
+                    self.assertIn("tile|" + t["touchpoint"], reached)
+                for p in r["read"]["pains"]:
+                    self.assertIn("pain|" + p["touchpoint"], reached)
+                for id_ in ("export", "changekey", "channel", "segment", "from", "to", "comments-more"):
+                    self.assertTrue(any(x.endswith("|" + id_) for x in reached), id_)
 
     def test_comment_paging(self):
         for w, r in self.each(FULL):
-            s = r["steps"]["more"]
-            self.assertGreater(s["after"], s["before"])
-            self.assertEqual(len(s["requests"]), 1)
-            self.assertIn("cursor=", s["requests"][0])
+            with self.subTest(width=w):
+                s = r["steps"]["more"]
+                self.assertGreater(s["after"], s["before"])
+                self.assertEqual(len(s["requests"]), 1)
+                self.assertIn("cursor=", s["requests"][0])
 
     def test_channel_and_segment_filters(self):
         for w, r in self.each(FULL):
-            s = r["steps"]["filters"]
-            self.assertIn(s["channel"], r["read"]["channels"])
-            journeys = [params(p) for p in s["requests"] if "/journey?" in p]
-            trends = [params(p) for p in s["requests"] if "/scores?" in p]
-            self.assertEqual([j.get("channel") for j in journeys], [s["channel"]] * 2)
-            self.assertEqual([j.get("segment") for j in journeys], [None, s["segment"]])
-            self.assertEqual(trends[-1].get("segment"), s["segment"])
-            self.assertEqual(trends[-1].get("channel"), s["channel"])
-            self.assertTrue(s["comments"])
-            for m in s["comments"]:     # (filtered in the page: the comments API has no such filter)
-                self.assertIn(" \u00b7 %s \u00b7 %s \u00b7 " % (s["channel"], s["segment"]), m)
+            with self.subTest(width=w):
+                s = r["steps"]["filters"]
+                self.assertIn(s["channel"], r["read"]["channels"])
+                journeys = [params(p) for p in s["requests"] if "/journey?" in p]
+                trends = [params(p) for p in s["requests"] if "/scores?" in p]
+                self.assertEqual([j.get("channel") for j in journeys], [s["channel"]] * 2)
+                self.assertEqual([j.get("segment") for j in journeys], [None, s["segment"]])
+                self.assertEqual(trends[-1].get("segment"), s["segment"])
+                self.assertEqual(trends[-1].get("channel"), s["channel"])
+                self.assertTrue(s["comments"])
+                for m in s["comments"]:     # (filtered in the page: the comments API has no such filter)
+                    self.assertIn(" \u00b7 %s \u00b7 %s \u00b7 " % (s["channel"], s["segment"]), m)
 
     def test_typed_date_loads_once(self):
         for w, r in self.each(FULL):
-            s = r["steps"]["typed"]
-            journeys = [params(p) for p in s["requests"] if "/journey?" in p]
-            self.assertEqual(len(journeys), 1, s["requests"])
-            self.assertEqual(journeys[0]["to"], day(self.type_to + datetime.timedelta(days=1)))
-            self.assertEqual(s["to"], day(self.type_to))
-            self.assertEqual(s["pressed"], ["30:false", "90:false"])   # a custom range
+            with self.subTest(width=w):
+                s = r["steps"]["typed"]
+                journeys = [params(p) for p in s["requests"] if "/journey?" in p]
+                self.assertEqual(len(journeys), 1, s["requests"])
+                self.assertEqual(journeys[0]["to"], day(self.type_to + datetime.timedelta(days=1)))
+                self.assertEqual(s["to"], day(self.type_to))
+                self.assertEqual(s["pressed"], ["30:false", "90:false"])   # a custom range
 
     def test_presets_pressed(self):
         for w, r in self.each(FULL):
-            self.assertEqual(r["read"]["pressed"], ["30:true", "90:false"])
-            s = r["steps"]["ninety"]
-            self.assertEqual(s["pressed"], ["30:false", "90:true"])
-            self.assertEqual(s["to"], day(self.today))
-            self.assertEqual(s["from"], day(self.today - datetime.timedelta(days=89)))
+            with self.subTest(width=w):
+                self.assertEqual(r["read"]["pressed"], ["30:true", "90:false"])
+                s = r["steps"]["ninety"]
+                self.assertEqual(s["pressed"], ["30:false", "90:true"])
+                self.assertEqual(s["to"], day(self.today))
+                self.assertEqual(s["from"], day(self.today - datetime.timedelta(days=89)))
 
     def test_csv_export(self):
         frm = day(self.today - datetime.timedelta(days=29))
@@ -346,20 +367,22 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(st, 200)
         rows = len([x for x in body.split("\r\n") if x])
         for w, r in self.each(FULL):
-            s = r["steps"]["export"]
-            self.assertEqual(s["name"], "cxd-shop-%s-to-%s.csv" % (frm, day(self.type_to)))
-            self.assertTrue(s["head"].startswith("id,submitted_at,"), s["head"])
-            self.assertEqual(s["lines"], rows)
-            self.assertIn("Saved", s["status"])
+            with self.subTest(width=w):
+                s = r["steps"]["export"]
+                self.assertEqual(s["name"], "cxd-shop-%s-to-%s.csv" % (frm, day(self.type_to)))
+                self.assertTrue(s["head"].startswith("id,submitted_at,"), s["head"])
+                self.assertEqual(s["lines"], rows)
+                self.assertIn("Saved", s["status"])
 
     def test_error_banner_announced_and_cleared(self):
         for w, r in self.each(FULL):
-            b = r["steps"]["banner"]
-            self.assertEqual(r["read"]["bannerRole"], "alert")
-            self.assertIn("injected failure", b["shown"])
-            self.assertTrue(b["visible"])
-            self.assertEqual(b["after"], "")
-            self.assertFalse(b["visibleAfter"])
+            with self.subTest(width=w):
+                b = r["steps"]["banner"]
+                self.assertEqual(r["read"]["bannerRole"], "alert")
+                self.assertIn("injected failure", b["shown"])
+                self.assertTrue(b["visible"])
+                self.assertEqual(b["after"], "")
+                self.assertFalse(b["visibleAfter"])
 
     def test_screenshots(self):
         for path in (SHOT, PHONE_SHOT):
