@@ -112,6 +112,7 @@ function measure() {
 
 const ready = page => page.waitForSelector("body[data-ready='1']", { timeout: 20000 });
 const settle = page => page.waitForTimeout(900).then(() => ready(page));
+const commentsIn = page => page.waitForSelector("#comments[data-state='ready']", { timeout: 20000 });
 /* The API requests a step made (path and query), from a log position. */
 const since = (log, n) => log.requests.slice(n).filter(u => u.includes("/v1/")).map(u => { const x = new URL(u); return x.pathname + x.search; });
 
@@ -134,7 +135,7 @@ async function readScenario() {
   n = log.requests.length;
   await tile.click();
   await page.waitForFunction(tp => document.getElementById("comments-scope").textContent.includes(tp.touchpoint), tp);
-  await settle(page);
+  await commentsIn(page);
   steps.tile = { ...tp, requests: since(log, n), comments: (await page.evaluate(measure)).comments,
                  focused: await page.evaluate(() => document.activeElement.id) };
   // more comments: the next page, by cursor
@@ -152,7 +153,7 @@ async function readScenario() {
   await pain.focus();
   await page.keyboard.press("Enter");
   await page.waitForFunction(tp => document.getElementById("comments-scope").textContent.includes(tp.touchpoint), pt);
-  await settle(page);
+  await commentsIn(page);
   steps.pain = { ...pt, requests: since(log, n), comments: (await page.evaluate(measure)).comments };
   // reachable by Tab: walk the focus order and note what gets it
   await page.focus("#survey");
@@ -169,6 +170,7 @@ async function readScenario() {
   await settle(page);
   await page.selectOption("#segment", segment);
   await settle(page);
+  await commentsIn(page);
   steps.filters = { channel, segment, requests: since(log, n), comments: (await page.evaluate(measure)).comments };
   await page.selectOption("#channel", "");
   await page.selectOption("#segment", "");
@@ -177,7 +179,7 @@ async function readScenario() {
   n = log.requests.length;
   const [y, m, d] = job.typeTo.split("-");
   await page.focus("#to");   // (its month: typing a whole date passes through other valid ones)
-  for (const k of [m, d, y].join("")) { await page.keyboard.type(k); await page.waitForTimeout(80); }
+  for (const k of [m, d, y].join("")) { await page.keyboard.type(k); await page.waitForTimeout(30); }
   await page.waitForTimeout(1500);
   await ready(page);
   steps.typed = { requests: since(log, n), ...(await page.evaluate(measure)) };
