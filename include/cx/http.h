@@ -44,12 +44,12 @@ struct cx_reply {
 	char *location;             /* malloc'd or NULL */
 	unsigned retry_after;       /* seconds, 0 = none */
 	char allow[64];             /* Allow header for 405, "" = none */
+	const char *const *headers; /* static extra headers: name, value, ..., NULL; or NULL */
 	/* a streamed body (cx_reply_stream) instead of `body` */
 	ssize_t (*produce)(void *ctx, char *buf, size_t max);
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
 	const char *disposition;    /* static Content-Disposition, or NULL */
-	const char *const *headers; /* static extra headers: name, value, ..., NULL; or NULL */
 };
 
 /* Where a request's fields come from and where its outcome goes. http.c's reads
