@@ -20,6 +20,13 @@ and reports what the page did; the tests here assert on those facts against the 
   gzip when the client takes it.
 
 Screenshots: CX_SCREENSHOT (desktop) and the same name with -phone (390 px).
+
+Tried against: the page before issue 11 (window.prompt, no key form: every browser test
+fails, the headers test on its inline style attribute); and four mutations of the new page
+at once, each caught by its own test: no date debounce (test_typed_date_loads_once: 4
+loads for one typed date), "To" showing the exclusive end (test_to_is_inclusive), caps 8 px
+wide (test_whiskers_wider_than_dots), unanswered touchpoints drawn as answered buttons
+(test_answerless_touchpoints).
 """
 import base64
 import datetime
