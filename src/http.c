@@ -224,6 +224,20 @@ void cx_reply_html(struct cx_req *req, unsigned status, const char *html)
 	r->len = r->body ? strlen(r->body) : 0;
 }
 
+void cx_reply_bytes(struct cx_req *req, unsigned status, const char *content_type,
+		    const void *body, size_t len)
+{
+	struct cx_reply *r = &req->reply;
+
+	reply_reset(r);
+	r->status = status;
+	r->content_type = content_type;
+	r->body = malloc(len ? len : 1);
+	if (r->body)
+		memcpy(r->body, body, len);
+	r->len = r->body ? len : 0;
+}
+
 void cx_reply_redirect(struct cx_req *req, const char *location)
 {
 	struct cx_reply *r = &req->reply;
@@ -303,6 +317,8 @@ static enum MHD_Result send_reply(struct http_req *hr)
 			MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
 		}
 	}
+	for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
 	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->retry_after) {

@@ -25,6 +25,7 @@ static const struct cx_route routes[] = {
 	/* method      pattern                    role    handler                bodies, batch, line */
 	{ CX_GET,    "/",                         PUBLIC, cx_api_dashboard,       0, 0, NULL },
 	{ CX_GET,    "/dashboard",                PUBLIC, cx_api_dashboard,       0, 0, NULL },
+	{ CX_GET,    "/favicon.ico",              PUBLIC, cx_api_dashboard,       0, 0, NULL },
 	{ CX_GET,    "/healthz",                  PUBLIC, cx_api_health,          0, 0, NULL },
 	{ CX_GET,    "/metrics",                  READ,   cx_api_metrics,         0, 0, NULL },
 	{ CX_GET,    "/v1/surveys",               READ,   cx_api_survey_list,     0, 0, NULL },

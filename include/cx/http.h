@@ -46,6 +46,7 @@ struct cx_reply {
 	char *location;             /* malloc'd or NULL */
 	unsigned retry_after;       /* seconds, 0 = none */
 	char allow[64];             /* Allow header for 405, "" = none */
+	const char *const *headers; /* static extra headers: name, value, ..., NULL; or NULL */
 	/* a streamed body (cx_reply_stream) instead of `body` */
 	ssize_t (*produce)(void *ctx, char *buf, size_t max);
 	void *stream_ctx;
@@ -120,6 +121,9 @@ const char *cx_req_header(struct cx_req *req, const char *name);
 void cx_reply_json_take(struct cx_req *req, unsigned status, json_t *root);
 void cx_reply_error(struct cx_req *req, const struct cx_error *err);
 void cx_reply_html(struct cx_req *req, unsigned status, const char *html);
+/* A copy of len bytes of body (which may hold NULs, e.g. gzip) with this content type. */
+void cx_reply_bytes(struct cx_req *req, unsigned status, const char *content_type,
+		    const void *body, size_t len);
 void cx_reply_redirect(struct cx_req *req, const char *location);
 /* A body of unknown length, sent chunked as produce() makes it: produce fills up to max
  * bytes of buf and returns how many, 0 at the end, or -1 on an error (the connection is
