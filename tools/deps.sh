@@ -33,11 +33,15 @@ step() {
 }
 
 # ensure_packages PKG...: install with apt-get those not installed yet (through sudo when
-# not root). Exits 1 naming the packages when it cannot.
+# not root). A package counts as installed when an installed package provides it (NodeSource's
+# nodejs provides and conflicts with Debian's npm: installing npm there would remove node).
+# Exits 1 naming the packages when it cannot.
 ensure_packages() {
-  local missing=() p sudo="" log
+  local missing=() p sudo="" log provided
+  provided=" $(dpkg-query -W -f='${db:Status-Abbrev}|${Package} ${Provides}\n' 2>/dev/null |
+    sed -n 's/^ii *|//p' | sed 's/([^)]*)//g; s/,/ /g' | tr -s ' \n' '  ') "
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    case "$provided" in *" $p "*) ;; *) missing+=("$p") ;; esac
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null ||
