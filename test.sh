@@ -3,24 +3,41 @@
 # (leak detection on), run every test: Check unit suites and integration tests against the
 # real binary, a concurrency stress test under ThreadSanitizer, and the libFuzzer targets
 # for FUZZ_SECONDS (60) each. Exits non-zero on any failure.
+# Any failure says which step failed (package install, meson setup, build, npm ci) with the
+# end of its log, or which tests failed.
 set -euo pipefail
 cd "$(dirname "$0")"
 . tools/deps.sh
 # shellcheck disable=SC2086
 ensure_packages $BUILD_PKGS $TEST_PKGS
 B=build-test
-if [ ! -f $B/build.ninja ]; then
-  meson setup $B --buildtype=debug -Doptimization=1 -Dwerror=true -Dwarning_level=2 \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
+opts=(--buildtype=debug -Doptimization=1 -Dwerror=true -Dwarning_level=2 -Dtests=enabled
+      -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all)
+# (reconfigured each time, so that a directory set up before Check was installed still
+# builds every test: -Dtests=enabled fails the setup rather than skip them)
+if [ -f $B/build.ninja ]; then
+  step $B/setup.log "configuring the test build (meson setup --reconfigure $B)" -- \
+    meson setup --reconfigure $B "${opts[@]}"
+else
+  step $B/setup.log "configuring the test build (meson setup $B)" -- meson setup $B "${opts[@]}"
 fi
-ninja -C $B
+step $B/build.log "building the test build (ninja -C $B)" -- ninja -C $B
+# The dashboard test drives Chromium through Node (tests/browser/package.json): its
+# packages come from the npm registry, exactly as package-lock.json pins them.
+if [ -f tests/browser/package-lock.json ]; then
+  step $B/npm-ci.log "installing the browser test's Node packages (npm ci --prefix tests/browser; needs https://registry.npmjs.org)" -- \
+    npm ci --prefix tests/browser --no-audit --no-fund
+fi
 rc=0
 meson test -C $B --print-errorlogs --num-processes 2 "$@" || rc=$?
 
 # The same concurrency stress against a ThreadSanitizer build: data races fail the run.
 T=build-tsan
-[ -f $T/build.ninja ] || meson setup $T --buildtype=debugoptimized -Db_sanitize=thread >/dev/null
-ninja -C $T cxd
+if [ ! -f $T/build.ninja ]; then
+  step $T/setup.log "configuring the ThreadSanitizer build (meson setup $T)" -- \
+    meson setup $T --buildtype=debugoptimized -Db_sanitize=thread -Dtests=disabled
+fi
+step $T/build.log "building cxd under ThreadSanitizer (ninja -C $T cxd)" -- ninja -C $T cxd
 tsan=0
 TSAN_OPTIONS="halt_on_error=0" CXD_BIN=$T/cxd python3 tests/integration/test_stress.py \
   > $T/stress.log 2>&1 || { tsan=1; rc=1; tail -60 $T/stress.log; }
@@ -33,11 +50,14 @@ F=build-fuzz
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 fuzz=0
 if [ ! -f $F/build.ninja ]; then
-  CC=clang meson setup $F -Dfuzzers=true --buildtype=debug -Doptimization=1 \
-    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+  step $F/setup.log "configuring the fuzzing build (CC=clang meson setup $F -Dfuzzers=true)" -- \
+    env CC=clang meson setup $F -Dfuzzers=true -Dtests=enabled --buildtype=debug -Doptimization=1 \
+    -Db_sanitize=address,undefined -Db_lundef=false
 fi
 TARGETS="response time request http"
-ninja -C $F $(for t in $TARGETS; do echo tests/fuzz/fuzz_$t; done)
+# shellcheck disable=SC2046
+step $F/build.log "building the fuzz targets (ninja -C $F)" -- \
+  ninja -C $F $(for t in $TARGETS; do echo tests/fuzz/fuzz_$t; done)
 rm -rf $F/corpus
 for t in $TARGETS; do mkdir -p $F/corpus/$t $F/crashes/$t; done
 cp tests/data/valid/* tests/data/invalid/* tests/data/malformed/* $F/corpus/response/
@@ -57,6 +77,7 @@ for t in $TARGETS; do
   fi
 done
 
+[ -f $B/meson-logs/testlog.json ] || fail "meson test wrote no $B/meson-logs/testlog.json (see its output above)"
 python3 - "$B/meson-logs/testlog.json" "$tsan" "$fuzz" <<'PY'
 import json, sys
 ok = bad = 0
@@ -71,4 +92,5 @@ ok, bad = (ok + 1, bad) if sys.argv[2] == "0" else (ok, bad + 1)
 ok, bad = ok + 4 - int(sys.argv[3]), bad + int(sys.argv[3])   # the four fuzz targets
 print("tests: %d passed, %d failed" % (ok, bad))
 PY
+[ $rc = 0 ] || echo "$CX_SELF: FAILED: the tests named FAILED above (logs: $B/meson-logs/testlog.txt, $T/stress.log, $F/fuzz_*.log)" >&2
 exit $rc
