@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cx/app.h"
@@ -168,6 +169,9 @@ int main(int argc, char **argv)
 	uint16_t port;
 	int sig = 0, nkeys;
 
+	/* Every file cxd makes (the database, its WAL, backups, the admin key) holds answers or
+	 * secrets: owner-only, whatever umask it was started with. */
+	umask(077);
 	if (argc > 1 && strcmp(argv[1], "keys") == 0)
 		return cx_cli_keys(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "check") == 0)

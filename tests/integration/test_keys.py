@@ -61,6 +61,10 @@ class ToolsTest(unittest.TestCase):
         r = cxd("backup", dest, "--db", srv.db)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.path.getsize(dest) > 0)
+        # every file cxd makes holds answers or secrets: owner-only whatever the umask
+        # (mutation: without main.c's umask(077) the database and the backup are 0644)
+        for path in (srv.db, dest):
+            self.assertEqual(oct(os.stat(path).st_mode & 0o777), oct(0o600), path)
 
     def test_list_and_revoke_on_the_file(self):
         srv = Server().start()
