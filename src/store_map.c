@@ -176,7 +176,8 @@ static int exec_bound(sqlite3 *db, const char *sql, const char *a, const char *b
 		sqlite3_bind_text(q, 2, b, -1, SQLITE_STATIC);
 	if (c)
 		sqlite3_bind_text(q, 3, c, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, n);
+	if (sqlite3_bind_parameter_count(q) >= 4)
+		sqlite3_bind_int64(q, 4, n);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -204,7 +205,7 @@ int cx_store_map_save(sqlite3 *db, const struct cx_survey *s, struct cx_error *e
 	free(sg);
 	/* declared rows are replaced; learned ones stay, and become declared if listed */
 	ok = ok && exec_bound(db, "DELETE FROM survey_touchpoints WHERE survey = ?1 AND "
-			      "declared = 1 AND ?4 = ?4", NULL, NULL, NULL, 0) == 0;
+			      "declared = 1", s->id, NULL, NULL, 0) == 0;
 	for (size_t i = 0; ok && i < s->ntouchpoints; i++)
 		ok = exec_bound(db, "INSERT INTO survey_touchpoints(survey, stage, touchpoint, "
 				"declared, position) VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT DO "

@@ -374,6 +374,14 @@ class PutTest(unittest.TestCase):
             self.assertEqual(st, 200, body)
             self.assertEqual((body["public"], body["allowed_origins"], body.get("thank_you_url")),
                              (False, [], None))
+            # the map is replaced too: 'pos' (never answered) is no longer declared, and an
+            # anonymous post to it is refused (the old save deleted nothing: survey = NULL)
+            self.assertEqual(body["touchpoints"], {"purchase": ["web"], "advocacy": ["review"]})
+            st, _, _ = srv.request("PUT", "/v1/surveys/p", body=dict(body, public=True))
+            self.assertEqual(st, 200)
+            st, _, body = srv.post_json("/v1/surveys/p/responses", {"survey": "p", "stage": "purchase",
+                                                                   "touchpoint": "pos", "nps": 5}, auth=False)
+            self.assertEqual((st, body["error"]["code"]), (422, "unknown_touchpoint"), body)
             st, _, body = srv.get("/v1/surveys/p/scores?by=stage")
             self.assertEqual([g["group"]["stage"] for g in body["groups"]], ["purchase", "advocacy"])
         finally:
