@@ -22,23 +22,34 @@ static const char *text(sqlite3_stmt *q, int i)
 	return t ? (const char *)t : "";
 }
 
-/* A JSON array of labels into a NULL-terminated malloc'd list (NULL for SQL NULL). */
-static char **labels_from(sqlite3_stmt *q, int col, size_t *n)
+/* A JSON array of labels into *out, a NULL-terminated malloc'd list (NULL for SQL NULL:
+ * any label). -1 when out of memory: never a NULL list that would admit any label. */
+static int labels_from(sqlite3_stmt *q, int col, char ***out, size_t *n)
 {
 	json_t *a, *v;
-	char **out;
+	char **list;
 	size_t i;
 
+	*out = NULL;
 	*n = 0;
 	if (sqlite3_column_type(q, col) == SQLITE_NULL)
-		return NULL;
+		return 0;
 	a = json_loads(text(q, col), 0, NULL);
-	out = calloc(json_array_size(a) + 1, sizeof(*out));
+	if (!(list = calloc(json_array_size(a) + 1, sizeof(*list)))) {
+		json_decref(a);
+		return -1;
+	}
+	*out = list;
 	json_array_foreach(a, i, v)
-		if (out && json_is_string(v) && *n < CX_LABELS_MAX)
-			out[(*n)++] = strdup(json_string_value(v));
+		if (json_is_string(v) && *n < CX_LABELS_MAX) {
+			if (!(list[*n] = strdup(json_string_value(v)))) {
+				json_decref(a);
+				return -1;
+			}
+			(*n)++;
+		}
 	json_decref(a);
-	return out;
+	return 0;
 }
 
 static char *labels_to(char *const *list, size_t n)
@@ -56,38 +67,24 @@ static char *labels_to(char *const *list, size_t n)
 	return s;
 }
 
-static void clear_map(struct cx_survey *s)
-{
-	for (size_t i = 0; i < s->ntouchpoints; i++) {
-		free(s->touchpoints[i].stage);
-		free(s->touchpoints[i].name);
-	}
-	free(s->touchpoints);
-	for (size_t i = 0; s->channels && i < s->nchannels; i++)
-		free(s->channels[i]);
-	for (size_t i = 0; s->segments && i < s->nsegments; i++)
-		free(s->segments[i]);
-	free(s->channels);
-	free(s->segments);
-	s->touchpoints = NULL;
-	s->channels = s->segments = NULL;
-	s->ntouchpoints = s->nchannels = s->nsegments = 0;
-}
-
 int cx_store_map_load(sqlite3 *db, struct cx_survey *s, struct cx_error *err)
 {
 	sqlite3_stmt *q = NULL;
 	int rc;
 
-	clear_map(s);
+	cx_survey_clear_map(s);
 	if (sqlite3_prepare_v2(db, "SELECT open_touchpoints, channels, segments FROM surveys "
 			       "WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
 		return fail(db, err, "loading a journey map");
 	sqlite3_bind_text(q, 1, s->id, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		s->open_touchpoints = sqlite3_column_int(q, 0);
-		s->channels = labels_from(q, 1, &s->nchannels);
-		s->segments = labels_from(q, 2, &s->nsegments);
+		if (labels_from(q, 1, &s->channels, &s->nchannels) ||
+		    labels_from(q, 2, &s->segments, &s->nsegments)) {
+			sqlite3_finalize(q);
+			return cx_error_set(err, 503, "storage_unavailable", NULL,
+					    "loading a journey map: out of memory");
+		}
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -419,14 +419,8 @@ int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 	return 0;
 }
 
-void cx_survey_release(struct cx_survey *s)
+void cx_survey_clear_map(struct cx_survey *s)
 {
-	free(s->title);
-	free(s->thank_you_url);
-	for (size_t i = 0; i < s->nstages; i++)
-		free(s->stages[i]);
-	for (size_t i = 0; i < s->norigins; i++)
-		free(s->origins[i]);
 	for (size_t i = 0; i < s->ntouchpoints; i++) {
 		free(s->touchpoints[i].stage);
 		free(s->touchpoints[i].name);
@@ -438,5 +432,19 @@ void cx_survey_release(struct cx_survey *s)
 		free(s->segments[i]);
 	free(s->channels);
 	free(s->segments);
+	s->touchpoints = NULL;
+	s->channels = s->segments = NULL;
+	s->ntouchpoints = s->nchannels = s->nsegments = 0;
+}
+
+void cx_survey_release(struct cx_survey *s)
+{
+	free(s->title);
+	free(s->thank_you_url);
+	for (size_t i = 0; i < s->nstages; i++)
+		free(s->stages[i]);
+	for (size_t i = 0; i < s->norigins; i++)
+		free(s->origins[i]);
+	cx_survey_clear_map(s);
 	memset(s, 0, sizeof(*s));
 }

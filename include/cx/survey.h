@@ -75,6 +75,8 @@ int cx_survey_has_touchpoint(const struct cx_survey *s, const char *stage, const
 /* Append (stage, name) to s's map; 0, or -1 when out of memory. */
 int cx_survey_add_touchpoint(struct cx_survey *s, const char *stage, const char *name,
 			     int declared);
+/* Free s's journey map (touchpoints, channels, segments) and leave it empty. */
+void cx_survey_clear_map(struct cx_survey *s);
 /* 1 if label is allowed by list (n entries; list NULL = any). */
 int cx_survey_label_listed(char *const *list, size_t n, const char *label);
 /* Index of stage in s, or -1. */
