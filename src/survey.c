@@ -388,34 +388,59 @@ int cx_survey_stage_index(const struct cx_survey *s, const char *stage)
 	return -1;
 }
 
-static char **copy_labels(char *const *list, size_t n)
+/* A copy of a label list into *out (NULL stays NULL: any label); -1 when out of memory,
+ * *out then holding what was copied (NULL-terminated) for the caller to release. */
+static int copy_labels(char *const *list, size_t n, char ***out)
 {
-	char **c;
-
-	if (!list || !(c = calloc(n + 1, sizeof(*c))))
-		return NULL;
+	*out = NULL;
+	if (!list)
+		return 0;
+	if (!(*out = calloc(n + 1, sizeof(**out))))
+		return -1;
 	for (size_t i = 0; i < n; i++)
-		c[i] = strdup(list[i]);
-	return c;
+		if (!((*out)[i] = strdup(list[i])))
+			return -1;
+	return 0;
 }
 
+/* Every allocation is checked: a partial copy (a shorter map, a NULL label list that would
+ * admit any label) is never returned. -1 with dst released when out of memory. */
 int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 {
+	int failed = 0;
+
 	*dst = *src;
 	dst->touchpoints = NULL;
 	dst->ntouchpoints = 0;
-	for (size_t i = 0; i < src->ntouchpoints; i++)
-		if (cx_survey_add_touchpoint(dst, src->touchpoints[i].stage,
-					     src->touchpoints[i].name, src->touchpoints[i].declared))
-			break;
-	dst->channels = copy_labels(src->channels, src->nchannels);
-	dst->segments = copy_labels(src->segments, src->nsegments);
-	dst->title = strdup(src->title);
-	dst->thank_you_url = src->thank_you_url ? strdup(src->thank_you_url) : NULL;
+	dst->title = NULL;
+	dst->thank_you_url = NULL;
+	memset(dst->stages, 0, sizeof(dst->stages));
+	memset(dst->origins, 0, sizeof(dst->origins));
+	if (src->ntouchpoints &&
+	    !(dst->touchpoints = calloc(src->ntouchpoints, sizeof(*dst->touchpoints))))
+		failed = 1;
+	for (size_t i = 0; !failed && i < src->ntouchpoints; i++) {
+		struct cx_touchpoint *t = &dst->touchpoints[i];
+
+		t->declared = src->touchpoints[i].declared;
+		t->stage = strdup(src->touchpoints[i].stage);
+		t->name = strdup(src->touchpoints[i].name);
+		dst->ntouchpoints++;
+		failed = !t->stage || !t->name;
+	}
+	failed |= copy_labels(src->channels, src->nchannels, &dst->channels) != 0;
+	failed |= copy_labels(src->segments, src->nsegments, &dst->segments) != 0;
+	failed |= !(dst->title = strdup(src->title));
+	if (src->thank_you_url)
+		failed |= !(dst->thank_you_url = strdup(src->thank_you_url));
 	for (size_t i = 0; i < src->nstages; i++)
-		dst->stages[i] = strdup(src->stages[i]);
+		failed |= !(dst->stages[i] = strdup(src->stages[i]));
 	for (size_t i = 0; i < src->norigins; i++)
-		dst->origins[i] = strdup(src->origins[i]);
+		failed |= !(dst->origins[i] = strdup(src->origins[i]));
+	if (failed) {
+		cx_survey_release(dst);
+		return -1;
+	}
 	return 0;
 }
 
