@@ -52,6 +52,27 @@ def set_fault(ctl, what):
     os.replace(ctl + ".tmp", ctl)
 
 
+def rss_kb(pid):
+    """Resident memory of process pid in KiB (VmRSS), 0 if the kernel does not say."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def self_signed_cert(tmp):
+    """A self-signed certificate for localhost and 127.0.0.1 in tmp: (cert path, key path)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("openssl req failed: " + r.stderr)
+    return cert, key
+
+
 class Server:
     def __init__(self, db=None, args=(), env=None, tmp=None, key=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="cxd-it-")
@@ -143,6 +164,15 @@ class Server:
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
+
+    def get_bytes(self, path):
+        """GET with the admin key; (status, headers dict (lower-case), body bytes as sent)."""
+        c = self.conn()
+        c.request("GET", path, headers=self.auth())
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
     def post_json(self, path, obj, **kw):
         return self.request("POST", path, body=obj, **kw)

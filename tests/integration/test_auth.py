@@ -282,12 +282,7 @@ class CorsTest(unittest.TestCase):
 class TlsTest(unittest.TestCase):
     def test_https_with_a_generated_certificate(self):
         srv = Server()
-        cert, key = os.path.join(srv.tmp, "cert.pem"), os.path.join(srv.tmp, "key.pem")
-        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                            "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        cert, key = cxdtest.self_signed_cert(srv.tmp)
         srv.args = ["--tls-cert", cert, "--tls-key", key]
         srv.start()
         self.assertIn("listening on https://", srv.stderr())

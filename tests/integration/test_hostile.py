@@ -21,16 +21,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
-from cxdtest import Server  # noqa: E402
+from cxdtest import Server, rss_kb  # noqa: E402
 from test_api import random_response  # noqa: E402
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def small_asan_quarantine():
@@ -197,12 +189,7 @@ class LargePageTest(unittest.TestCase):
 class TlsVersionTest(unittest.TestCase):
     def test_tls_below_1_2_is_refused(self):
         srv = Server()
-        cert, key = os.path.join(srv.tmp, "cert.pem"), os.path.join(srv.tmp, "key.pem")
-        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                            "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        cert, key = cxdtest.self_signed_cert(srv.tmp)
         srv.args = ["--tls-cert", cert, "--tls-key", key]
         srv.start()
 
@@ -245,18 +232,10 @@ class HeadersAndPagingTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.assert_clean_exit(unittest.TestCase())
 
-    def raw_get(self, path):
-        c = self.srv.conn()
-        c.request("GET", path, headers=self.srv.auth())
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-
     def test_security_headers_on_every_response(self):
         for path in ("/healthz", "/v1/surveys", "/nope", "/v1/surveys/hp/responses?format=ndjson",
                      "/v1/surveys/hp/responses?format=xml", "/"):
-            st, h, _ = self.raw_get(path)
+            st, h, _ = self.srv.get_bytes(path)
             self.assertEqual(h.get("x-content-type-options"), "nosniff", path)
             self.assertEqual(h.get("referrer-policy"), "no-referrer", path)
             self.assertEqual(h.get("x-frame-options"), "DENY", path)
@@ -287,7 +266,7 @@ class HeadersAndPagingTest(unittest.TestCase):
         """Page through with limit=50 by the Link header alone; the ids seen."""
         seen, path, pages = [], "/v1/surveys/hp/responses?format=%s&limit=50" % fmt, 0
         while path:
-            st, h, data = self.raw_get(path)
+            st, h, data = self.srv.get_bytes(path)
             self.assertEqual(st, 200)
             pages += 1
             if fmt == "ndjson":
@@ -314,7 +293,7 @@ class HeadersAndPagingTest(unittest.TestCase):
             self.assertEqual(seen, self.ids, fmt)
             self.assertEqual(pages, 5, fmt)   # 230 rows: 4 full pages and one of 30
         # a page that ends exactly at the last row has no next
-        st, h, data = self.raw_get("/v1/surveys/hp/responses?format=ndjson&limit=230")
+        st, h, data = self.srv.get_bytes("/v1/surveys/hp/responses?format=ndjson&limit=230")
         self.assertEqual(len(data.decode().splitlines()), 230)
         self.assertNotIn("link", h)
 

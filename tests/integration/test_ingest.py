@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
-from cxdtest import Server  # noqa: E402
+from cxdtest import Server, rss_kb  # noqa: E402
 from test_api import random_response  # noqa: E402
 
 
@@ -261,15 +261,6 @@ class QueueTest(unittest.TestCase):
         st, _, again = srv2.post_json("/v1/responses", r, headers={"Idempotency-Key": "k1"})
         self.assertEqual((st, again["id"]), (200, first["id"]))
         srv2.assert_clean_exit(self)
-
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 PRIVATE_STAGES = ["secret-stage-alpha", "secret-stage-beta"]

@@ -14,20 +14,12 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
-from cxdtest import Server  # noqa: E402
+from cxdtest import Server, rss_kb  # noqa: E402
 from test_api import random_response, STAGES  # noqa: E402
 import scoring  # noqa: E402
 
 TRICKY = ["plain", "with, comma", 'with "quotes"', "two\nlines", "=SUM(A1:A9)", "+1 555 0100",
           "-minus", "@mention", "\tTabbed", "ünïcödé ✓", "cr\r\nlf"]
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class ExportTest(unittest.TestCase):
@@ -53,16 +45,8 @@ class ExportTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.assert_clean_exit(unittest.TestCase())
 
-    def get_raw(self, path):
-        c = self.srv.conn()
-        c.request("GET", path, headers=self.srv.auth())
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
-
     def test_json_and_ndjson(self):
-        st, h, data = self.get_raw("/v1/surveys/ex/responses")
+        st, h, data = self.srv.get_bytes("/v1/surveys/ex/responses")
         self.assertEqual(st, 200)
         body = json.loads(data)
         got = body["responses"]
@@ -73,13 +57,13 @@ class ExportTest(unittest.TestCase):
             self.assertEqual(g["nps"], r.get("nps"))
             self.assertEqual(g["customer"], r["customer"])
             self.assertEqual(g["attributes"], r.get("attributes"))
-        st, h, data = self.get_raw("/v1/surveys/ex/responses?format=ndjson")
+        st, h, data = self.srv.get_bytes("/v1/surveys/ex/responses?format=ndjson")
         self.assertEqual(h["content-type"], "application/x-ndjson")
         lines = data.decode().splitlines()
         self.assertEqual([json.loads(x)["id"] for x in lines], self.ids)
 
     def test_csv_round_trips_and_defuses_formulas(self):
-        st, h, data = self.get_raw("/v1/surveys/ex/responses?format=csv")
+        st, h, data = self.srv.get_bytes("/v1/surveys/ex/responses?format=csv")
         self.assertEqual(st, 200)
         self.assertTrue(h["content-type"].startswith("text/csv"))
         table = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
@@ -100,14 +84,14 @@ class ExportTest(unittest.TestCase):
     def test_paging_filters_and_errors(self):
         seen, cursor = [], None
         while True:
-            st, _, data = self.get_raw("/v1/surveys/ex/responses?limit=400" + ("&cursor=" + cursor if cursor else ""))
+            st, _, data = self.srv.get_bytes("/v1/surveys/ex/responses?limit=400" + ("&cursor=" + cursor if cursor else ""))
             body = json.loads(data)
             seen += [g["id"] for g in body["responses"]]
             cursor = body["next_cursor"]
             if not cursor:
                 break
         self.assertEqual(seen, self.ids)
-        st, _, data = self.get_raw("/v1/surveys/ex/responses?stage=purchase&format=ndjson")
+        st, _, data = self.srv.get_bytes("/v1/surveys/ex/responses?stage=purchase&format=ndjson")
         got = [json.loads(x) for x in data.decode().splitlines()]
         self.assertEqual(len(got), sum(1 for r in self.rows if r["stage"] == "purchase"))
         for qs, code in (("?format=xml", "invalid_format"), ("?limit=0", "invalid_limit"),
