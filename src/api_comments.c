@@ -13,7 +13,7 @@
 #define MAX_LIMIT 200
 
 static const char *const params[] = {
-	"stage", "touchpoint", "max_nps", "from", "to", "cursor", "limit",
+	"stage", "touchpoint", "channel", "segment", "max_nps", "from", "to", "cursor", "limit",
 };
 
 struct page {
@@ -62,10 +62,10 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct cx_commen
 	if (q->stage && cx_survey_stage_index(s, q->stage) < 0)
 		return cx_error_set(err, 422, "invalid_stage", "stage",
 				    "'%.64s' is not a stage of survey '%s'", q->stage, s->id);
-	q->touchpoint = cx_req_query(req, "touchpoint");
-	if (q->touchpoint && !cx_valid_label(q->touchpoint, strlen(q->touchpoint), CX_LABEL_MAX))
-		return cx_error_set(err, 422, "invalid_label", "touchpoint", "touchpoint must be "
-				    "1-%d label characters", CX_LABEL_MAX);
+	if (cx_api_label_param(req, "touchpoint", &q->touchpoint, err) ||
+	    cx_api_label_param(req, "channel", &q->channel, err) ||
+	    cx_api_label_param(req, "segment", &q->segment, err))
+		return -1;
 	if (int_param(cx_req_query(req, "max_nps"), 0, 10, &max_nps))
 		return cx_error_set(err, 422, "invalid_max_nps", "max_nps",
 				    "max_nps must be a whole number from 0 to 10");

@@ -24,13 +24,13 @@
 enum format { FMT_JSON, FMT_NDJSON, FMT_CSV };
 
 static const char *const params[] = {
-	"from", "to", "stage", "touchpoint", "cursor", "limit", "format",
+	"from", "to", "stage", "touchpoint", "channel", "segment", "cursor", "limit", "format",
 };
 
 struct export {
 	struct cx_store *store;
 	struct cx_export_query q;
-	char survey[CX_ID_MAX + 1], *stage, *touchpoint;
+	char survey[CX_ID_MAX + 1], *stage, *touchpoint, *channel, *segment; /* filters */
 	enum format fmt;
 	int64_t after_id;        /* the cursor: last id sent */
 	uint64_t left;           /* rows still allowed by `limit` (UINT64_MAX = all) */
@@ -216,6 +216,8 @@ static void export_free(void *ctx)
 
 	free(e->stage);
 	free(e->touchpoint);
+	free(e->channel);
+	free(e->segment);
 	free(e->buf);
 	free(e);
 }
@@ -226,7 +228,7 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct export *e
 	const char *from = cx_req_query(req, "from"), *to = cx_req_query(req, "to");
 	const char *fmt = cx_req_query(req, "format"), *cursor = cx_req_query(req, "cursor");
 	const char *limit = cx_req_query(req, "limit"), *stage = cx_req_query(req, "stage");
-	const char *tp = cx_req_query(req, "touchpoint");
+	const char *tp, *channel, *segment;
 	int64_t day;
 	char *end;
 
@@ -241,8 +243,10 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct export *e
 	if (stage && cx_survey_stage_index(s, stage) < 0)
 		return cx_error_set(err, 422, "invalid_stage", "stage",
 				    "'%.64s' is not a stage of survey '%s'", stage, s->id);
-	if (tp && !cx_valid_label(tp, strlen(tp), CX_LABEL_MAX))
-		return cx_error_set(err, 422, "invalid_label", "touchpoint", "invalid touchpoint");
+	if (cx_api_label_param(req, "touchpoint", &tp, err) ||
+	    cx_api_label_param(req, "channel", &channel, err) ||
+	    cx_api_label_param(req, "segment", &segment, err))
+		return -1;
 	if (!fmt || strcmp(fmt, "json") == 0)
 		e->fmt = FMT_JSON;
 	else if (strcmp(fmt, "ndjson") == 0)
@@ -270,8 +274,11 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct export *e
 					    "cursor must be a next_cursor value from an earlier page");
 		e->after_id = v;
 	}
-	e->stage = stage ? strdup(stage) : NULL;
-	e->touchpoint = tp ? strdup(tp) : NULL;
+	/* copies: the stream outlives nothing of the request, but owns what it reads by */
+	if ((stage && !(e->stage = strdup(stage))) || (tp && !(e->touchpoint = strdup(tp))) ||
+	    (channel && !(e->channel = strdup(channel))) ||
+	    (segment && !(e->segment = strdup(segment))))
+		return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
 	return 0;
 }
 
@@ -403,6 +410,8 @@ enum cx_handled cx_api_export(struct cx_req *req)
 	e->q.survey = e->survey;
 	e->q.stage = e->stage;
 	e->q.touchpoint = e->touchpoint;
+	e->q.channel = e->channel;
+	e->q.segment = e->segment;
 	e->end_id = INT64_MAX;
 	if (e->limited && e->fmt != FMT_JSON && e->left > STREAM_PAGE_MAX)
 		e->left = STREAM_PAGE_MAX;   /* a shorter page; its Link says how to go on */

@@ -122,13 +122,9 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct cx_scores
 	if (q->to_day - q->from_day > MAX_DAYS)
 		return cx_error_set(err, 422, "invalid_range", "from", "a journey covers at most "
 				    "%d days", MAX_DAYS);
-	for (int i = 0; i < 2; i++) {
-		*slots[i] = cx_req_query(req, labels[i]);
-		if (*slots[i] && !cx_valid_label(*slots[i], strlen(*slots[i]), CX_LABEL_MAX))
-			return cx_error_set(err, 422, "invalid_label", labels[i], "%s must be 1-%d "
-					    "characters of A-Z a-z 0-9 and space _ . : / @ + -",
-					    labels[i], CX_LABEL_MAX);
-	}
+	for (int i = 0; i < 2; i++)
+		if (cx_api_label_param(req, labels[i], slots[i], err))
+			return -1;
 	*min_n = DEFAULT_MIN_N;
 	if (mn && ((*min_n = strtoll(mn, &end, 10)) < 1 || *end || *min_n > 1000000))
 		return cx_error_set(err, 422, "invalid_min_n", "min_n",

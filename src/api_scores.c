@@ -115,13 +115,9 @@ static int parse_filters(struct cx_req *req, const struct cx_survey *s,
 	if (q->stage && cx_survey_stage_index(s, q->stage) < 0)
 		return cx_error_set(err, 422, "invalid_stage", "stage",
 				    "'%.64s' is not a stage of survey '%s'", q->stage, s->id);
-	for (int i = 0; i < 3; i++) {
-		*slots[i] = cx_req_query(req, labels[i]);
-		if (*slots[i] && !cx_valid_label(*slots[i], strlen(*slots[i]), CX_LABEL_MAX))
-			return cx_error_set(err, 422, "invalid_label", labels[i], "%s must be 1-%d "
-					    "characters of A-Z a-z 0-9 and space _ . : / @ + -",
-					    labels[i], CX_LABEL_MAX);
-	}
+	for (int i = 0; i < 3; i++)
+		if (cx_api_label_param(req, labels[i], slots[i], err))
+			return -1;
 	return parse_by(cx_req_query(req, "by"), q, err);
 }
 

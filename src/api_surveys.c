@@ -64,6 +64,16 @@ int cx_api_known_params(struct cx_req *req, const char *const *names, size_t n,
 	return cx_req_query_each(req, known_param, &k) ? -1 : 0;
 }
 
+int cx_api_label_param(struct cx_req *req, const char *name, const char **out,
+		       struct cx_error *err)
+{
+	*out = cx_req_query(req, name);
+	if (*out && !cx_valid_label(*out, strlen(*out), CX_LABEL_MAX))
+		return cx_error_set(err, 422, "invalid_label", name, "%s must be 1-%d characters "
+				    "of A-Z a-z 0-9 and space _ . : / @ + -", name, CX_LABEL_MAX);
+	return 0;
+}
+
 enum cx_handled cx_api_metrics(struct cx_req *req)
 {
 	char *text = cx_metrics_render(req->app);

@@ -1141,6 +1141,7 @@ static const char SQL_COMMENTS[] =
 	" AND submitted_at >= ?2 AND submitted_at < ?3"
 	" AND (?4 IS NULL OR stage = ?4) AND (?5 IS NULL OR touchpoint = ?5)"
 	" AND (?6 IS NULL OR nps <= ?6)"
+	" AND (?10 IS NULL OR channel = ?10) AND (?11 IS NULL OR segment = ?11)"
 	" AND (submitted_at < ?7 OR (submitted_at = ?7 AND id < ?8))"
 	" ORDER BY submitted_at DESC, id DESC LIMIT ?9";
 
@@ -1170,6 +1171,8 @@ int cx_store_comments(struct cx_store *st, const struct cx_comments_query *cq,
 	sqlite3_bind_int64(q, 7, cq->after_time);
 	sqlite3_bind_int64(q, 8, cq->after_id);
 	sqlite3_bind_int(q, 9, (int)cq->limit);
+	bind_opt_text(q, 10, cq->channel, NULL);
+	bind_opt_text(q, 11, cq->segment, NULL);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_comment c = {
 			.id = sqlite3_column_int64(q, 0), .submitted_at = sqlite3_column_int64(q, 1),
@@ -1204,6 +1207,7 @@ static const char SQL_EXPORT[] =
 	" WHERE survey = ?1 AND id > ?2"
 	" AND submitted_at >= ?3 AND submitted_at < ?4"
 	" AND (?5 IS NULL OR stage = ?5) AND (?6 IS NULL OR touchpoint = ?6)"
+	" AND (?8 IS NULL OR channel = ?8) AND (?9 IS NULL OR segment = ?9)"
 	" ORDER BY id LIMIT ?7";
 
 int cx_store_export(struct cx_store *st, const struct cx_export_query *eq, int64_t after_id,
@@ -1225,6 +1229,8 @@ int cx_store_export(struct cx_store *st, const struct cx_export_query *eq, int64
 	bind_opt_text(q, 5, eq->stage, NULL);
 	bind_opt_text(q, 6, eq->touchpoint, NULL);
 	sqlite3_bind_int(q, 7, (int)limit);
+	bind_opt_text(q, 8, eq->channel, NULL);
+	bind_opt_text(q, 9, eq->segment, NULL);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_export_row row = {
 			.id = sqlite3_column_int64(q, 0), .submitted_at = sqlite3_column_int64(q, 1),

@@ -70,6 +70,12 @@ int cx_keys_create_from(struct cx_store *st, const json_t *body, struct cx_key *
 int cx_api_known_params(struct cx_req *req, const char *const *names, size_t n,
 			struct cx_error *err);
 
+/* Shared by handlers: the label filter `name` (touchpoint, channel, segment) of req's query
+ * into *out (NULL when absent; points into the request); -1 with a 422 `invalid_label` in
+ * err when it is not a label. */
+int cx_api_label_param(struct cx_req *req, const char *name, const char **out,
+		       struct cx_error *err);
+
 /* Shared by handlers: copy the survey named by the path's first capture into *out (release
  * it after); -1 with a 404 `unknown_survey` reply set when there is none. */
 int cx_api_path_survey(struct cx_req *req, struct cx_survey *out);

@@ -176,6 +176,7 @@ struct cx_export_query {
 	const char *survey;
 	int64_t from_s, to_s;           /* submitted_at in [from_s, to_s) */
 	const char *stage, *touchpoint; /* NULL = any */
+	const char *channel, *segment;  /* NULL = any */
 };
 struct cx_export_row {
 	int64_t id, submitted_at, received_ms;
@@ -208,6 +209,7 @@ struct cx_comments_query {
 	const char *survey;
 	int64_t from_s, to_s;          /* submitted_at in [from_s, to_s), unix seconds */
 	const char *stage, *touchpoint; /* NULL = any */
+	const char *channel, *segment;  /* NULL = any */
 	int max_nps;                   /* -1 = any; else only answers with nps <= max_nps */
 	int64_t after_time, after_id;  /* keyset cursor: older than (time, id); INT64_MAX = start */
 	unsigned limit;
