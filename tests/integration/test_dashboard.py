@@ -344,8 +344,12 @@ class DashboardTest(unittest.TestCase):
                 self.assertEqual([j.get("segment") for j in journeys], [None, s["segment"]])
                 self.assertEqual(trends[-1].get("segment"), s["segment"])
                 self.assertEqual(trends[-1].get("channel"), s["channel"])
+                comments = [params(p) for p in s["requests"] if "/comments?" in p]
+                self.assertTrue(comments, s["requests"])   # the API filters the comments
+                self.assertEqual((comments[-1].get("channel"), comments[-1].get("segment")),
+                                 (s["channel"], s["segment"]))
                 self.assertTrue(s["comments"])
-                for m in s["comments"]:     # (filtered in the page: the comments API has no such filter)
+                for m in s["comments"]:
                     self.assertIn(" \u00b7 %s \u00b7 %s \u00b7 " % (s["channel"], s["segment"]), m)
 
     def test_typed_date_loads_once(self):
