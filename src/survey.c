@@ -245,7 +245,9 @@ static int read_labels(const json_t *list, const char *field, char ***out, size_
 		if (cx_survey_label_listed(*out, *n, name))
 			return cx_error_set(err, 422, "invalid_labels", field,
 					    "'%s' is listed twice in %s", name, field);
-		(*out)[(*n)++] = strdup(name);
+		if (!((*out)[*n] = strdup(name)))
+			return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+		(*n)++;
 	}
 	return 0;
 }
