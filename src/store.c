@@ -2,8 +2,9 @@
  *
  * Connections: one for the writer thread, one for survey definitions (admin, behind a
  * mutex), and a pool of read-only ones for scores. All run WAL with synchronous=FULL.
- * API keys live in src/store_keys.c, with connections of their own. These two are the only
- * files that include sqlite3.h and the only ones with SQL in them.
+ * API keys live in src/store_keys.c, with connections of their own; journey maps in
+ * src/store_map.c, on the connection they are given. These three are the only files that
+ * include sqlite3.h and the only ones with SQL in them.
  */
 #include <errno.h>
 #include <pthread.h>
