@@ -147,9 +147,13 @@ static int parse_uint(const char *s, unsigned long long lo, unsigned long long h
 	if (errno)
 		return -1;
 	if (sized && (*end == 'k' || *end == 'K') && end[1] == '\0') {
+		if (v > hi / 1024ull)   /* refused, not wrapped into the range */
+			return -1;
 		v *= 1024ull;
 		end++;
 	} else if (sized && (*end == 'm' || *end == 'M') && end[1] == '\0') {
+		if (v > hi / (1024ull * 1024ull))
+			return -1;
 		v *= 1024ull * 1024ull;
 		end++;
 	}

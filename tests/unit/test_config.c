@@ -91,6 +91,9 @@ START_TEST(refusals)
 	ck_assert_ptr_nonnull(strstr(msg, "--threads"));
 	ck_assert_int_eq(PARSE(env_none, "--threads", "2x"), CX_CONFIG_BAD);
 	ck_assert_int_eq(PARSE(env_none, "--body-limit", "100"), CX_CONFIG_BAD);
+	/* 2^44 + 1 MiB wraps to 1 MiB in 64 bits: a size that overflows is refused, not wrapped */
+	ck_assert_int_eq(PARSE(env_none, "--body-limit", "17592186044417M"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--batch-limit", "18014398509481985k"), CX_CONFIG_BAD);
 	ck_assert_int_eq(PARSE(env_none, "--listen", "nowhere:80"), CX_CONFIG_BAD);
 	ck_assert_int_eq(PARSE(env_none, "--listen", "127.0.0.1:70000"), CX_CONFIG_BAD);
 	ck_assert_int_eq(PARSE(env_none, "--db"), CX_CONFIG_BAD);
