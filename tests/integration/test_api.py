@@ -506,8 +506,17 @@ class ServiceTest(unittest.TestCase):
         stood before them, and the 404 goes to a path no other request uses. Mutations
         tried: cx_log_access logging /healthz only once (earlier tests' lines made the old
         check pass; now "no access line"), and logging 0 bytes (the old check took any
-        number; now the byte count must be the reply's Content-Length)."""
-        since = len(self.srv.stderr())
+        number; now the byte count must be the reply's Content-Length). An earlier test's
+        last line may still be on its way (a line is written just after its reply: seen
+        once, test_garbage_does_not_hurt's /healthz landing after `since`), so the log must
+        be still for 200 ms before the offset is taken."""
+        since, still = len(self.srv.stderr()), time.monotonic()
+        deadline = still + 5
+        while time.monotonic() - still < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = len(self.srv.stderr())
+            if now != since:
+                since, still = now, time.monotonic()
         st, h, body = self.srv.get("/healthz")
         self.assertEqual(st, 200)
         self.assertEqual(body["schema_version"], SCHEMA_VERSION)
