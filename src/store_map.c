@@ -214,11 +214,12 @@ int cx_store_map_save(sqlite3 *db, const struct cx_survey *s, struct cx_error *e
 int cx_store_map_room(sqlite3 *db, const struct cx_response *r, struct cx_error *err)
 {
 	sqlite3_stmt *q;
-	int64_t have = -1, count = 0;
+	int64_t have = -1, count = 0, open = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM survey_touchpoints WHERE "
 			       "survey = ?1 AND stage = ?2 AND touchpoint = ?3), (SELECT count(*) "
-			       "FROM survey_touchpoints WHERE survey = ?1)", -1, &q, NULL) != SQLITE_OK)
+			       "FROM survey_touchpoints WHERE survey = ?1), (SELECT open_touchpoints "
+			       "FROM surveys WHERE id = ?1)", -1, &q, NULL) != SQLITE_OK)
 		return fail(db, err, "reading a journey map");
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
@@ -226,12 +227,19 @@ int cx_store_map_room(sqlite3 *db, const struct cx_response *r, struct cx_error 
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		have = sqlite3_column_int64(q, 0);
 		count = sqlite3_column_int64(q, 1);
+		open = sqlite3_column_int64(q, 2);
 	}
 	sqlite3_finalize(q);
 	if (have < 0)
 		return fail(db, err, "reading a journey map");
 	if (have)
 		return 1;
+	/* the map as committed decides, not the copy the response was validated against: a
+	 * PUT may have closed it meanwhile */
+	if (!open)
+		return cx_error_set(err, 422, "unknown_touchpoint", "touchpoint", "touchpoint "
+				    "'%s' is not in survey '%s' journey map for stage '%s', which "
+				    "takes no new touchpoints", r->touchpoint, r->survey, r->stage);
 	if (count >= CX_TOUCHPOINTS_MAX)
 		return cx_error_set(err, 422, "too_many_touchpoints", "touchpoint", "survey '%s' "
 				    "has %d touchpoints, the most a survey may have: use one of "

@@ -29,7 +29,8 @@ int cx_store_map_save(sqlite3 *db, const struct cx_survey *s, struct cx_error *e
 
 /* Writer: may r's touchpoint be added to its survey's map? 1 = it is there already,
  * 0 = there is room (call cx_store_map_learn once the response is in), -1 with err: 422
- * `too_many_touchpoints` at the cap, 503 on storage failure. */
+ * `unknown_touchpoint` when the survey (as committed) is closed, `too_many_touchpoints` at
+ * the cap, 503 on storage failure. */
 int cx_store_map_room(sqlite3 *db, const struct cx_response *r, struct cx_error *err);
 int cx_store_map_learn(sqlite3 *db, const struct cx_response *r, struct cx_error *err);
 

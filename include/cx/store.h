@@ -73,8 +73,9 @@ json_t *cx_store_survey_list(struct cx_store *st);
  *    touchpoints; learned ones stay.
  *  - cx_store_append of a response with `learn` set adds its touchpoint to the map in the
  *    same transaction ("learned"), or, when the survey already has CX_TOUCHPOINTS_MAX,
- *    fails with 422 `too_many_touchpoints` having written nothing. The cached map is
- *    re-read after the commit. */
+ *    fails with 422 `too_many_touchpoints` having written nothing (422 `unknown_touchpoint`
+ *    when the survey's map, as committed, no longer takes new touchpoints). The cached map
+ *    is re-read after the commit. */
 
 /* --- the writer thread's family --- */
 int cx_store_begin(struct cx_store *st, struct cx_error *err);

@@ -220,6 +220,47 @@ START_TEST(writes_and_rollups)
 }
 END_TEST
 
+/* A touchpoint is learned only while the survey is open as committed: a PUT that closes
+ * the map between a keyed post's validation (learn set) and its write wins. */
+START_TEST(learning_needs_an_open_map_at_write)
+{
+	struct cx_store *st = open_store();
+	struct cx_writer *wr;
+	struct cx_survey s;
+	struct cx_error err;
+	int created;
+	int64_t ids[1];
+	json_t *closed = json_pack("{s:s, s:s, s:{s:[s]}}", "id", "checkout", "title", "T",
+				   "touchpoints", "purchase", "web");
+	struct cx_response r = resp("checkout", "purchase", "app", 9, -1, -1, 1795392000);
+	struct waiter *w;
+
+	define(st, "checkout");   /* no touchpoints declared: open */
+	ck_assert_int_eq(cx_writer_start(&wr, st, 100), 0);
+	r.learn = 1;
+	w = write_sync(wr, &r, 1, ids);
+	ck_assert_int_eq(w->job.ok, 1);   /* learned */
+	free(w);
+	ck_assert_int_eq(cx_survey_from_json(closed, "checkout", &s, &err), 0);
+	ck_assert_int_eq(s.open_touchpoints, 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
+	cx_survey_release(&s);
+	r.touchpoint = "kiosk";   /* validated while open, written after the close */
+	w = write_sync(wr, &r, 1, ids);
+	ck_assert_int_eq(w->job.ok, 0);
+	ck_assert_int_eq(w->job.err.status, 422);
+	ck_assert_str_eq(w->job.err.code, "unknown_touchpoint");
+	free(w);
+	cx_writer_stop(wr);
+	ck_assert_int_eq(cx_store_survey_get(st, "checkout", &s), 0);
+	ck_assert_int_eq(cx_survey_has_touchpoint(&s, "purchase", "kiosk"), 0);
+	ck_assert_int_eq(cx_survey_has_touchpoint(&s, "purchase", "app"), 1);
+	cx_survey_release(&s);
+	json_decref(closed);
+	cx_store_close(st);
+}
+END_TEST
+
 START_TEST(open_failure_names_path)
 {
 	struct cx_store *st;
@@ -376,6 +417,7 @@ START_TEST(keys_concurrent_misses_then_revoke)
 END_TEST
 
 CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys, writes_and_rollups,
+	      learning_needs_an_open_map_at_write,
 	      open_failure_names_path, not_a_database,
 	      keys_file_is_the_truth, tools_never_create_a_database,
 	      keys_concurrent_misses_then_revoke)
