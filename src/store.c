@@ -39,6 +39,11 @@ struct cx_store {
 	sqlite3_stmt *insert_response, *upsert_rollup, *upsert_month, *upsert_quarter;
 	sqlite3_stmt *idem_get, *idem_put, *idem_purge;
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
+	sqlite3_stmt *map_admit;     /* store_map.c's, prepared on first use */
+	/* survey, stage and touchpoint triples admitted in the open transaction (no PUT can
+	 * commit while the writer holds it), the last 8 of them */
+	char admitted[8][3 * (CX_ID_MAX + 1)];
+	unsigned nadmitted;
 	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
 	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
 	size_t njob_rows, job_rows_cap;
@@ -493,6 +498,7 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->sp_begin);
 	sqlite3_finalize(st->sp_release);
 	sqlite3_finalize(st->sp_undo);
+	sqlite3_finalize(st->map_admit);
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
 	cx_keystore_close(st->keys);
@@ -665,6 +671,7 @@ json_t *cx_store_survey_list(struct cx_store *st)
 int cx_store_begin(struct cx_store *st, struct cx_error *err)
 {
 	cx_rollup_clear(st->acc);
+	st->nadmitted = 0;
 	return exec(st->wdb, "BEGIN IMMEDIATE") ? db_fail(st, st->wdb, err, "begin") : 0;
 }
 
@@ -757,6 +764,7 @@ void cx_store_job_end(struct cx_store *st, int keep)
 			cx_rollup_add(st->acc, st->job_rows[i], -1);
 		if (st->job_savepoint)
 			step_once(st->sp_undo);
+		st->nadmitted = 0;   /* a touchpoint the job learned is gone again */
 	}
 	if (st->job_savepoint)
 		step_once(st->sp_release);
@@ -852,6 +860,8 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 		    struct cx_error *err)
 {
 	sqlite3_stmt *q = st->insert_response;
+	char admitting[sizeof(st->admitted[0])];
+	unsigned memo = st->nadmitted < 8 ? st->nadmitted : 8, i;
 	int rc;
 
 	int have = 1;
@@ -866,10 +876,18 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 			return rc == 1 ? 0 : -1;
 		}
 	}
-	/* a touchpoint new to the map: room under the cap is checked before anything is
-	 * written, so a refusal writes nothing */
-	if (r->learn && (have = cx_store_map_room(st->wdb, r, err)) < 0)
-		return -1;
+	/* the stage and touchpoint under the definition in the file (a PUT may have dropped
+	 * them since r was validated), and room under the cap for a new touchpoint: checked
+	 * before anything is written, so a refusal writes nothing */
+	snprintf(admitting, sizeof(admitting), "%s\n%s\n%s", r->survey, r->stage, r->touchpoint);
+	for (i = 0; i < memo && strcmp(admitting, st->admitted[i]) != 0; i++)
+		;
+	if (i == memo) {
+		if ((have = cx_store_map_admit(st->wdb, &st->map_admit, r, err)) < 0)
+			return -1;
+		if (have)
+			memcpy(st->admitted[st->nadmitted++ % 8], admitting, sizeof(admitting));
+	}
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, r->touchpoint, -1, SQLITE_STATIC);
