@@ -428,6 +428,18 @@ struct cx_keystore *cx_store_keystore(struct cx_store *st)
 
 /* --- open / close --- */
 
+/* A -wal beside path with something in it: path is a database whose pages are all still
+ * in its log (its main file may then be empty). */
+static int wal_holds_data(const char *path)
+{
+	char wal[4096];
+	struct stat sb;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+		return 1;   /* cannot tell: let SQLite decide */
+	return stat(wal, &sb) == 0 && sb.st_size > 0;
+}
+
 int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
 		  struct cx_error *err)
 {
@@ -445,6 +457,11 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 		return cx_error_set(err, 404, "no_database", NULL, "no database at '%s' (%s): "
 				    "only the server creates one; check --db or CXD_DB", path,
 				    strerror(errno));
+	if ((flags & CX_STORE_MUST_EXIST) && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+	    !wal_holds_data(path))   /* SQLite would make a new database in an empty file */
+		return cx_error_set(err, 404, "no_database", NULL, "no database at '%s' (an "
+				    "empty file): only the server creates one; check --db or CXD_DB",
+				    path);
 	if (!(st = calloc(1, sizeof(*st))))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	st->must_exist = (flags & CX_STORE_MUST_EXIST) != 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cx/store.h"
@@ -302,6 +303,19 @@ START_TEST(tools_never_create_a_database)
 	ck_assert_str_eq(err.code, "no_database");
 	ck_assert_ptr_nonnull(strstr(err.message, path));
 	ck_assert_int_eq(access(path, F_OK), -1);   /* nothing made */
+	/* an empty file (touch, a failed copy) is no database either: SQLite would make one
+	 * in it, and `cxd check` would exit 0 on it (mutation: the size test removed) */
+	fclose(fopen(path, "w"));
+	ck_assert_int_eq(cx_store_open_flags(&st, path, 1, CX_STORE_MUST_EXIST, &err), -1);
+	ck_assert_str_eq(err.code, "no_database");
+	ck_assert_ptr_nonnull(strstr(err.message, "empty"));
+	{
+		struct stat sb;
+
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_int_eq(sb.st_size, 0);   /* left as it was */
+	}
+	unlink(path);
 	st = open_store();
 	cx_store_close(st);
 	ck_assert_int_eq(cx_store_open_flags(&st, path, 1, CX_STORE_MUST_EXIST, &err), 0);
