@@ -201,11 +201,14 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 	double now = (double)cx_time_mono_us() / 1e6;
 	unsigned wait;
 	const char *origin = cx_req_header(req, "Origin");
+	char who[64];   /* the address's bucket: an IPv6 client's /64 */
+
+	cx_ratelimit_address_key(req->client, who, sizeof(who));
 
 	if (req->method == CX_POST && body_kind_of(content_type) == CX_BODY_FORM && !req->wants_json)
 		req->error_page = cx_form_error_page;   /* a browser's form: errors as a page */
 	if (!cx_path_valid(req->path)) {   /* before matching: captures are decoded there */
-		if ((wait = cx_ratelimit_take(req->app->per_ip, req->client, now)))
+		if ((wait = cx_ratelimit_take(req->app->per_ip, who, now)))
 			return too_many(req, wait, "address");
 		cx_error_set(&err, 400, "invalid_path", NULL, "the path holds a control character, "
 			     "%%00 or a '%%' not followed by two hex digits");
@@ -228,7 +231,7 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 					 used ? ", " : "", method_name(routes[i].method));
 	}
 	if (!cx_policy_rate_exempt(req) &&
-	    (wait = cx_ratelimit_take(req->app->per_ip, req->client, now)))
+	    (wait = cx_ratelimit_take(req->app->per_ip, who, now)))
 		return too_many(req, wait, "address");
 	if (!req->route && !used) {
 		cx_error_set(&err, 404, "not_found", NULL, "no such resource: %.200s", req->path);

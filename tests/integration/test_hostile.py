@@ -391,5 +391,30 @@ class PutRaceTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+class Ipv6RateTest(unittest.TestCase):
+    def test_a_client_cannot_rotate_through_its_ipv6_64(self):
+        """Behind a proxy (the deploy/ nginx setup) the client is X-Forwarded-For's address;
+        an IPv6 client holds a whole /64 and took a fresh token bucket per address: 40
+        requests from 40 addresses of one /64 at --rate-ip 1/5 all got 200. The bucket is
+        the /64 now (mutation: cx_ratelimit_address_key returning the full address)."""
+        srv = Server(args=["--trusted-proxies", "127.0.0.1", "--rate-ip", "1/5"]).start()
+        try:
+            c = srv.conn()
+            codes = []
+            for i in range(40):
+                h = dict(srv.auth(), **{"X-Forwarded-For": "2001:db8:1:2::%x" % (i + 1)})
+                c.request("GET", "/v1/surveys", headers=h)
+                r = c.getresponse()
+                r.read()
+                codes.append(r.status)
+            self.assertLessEqual(codes.count(200), 7, codes)   # the burst of 5 (and a refill)
+            self.assertIn(429, codes)
+            # another /64 is another client
+            h = dict(srv.auth(), **{"X-Forwarded-For": "2001:db8:1:3::1"})
+            self.assertEqual(srv.get("/v1/surveys", headers=h)[0], 200)
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("hostile")
