@@ -416,5 +416,37 @@ class Ipv6RateTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+class AnonymousLabelsTest(unittest.TestCase):
+    def test_anonymous_posts_name_only_listed_channels_and_segments(self):
+        """A public survey without channel or segment lists took any label from anonymous
+        clients: 40,000 posts made 40,000 channels and segments, and the dashboard's
+        scores?by=channel,segment (its filter lists) was then 422 too_many_groups, so the
+        dashboard loaded nothing for that survey. Without a list an anonymous post may name
+        none; a key may name any (mutation: the !keyed checks in validate.c removed)."""
+        srv = Server().start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {
+                "id": "pub", "title": "P", "public": True, "stages": ["a"],
+                "touchpoints": {"a": ["web"]}, "segments": ["new", "loyal"]})[0], 201)
+            url = "/v1/surveys/pub/responses"
+            base = {"stage": "a", "touchpoint": "web", "nps": 5}
+            for i in range(20):
+                st, _, body = srv.post_json(url, dict(base, channel="ch%d" % i), auth=False)
+                self.assertEqual((st, body["error"]["code"]), (422, "unknown_channel"), body)
+            st, _, body = srv.post_json(url, dict(base, segment="sg1"), auth=False)
+            self.assertEqual((st, body["error"]["code"]), (422, "unknown_segment"), body)
+            st, _, body = srv.post_form(url, dict(base, channel="x"), auth=False,
+                                        headers={"Accept": "application/json"})
+            self.assertEqual((st, body["error"]["code"]), (422, "unknown_channel"), body)
+            self.assertEqual(srv.post_json(url, dict(base, segment="loyal"), auth=False)[0], 201)
+            self.assertEqual(srv.post_json(url, base, auth=False)[0], 201)
+            self.assertEqual(srv.post_json(url, dict(base, channel="partner-api"))[0], 201)  # keyed
+            st, _, body = srv.get("/v1/surveys/pub/scores?by=channel,segment")
+            self.assertEqual(st, 200, body)
+            self.assertEqual({g["group"]["channel"] for g in body["groups"]}, {None, "partner-api"})
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("hostile")
