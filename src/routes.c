@@ -150,10 +150,12 @@ static int authenticate(struct cx_req *req)
 		goto fail;   /* one answer for unknown, revoked and wrong keys (auth.h) */
 	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role &&
 	    !(req->route->role == CX_ROLE_FORM && req->key.role == CX_ROLE_INGEST)) {
-		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs a "
-			     "%s key)", cx_role_name(req->key.role), req->method_str, req->path,
-			     cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
-								     : req->route->role));
+		const char *needs = cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
+										  : req->route->role);
+
+		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs "
+			     "%s %s key)", cx_role_name(req->key.role), req->method_str, req->path,
+			     strchr("aeiou", needs[0]) ? "an" : "a", needs);
 		goto fail;
 	}
 	return 0;

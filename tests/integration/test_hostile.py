@@ -482,5 +482,25 @@ class DashboardManyLabelsTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+class ForbiddenMessageTest(unittest.TestCase):
+    def test_403_names_the_role_needed_in_plain_words(self):
+        """The 403 said "needs a ingest key" and "needs a admin key"."""
+        srv = Server().start()
+        try:
+            read = srv.post_json("/v1/keys", {"role": "read"})[2]["secret"]
+            h = {"Authorization": "Bearer " + read}
+            st, _, body = srv.post_json("/v1/keys", {"role": "read"}, headers=h)
+            self.assertEqual(st, 403)
+            self.assertIn("(needs an admin key)", body["error"]["message"])
+            st, _, body = srv.post_json("/v1/responses", {"survey": "x"}, headers=h)
+            self.assertIn("(needs an ingest key)", body["error"]["message"])
+            ingest = srv.post_json("/v1/keys", {"role": "ingest"})[2]["secret"]
+            st, _, body = srv.get("/v1/surveys", headers={"Authorization": "Bearer " + ingest})
+            self.assertIn("(needs a read key)", body["error"]["message"])
+            self.assertIn("ingest key", body["error"]["message"])   # the dashboard's cue
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("hostile")
