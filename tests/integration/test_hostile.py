@@ -7,6 +7,12 @@ Mutations each test was checked against (all fail): --per-ip-connections default
 CHUNK_BYTES removed from src/api_export.c (chunks bounded by rows only); no
 MHD_OPTION_HTTPS_PRIORITIES; no Referrer-Policy / X-Frame-Options; the access log taking
 r->len for a stream; no Link / X-Next-Cursor on NDJSON and CSV pages.
+
+Added by the attacker's pass (each failed on the binary before its fix): a PUT racing a
+response that waits for the writer (an orphan stage); an IPv6 client rotating through its
+/64 behind a trusted proxy (a fresh rate-limit bucket per address); anonymous posts
+inventing channels and segments; the dashboard at 10,002 channels (headless Chromium);
+the 403 wording.
 """
 import json
 import os
