@@ -1,6 +1,8 @@
 /* ratelimit.c - see include/cx/ratelimit.h. A chained hash table under one mutex. */
+#include <arpa/inet.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +115,24 @@ unsigned cx_ratelimit_take(struct cx_ratelimit *rl, const char *who, double now)
 out:
 	pthread_mutex_unlock(&rl->mu);
 	return wait;
+}
+
+void cx_ratelimit_address_key(const char *client, char *out, size_t len)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+
+	if (inet_pton(AF_INET6, client, a) != 1) {
+		snprintf(out, len, "%s", client);
+		return;
+	}
+	if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+		inet_ntop(AF_INET, a + 12, text, sizeof(text));
+		snprintf(out, len, "%s", text);
+		return;
+	}
+	memset(a + 8, 0, 8);
+	inet_ntop(AF_INET6, a, text, sizeof(text));
+	snprintf(out, len, "%s/64", text);
 }

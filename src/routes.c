@@ -150,10 +150,12 @@ static int authenticate(struct cx_req *req)
 		goto fail;   /* one answer for unknown, revoked and wrong keys (auth.h) */
 	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role &&
 	    !(req->route->role == CX_ROLE_FORM && req->key.role == CX_ROLE_INGEST)) {
-		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs a "
-			     "%s key)", cx_role_name(req->key.role), req->method_str, req->path,
-			     cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
-								     : req->route->role));
+		const char *needs = cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
+										  : req->route->role);
+
+		cx_error_set(&err, 403, "forbidden", NULL, "this %s key may not %s %.100s (needs "
+			     "%s %s key)", cx_role_name(req->key.role), req->method_str, req->path,
+			     strchr("aeiou", needs[0]) ? "an" : "a", needs);
 		goto fail;
 	}
 	return 0;
@@ -201,11 +203,14 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 	double now = (double)cx_time_mono_us() / 1e6;
 	unsigned wait;
 	const char *origin = cx_req_header(req, "Origin");
+	char who[64];   /* the address's bucket: an IPv6 client's /64 */
+
+	cx_ratelimit_address_key(req->client, who, sizeof(who));
 
 	if (req->method == CX_POST && body_kind_of(content_type) == CX_BODY_FORM && !req->wants_json)
 		req->error_page = cx_form_error_page;   /* a browser's form: errors as a page */
 	if (!cx_path_valid(req->path)) {   /* before matching: captures are decoded there */
-		if ((wait = cx_ratelimit_take(req->app->per_ip, req->client, now)))
+		if ((wait = cx_ratelimit_take(req->app->per_ip, who, now)))
 			return too_many(req, wait, "address");
 		cx_error_set(&err, 400, "invalid_path", NULL, "the path holds a control character, "
 			     "%%00 or a '%%' not followed by two hex digits");
@@ -228,7 +233,7 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 					 used ? ", " : "", method_name(routes[i].method));
 	}
 	if (!cx_policy_rate_exempt(req) &&
-	    (wait = cx_ratelimit_take(req->app->per_ip, req->client, now)))
+	    (wait = cx_ratelimit_take(req->app->per_ip, who, now)))
 		return too_many(req, wait, "address");
 	if (!req->route && !used) {
 		cx_error_set(&err, 404, "not_found", NULL, "no such resource: %.200s", req->path);

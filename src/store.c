@@ -40,6 +40,11 @@ struct cx_store {
 	sqlite3_stmt *insert_response, *upsert_rollup, *upsert_month, *upsert_quarter;
 	sqlite3_stmt *idem_get, *idem_put, *idem_purge;
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
+	sqlite3_stmt *map_admit;     /* store_map.c's, prepared on first use */
+	/* survey, stage and touchpoint triples admitted in the open transaction (no PUT can
+	 * commit while the writer holds it), the last 8 of them */
+	char admitted[8][3 * (CX_ID_MAX + 1)];
+	unsigned nadmitted;
 	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
 	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
 	size_t njob_rows, job_rows_cap;
@@ -424,6 +429,18 @@ struct cx_keystore *cx_store_keystore(struct cx_store *st)
 
 /* --- open / close --- */
 
+/* A -wal beside path with something in it: path is a database whose pages are all still
+ * in its log (its main file may then be empty). */
+static int wal_holds_data(const char *path)
+{
+	char wal[4096];
+	struct stat sb;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+		return 1;   /* cannot tell: let SQLite decide */
+	return stat(wal, &sb) == 0 && sb.st_size > 0;
+}
+
 int cx_store_open(struct cx_store **out, const char *path, unsigned readers,
 		  struct cx_error *err)
 {
@@ -441,6 +458,11 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 		return cx_error_set(err, 404, "no_database", NULL, "no database at '%s' (%s): "
 				    "only the server creates one; check --db or CXD_DB", path,
 				    strerror(errno));
+	if ((flags & CX_STORE_MUST_EXIST) && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+	    !wal_holds_data(path))   /* SQLite would make a new database in an empty file */
+		return cx_error_set(err, 404, "no_database", NULL, "no database at '%s' (an "
+				    "empty file): only the server creates one; check --db or CXD_DB",
+				    path);
 	if (!(st = calloc(1, sizeof(*st))))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	st->must_exist = (flags & CX_STORE_MUST_EXIST) != 0;
@@ -494,6 +516,7 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->sp_begin);
 	sqlite3_finalize(st->sp_release);
 	sqlite3_finalize(st->sp_undo);
+	sqlite3_finalize(st->map_admit);
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
 	cx_keystore_close(st->keys);
@@ -666,6 +689,7 @@ json_t *cx_store_survey_list(struct cx_store *st)
 int cx_store_begin(struct cx_store *st, struct cx_error *err)
 {
 	cx_rollup_clear(st->acc);
+	st->nadmitted = 0;
 	return exec(st->wdb, "BEGIN IMMEDIATE") ? db_fail(st, st->wdb, err, "begin") : 0;
 }
 
@@ -758,6 +782,7 @@ void cx_store_job_end(struct cx_store *st, int keep)
 			cx_rollup_add(st->acc, st->job_rows[i], -1);
 		if (st->job_savepoint)
 			step_once(st->sp_undo);
+		st->nadmitted = 0;   /* a touchpoint the job learned is gone again */
 	}
 	if (st->job_savepoint)
 		step_once(st->sp_release);
@@ -853,6 +878,8 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 		    struct cx_error *err)
 {
 	sqlite3_stmt *q = st->insert_response;
+	char admitting[sizeof(st->admitted[0])];
+	unsigned memo = st->nadmitted < 8 ? st->nadmitted : 8, i;
 	int rc;
 
 	int have = 1;
@@ -867,10 +894,18 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 			return rc == 1 ? 0 : -1;
 		}
 	}
-	/* a touchpoint new to the map: room under the cap is checked before anything is
-	 * written, so a refusal writes nothing */
-	if (r->learn && (have = cx_store_map_room(st->wdb, r, err)) < 0)
-		return -1;
+	/* the stage and touchpoint under the definition in the file (a PUT may have dropped
+	 * them since r was validated), and room under the cap for a new touchpoint: checked
+	 * before anything is written, so a refusal writes nothing */
+	snprintf(admitting, sizeof(admitting), "%s\n%s\n%s", r->survey, r->stage, r->touchpoint);
+	for (i = 0; i < memo && strcmp(admitting, st->admitted[i]) != 0; i++)
+		;
+	if (i == memo) {
+		if ((have = cx_store_map_admit(st->wdb, &st->map_admit, r, err)) < 0)
+			return -1;
+		if (have)
+			memcpy(st->admitted[st->nadmitted++ % 8], admitting, sizeof(admitting));
+	}
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, r->touchpoint, -1, SQLITE_STATIC);

@@ -211,35 +211,51 @@ int cx_store_map_save(sqlite3 *db, const struct cx_survey *s, struct cx_error *e
 	return ok ? 0 : fail(db, err, "saving a journey map");
 }
 
-int cx_store_map_room(sqlite3 *db, const struct cx_response *r, struct cx_error *err)
+int cx_store_map_admit(sqlite3 *db, sqlite3_stmt **cached, const struct cx_response *r,
+		       struct cx_error *err)
 {
+	static const char sql[] =
+		"SELECT EXISTS (SELECT 1 FROM json_each(s.stages) WHERE value = ?2), "
+		"s.open_touchpoints, (SELECT count(*) FROM survey_touchpoints WHERE survey = ?1 "
+		"AND stage = ?2 AND touchpoint = ?3), (SELECT count(*) FROM survey_touchpoints "
+		"WHERE survey = ?1) FROM surveys AS s WHERE s.id = ?1";
 	sqlite3_stmt *q;
-	int64_t have = -1, count = 0, open = 0;
+	int64_t staged = 0, open = 0, have = 0, count = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM survey_touchpoints WHERE "
-			       "survey = ?1 AND stage = ?2 AND touchpoint = ?3), (SELECT count(*) "
-			       "FROM survey_touchpoints WHERE survey = ?1), (SELECT open_touchpoints "
-			       "FROM surveys WHERE id = ?1)", -1, &q, NULL) != SQLITE_OK)
+	if (!*cached && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, cached,
+					   NULL) != SQLITE_OK)
 		return fail(db, err, "reading a journey map");
+	q = *cached;
 	sqlite3_bind_text(q, 1, r->survey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, r->stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, r->touchpoint, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		have = sqlite3_column_int64(q, 0);
-		count = sqlite3_column_int64(q, 1);
-		open = sqlite3_column_int64(q, 2);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		staged = sqlite3_column_int64(q, 0);
+		open = sqlite3_column_int64(q, 1);
+		have = sqlite3_column_int64(q, 2);
+		count = sqlite3_column_int64(q, 3);
 	}
-	sqlite3_finalize(q);
-	if (have < 0)
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(db, err, "reading a journey map");
+	/* the request was validated against the cached definition; a PUT may have committed
+	 * since (its in-use check could not see this response yet): the file decides */
+	if (rc == SQLITE_DONE)
+		return cx_error_set(err, 422, "unknown_survey", "survey", "no such survey");
+	if (!staged)
+		return cx_error_set(err, 422, "invalid_stage", "stage", "stage '%s' is not a "
+				    "stage of survey '%s' (its definition was replaced while the "
+				    "response was being stored)", r->stage, r->survey);
 	if (have)
 		return 1;
-	/* the map as committed decides, not the copy the response was validated against: a
-	 * PUT may have closed it meanwhile */
-	if (!open)
+	if (!r->learn || !open)
 		return cx_error_set(err, 422, "unknown_touchpoint", "touchpoint", "touchpoint "
-				    "'%s' is not in survey '%s' journey map for stage '%s', which "
-				    "takes no new touchpoints", r->touchpoint, r->survey, r->stage);
+				    "'%s' is not in survey '%s' journey map for stage '%s' (its "
+				    "definition was replaced while the response was being stored)",
+				    r->touchpoint, r->survey, r->stage);
 	if (count >= CX_TOUCHPOINTS_MAX)
 		return cx_error_set(err, 422, "too_many_touchpoints", "touchpoint", "survey '%s' "
 				    "has %d touchpoints, the most a survey may have: use one of "

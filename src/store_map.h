@@ -27,11 +27,15 @@ int cx_store_map_check(sqlite3 *db, const struct cx_survey *s, struct cx_error *
  * touchpoints. Learned touchpoints stay (they name stored responses). */
 int cx_store_map_save(sqlite3 *db, const struct cx_survey *s, struct cx_error *err);
 
-/* Writer: may r's touchpoint be added to its survey's map? 1 = it is there already,
- * 0 = there is room (call cx_store_map_learn once the response is in), -1 with err: 422
- * `unknown_touchpoint` when the survey (as committed) is closed, `too_many_touchpoints` at
- * the cap, 503 on storage failure. */
-int cx_store_map_room(sqlite3 *db, const struct cx_response *r, struct cx_error *err);
+/* Writer, in the transaction that stores r: is r still valid under the definition in the
+ * file (a PUT may have replaced the one r was validated against)? 1 = its stage and
+ * touchpoint are in the map; 0 = its touchpoint is new, r->learn is set, the survey is
+ * open and there is room (call cx_store_map_learn once the response is in); -1 with err:
+ * 422 `invalid_stage` / `unknown_touchpoint` (the definition changed), `too_many_touchpoints`
+ * at the cap, 503 on storage failure. *cached holds the prepared statement (the caller
+ * finalizes it). */
+int cx_store_map_admit(sqlite3 *db, sqlite3_stmt **cached, const struct cx_response *r,
+		       struct cx_error *err);
 int cx_store_map_learn(sqlite3 *db, const struct cx_response *r, struct cx_error *err);
 
 #endif

@@ -354,9 +354,18 @@ static int check_map(const struct cx_survey *s, int keyed, struct cx_response *o
 					    "touchpoint is not in the survey's journey map");
 		}
 	}
+	/* without a list a key may name any channel or segment, an anonymous client none:
+	 * otherwise it could invent labels without end (10,001 pairs made the dashboard's
+	 * by=channel,segment a 422) */
+	if (out->channel && !keyed && !s->channels)
+		return cx_error_set(err, 422, "unknown_channel", "channel", "survey '%s' lists no "
+				    "channels: a post without a key may not name one", s->id);
 	if (out->channel && !cx_survey_label_listed(s->channels, s->nchannels, out->channel))
 		return cx_error_set(err, 422, "unknown_channel", "channel", "channel '%s' is not "
 				    "one of the channels the survey lists", out->channel);
+	if (out->segment && !keyed && !s->segments)
+		return cx_error_set(err, 422, "unknown_segment", "segment", "survey '%s' lists no "
+				    "segments: a post without a key may not name one", s->id);
 	if (out->segment && !cx_survey_label_listed(s->segments, s->nsegments, out->segment))
 		return cx_error_set(err, 422, "unknown_segment", "segment", "segment '%s' is not "
 				    "one of the segments the survey lists", out->segment);

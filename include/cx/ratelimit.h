@@ -19,4 +19,10 @@ void cx_ratelimit_free(struct cx_ratelimit *rl);
  * whole seconds (>= 1) until a token will be there, for Retry-After. */
 unsigned cx_ratelimit_take(struct cx_ratelimit *rl, const char *who, double now);
 
+/* The bucket name of a client address: an IPv6 address counts as its /64
+ * ("2001:db8:1:2::/64"), since one host or subscriber is given a whole /64 and could
+ * otherwise take a fresh bucket per address; an IPv4-mapped one as its IPv4 address;
+ * anything else (IPv4, "unknown") as it is. out must hold at least 64 bytes. */
+void cx_ratelimit_address_key(const char *client, char *out, size_t len);
+
 #endif

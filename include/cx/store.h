@@ -73,9 +73,12 @@ json_t *cx_store_survey_list(struct cx_store *st);
  *    touchpoints; learned ones stay.
  *  - cx_store_append of a response with `learn` set adds its touchpoint to the map in the
  *    same transaction ("learned"), or, when the survey already has CX_TOUCHPOINTS_MAX,
- *    fails with 422 `too_many_touchpoints` having written nothing (422 `unknown_touchpoint`
- *    when the survey's map, as committed, no longer takes new touchpoints). The cached map
- *    is re-read after the commit. */
+ *    fails with 422 `too_many_touchpoints` having written nothing. The cached map is
+ *    re-read after the commit.
+ *  - cx_store_append checks every response against the definition in the file, in its
+ *    own transaction (validation read the cache, and a PUT may have committed since):
+ *    a stage the survey no longer lists is 422 `invalid_stage`, a touchpoint outside the
+ *    map without `learn` (or of a survey no longer open) 422 `unknown_touchpoint`. */
 
 /* --- the writer thread's family --- */
 int cx_store_begin(struct cx_store *st, struct cx_error *err);

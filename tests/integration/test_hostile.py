@@ -7,6 +7,12 @@ Mutations each test was checked against (all fail): --per-ip-connections default
 CHUNK_BYTES removed from src/api_export.c (chunks bounded by rows only); no
 MHD_OPTION_HTTPS_PRIORITIES; no Referrer-Policy / X-Frame-Options; the access log taking
 r->len for a stream; no Link / X-Next-Cursor on NDJSON and CSV pages.
+
+Added by the attacker's pass (each failed on the binary before its fix): a PUT racing a
+response that waits for the writer (an orphan stage); an IPv6 client rotating through its
+/64 behind a trusted proxy (a fresh rate-limit bucket per address); anonymous posts
+inventing channels and segments; the dashboard at 10,002 channels (headless Chromium);
+the 403 wording.
 """
 import json
 import os
@@ -310,6 +316,175 @@ class HeadersAndPagingTest(unittest.TestCase):
                 break
         self.assertEqual(sorted(seen), sorted(self.ids))
         self.assertEqual(pages, 5)   # 230 = 5 x 46: no empty sixth page
+
+
+class PutRaceTest(unittest.TestCase):
+    def test_put_cannot_orphan_a_response_waiting_for_the_writer(self):
+        """A response is validated against the cached definition, then waits for the
+        writer. A PUT that drops its stage, committing in between, found no response there
+        yet (200), and the waiting response was then stored in a stage the survey no longer
+        has: scores listed an orphan stage (replayed at -t 8: 2 of 30 trials). Here another
+        connection holds the write lock so that both wait, and the PUT usually wins when it
+        is released. Whoever wins, both must not succeed: either the PUT is 409
+        stage_in_use or the response is 422 invalid_stage, and no stage holds responses
+        that the survey does not list. Mutation: the writer trusting the validation
+        (cx_store_map_admit's stage check removed): fails."""
+        import threading
+        srv = Server(args=["-t", "4"]).start()
+        won = 0
+        try:
+            for trial in range(8):
+                sid = "race%d" % trial
+                self.assertEqual(srv.post_json("/v1/surveys", {
+                    "id": sid, "title": "Race", "stages": ["a", "b"],
+                    "touchpoints": {"a": ["web"], "b": ["web", "pos"]}})[0], 201)
+                lock = sqlite3.connect(srv.db, timeout=30, isolation_level=None)
+                lock.execute("BEGIN IMMEDIATE")
+                out = {}
+
+                def post(tp):
+                    out[tp] = srv.post_json("/v1/responses", {"survey": sid, "stage": "b",
+                                                              "touchpoint": tp, "nps": 9})[0]
+
+                def put(body, name):
+                    out[name] = srv.request("PUT", "/v1/surveys/" + sid, body=body)[0]
+
+                posts = [threading.Thread(target=post, args=(tp,)) for tp in ("web", "pos")]
+                for t in posts:
+                    t.start()
+                time.sleep(0.3)   # validated and queued: the writer waits for the lock
+                puts = [threading.Thread(target=put, args=(
+                    {"title": "Race", "stages": ["a"], "touchpoints": {"a": ["web"]}}, "put"),)]
+                puts[0].start()
+                time.sleep(0.05)
+                lock.execute("ROLLBACK")
+                lock.close()
+                for t in posts + puts:
+                    t.join(30)
+                st, _, sv = srv.get("/v1/surveys/" + sid)
+                st, _, sc = srv.get("/v1/surveys/%s/scores?by=stage" % sid)
+                self.assertEqual(st, 200)
+                held = {g["group"]["stage"] for g in sc["groups"] if g["responses"]}
+                self.assertLessEqual(held, set(sv["stages"]), (trial, out, sv["stages"]))
+                if out["put"] == 200:
+                    won += 1
+                    self.assertEqual((out["web"], out["pos"]), (422, 422), out)
+                else:
+                    self.assertEqual(out["put"], 409, out)
+            print("PUT race: the PUT committed first in %d of 8 trials" % won)
+        finally:
+            srv.assert_clean_exit(self)
+
+
+class Ipv6RateTest(unittest.TestCase):
+    def test_a_client_cannot_rotate_through_its_ipv6_64(self):
+        """Behind a proxy (the deploy/ nginx setup) the client is X-Forwarded-For's address;
+        an IPv6 client holds a whole /64 and took a fresh token bucket per address: 40
+        requests from 40 addresses of one /64 at --rate-ip 1/5 all got 200. The bucket is
+        the /64 now (mutation: cx_ratelimit_address_key returning the full address)."""
+        srv = Server(args=["--trusted-proxies", "127.0.0.1", "--rate-ip", "1/5"]).start()
+        try:
+            c = srv.conn()
+            codes = []
+            for i in range(40):
+                h = dict(srv.auth(), **{"X-Forwarded-For": "2001:db8:1:2::%x" % (i + 1)})
+                c.request("GET", "/v1/surveys", headers=h)
+                r = c.getresponse()
+                r.read()
+                codes.append(r.status)
+            self.assertLessEqual(codes.count(200), 7, codes)   # the burst of 5 (and a refill)
+            self.assertIn(429, codes)
+            # another /64 is another client
+            h = dict(srv.auth(), **{"X-Forwarded-For": "2001:db8:1:3::1"})
+            self.assertEqual(srv.get("/v1/surveys", headers=h)[0], 200)
+        finally:
+            srv.assert_clean_exit(self)
+
+
+class AnonymousLabelsTest(unittest.TestCase):
+    def test_anonymous_posts_name_only_listed_channels_and_segments(self):
+        """A public survey without channel or segment lists took any label from anonymous
+        clients: 40,000 posts made 40,000 channels and segments, and the dashboard's
+        scores?by=channel,segment (its filter lists) was then 422 too_many_groups, so the
+        dashboard loaded nothing for that survey. Without a list an anonymous post may name
+        none; a key may name any (mutation: the !keyed checks in validate.c removed)."""
+        srv = Server().start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {
+                "id": "pub", "title": "P", "public": True, "stages": ["a"],
+                "touchpoints": {"a": ["web"]}, "segments": ["new", "loyal"]})[0], 201)
+            url = "/v1/surveys/pub/responses"
+            base = {"stage": "a", "touchpoint": "web", "nps": 5}
+            for i in range(20):
+                st, _, body = srv.post_json(url, dict(base, channel="ch%d" % i), auth=False)
+                self.assertEqual((st, body["error"]["code"]), (422, "unknown_channel"), body)
+            st, _, body = srv.post_json(url, dict(base, segment="sg1"), auth=False)
+            self.assertEqual((st, body["error"]["code"]), (422, "unknown_segment"), body)
+            st, _, body = srv.post_form(url, dict(base, channel="x"), auth=False,
+                                        headers={"Accept": "application/json"})
+            self.assertEqual((st, body["error"]["code"]), (422, "unknown_channel"), body)
+            self.assertEqual(srv.post_json(url, dict(base, segment="loyal"), auth=False)[0], 201)
+            self.assertEqual(srv.post_json(url, base, auth=False)[0], 201)
+            self.assertEqual(srv.post_json(url, dict(base, channel="partner-api"))[0], 201)  # keyed
+            st, _, body = srv.get("/v1/surveys/pub/scores?by=channel,segment")
+            self.assertEqual(st, 200, body)
+            self.assertEqual({g["group"]["channel"] for g in body["groups"]}, {None, "partner-api"})
+        finally:
+            srv.assert_clean_exit(self)
+
+
+class DashboardManyLabelsTest(unittest.TestCase):
+    def test_dashboard_loads_past_10000_channel_segment_pairs(self):
+        """The dashboard fills its channel and segment filters from
+        scores?by=channel,segment, which is a 422 past 10,000 pairs: the whole page then
+        said "Something went wrong" and showed no score for that survey (10,002 channels
+        from keyed clients, replayed in Chromium). It falls back to the declared lists now.
+        Mutation: the .catch in loadFilters removed: fails."""
+        import shutil
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not chromium:
+            self.skipTest("no chromium")
+        srv = Server().start()
+        try:
+            srv.post_json("/v1/surveys", {"id": "pub", "title": "Pub", "stages": ["a"],
+                                          "touchpoints": {"a": ["web"]}})
+            for b in range(2):
+                items = "\n".join(json.dumps({"survey": "pub", "stage": "a", "touchpoint": "web",
+                                              "nps": i % 11, "channel": "ch%d" % i})
+                                  for i in range(b * 5001, (b + 1) * 5001)).encode()
+                self.assertEqual(srv.request("POST", "/v1/responses", body=items, headers={
+                    "Content-Type": "application/x-ndjson"})[0], 201)
+            self.assertEqual(srv.get("/v1/surveys/pub/scores?by=channel,segment")[0], 422)
+            out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                  "--virtual-time-budget=10000", "--dump-dom",
+                                  "http://127.0.0.1:%d/#key=%s" % (srv.port, srv.key)],
+                                 capture_output=True, text=True, timeout=120).stdout
+            out = re.sub(r"(?s)<(script|style)\b.*?</\1>", " ", out)   # the page's text only
+            text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", out))
+            self.assertNotIn("Something went wrong", text)
+            self.assertIn("Responses 10,002", text)
+        finally:
+            srv.assert_clean_exit(self)
+
+
+class ForbiddenMessageTest(unittest.TestCase):
+    def test_403_names_the_role_needed_in_plain_words(self):
+        """The 403 said "needs a ingest key" and "needs a admin key"."""
+        srv = Server().start()
+        try:
+            read = srv.post_json("/v1/keys", {"role": "read"})[2]["secret"]
+            h = {"Authorization": "Bearer " + read}
+            st, _, body = srv.post_json("/v1/keys", {"role": "read"}, headers=h)
+            self.assertEqual(st, 403)
+            self.assertIn("(needs an admin key)", body["error"]["message"])
+            st, _, body = srv.post_json("/v1/responses", {"survey": "x"}, headers=h)
+            self.assertIn("(needs an ingest key)", body["error"]["message"])
+            ingest = srv.post_json("/v1/keys", {"role": "ingest"})[2]["secret"]
+            st, _, body = srv.get("/v1/surveys", headers={"Authorization": "Bearer " + ingest})
+            self.assertIn("(needs a read key)", body["error"]["message"])
+            self.assertIn("ingest key", body["error"]["message"])   # the dashboard's cue
+        finally:
+            srv.assert_clean_exit(self)
 
 
 if __name__ == "__main__":

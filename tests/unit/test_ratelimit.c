@@ -54,5 +54,26 @@ START_TEST(off_and_bounded)
 }
 END_TEST
 
+/* An IPv6 client rotating through its /64 must not get a fresh bucket per address
+ * (mutation: the key left as the full address). */
+START_TEST(ipv6_counts_as_its_64)
+{
+	char a[64], b[64];
+
+	cx_ratelimit_address_key("2001:db8:1:2::1", a, sizeof(a));
+	cx_ratelimit_address_key("2001:db8:1:2:ffff:eeee:dddd:cccc", b, sizeof(b));
+	ck_assert_str_eq(a, "2001:db8:1:2::/64");
+	ck_assert_str_eq(b, a);
+	cx_ratelimit_address_key("2001:db8:1:3::1", b, sizeof(b));
+	ck_assert_str_ne(b, a);
+	cx_ratelimit_address_key("::ffff:192.0.2.7", a, sizeof(a));
+	ck_assert_str_eq(a, "192.0.2.7");
+	cx_ratelimit_address_key("192.0.2.7", a, sizeof(a));
+	ck_assert_str_eq(a, "192.0.2.7");
+	cx_ratelimit_address_key("unknown", a, sizeof(a));
+	ck_assert_str_eq(a, "unknown");
+}
+END_TEST
+
 CX_CHECK_MAIN("ratelimit", NULL, NULL, burst_then_refill, slow_rate_waits_longer,
-	      off_and_bounded)
+	      off_and_bounded, ipv6_counts_as_its_64)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cx/store.h"
@@ -58,6 +59,7 @@ static struct cx_response resp(const char *survey, const char *stage, const char
 	snprintf(r.survey, sizeof(r.survey), "%s", survey);
 	r.stage = (char *)stage;
 	r.touchpoint = (char *)tp;
+	r.learn = 1;   /* as validation marks a keyed client's touchpoint new to an open map */
 	return r;
 }
 
@@ -342,6 +344,19 @@ START_TEST(tools_never_create_a_database)
 	ck_assert_str_eq(err.code, "no_database");
 	ck_assert_ptr_nonnull(strstr(err.message, path));
 	ck_assert_int_eq(access(path, F_OK), -1);   /* nothing made */
+	/* an empty file (touch, a failed copy) is no database either: SQLite would make one
+	 * in it, and `cxd check` would exit 0 on it (mutation: the size test removed) */
+	fclose(fopen(path, "w"));
+	ck_assert_int_eq(cx_store_open_flags(&st, path, 1, CX_STORE_MUST_EXIST, &err), -1);
+	ck_assert_str_eq(err.code, "no_database");
+	ck_assert_ptr_nonnull(strstr(err.message, "empty"));
+	{
+		struct stat sb;
+
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_int_eq(sb.st_size, 0);   /* left as it was */
+	}
+	unlink(path);
 	st = open_store();
 	cx_store_close(st);
 	ck_assert_int_eq(cx_store_open_flags(&st, path, 1, CX_STORE_MUST_EXIST, &err), 0);
@@ -416,8 +431,58 @@ START_TEST(keys_concurrent_misses_then_revoke)
 }
 END_TEST
 
+/* The writer checks each response against the definition in the file, not the cache
+ * validation read: a PUT that dropped a stage (committed while the response waited) makes
+ * it 422 invalid_stage instead of an orphan; a touchpoint learned by a job that was undone
+ * is learned again by the next job of the same transaction (the admitted-triples memo is
+ * cleared with the job). Mutations: cx_store_map_admit's stage check removed; the memo not
+ * cleared in cx_store_job_end: each fails here. */
+START_TEST(writer_checks_the_file_definition)
+{
+	struct cx_store *st = open_store();
+	struct cx_response r = resp("checkout", "purchase", "new-tp", 9, -1, -1, 1795392000);
+	struct cx_survey s;
+	struct cx_error err;
+	int64_t id;
+	int replayed, created;
+	json_t *j;
+
+	define(st, "checkout");
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 1, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);
+	cx_store_job_end(st, 0);   /* undone: the learned touchpoint with it */
+	ck_assert_int_eq(cx_store_job_begin(st, 1, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);
+	cx_store_job_end(st, 1);
+	ck_assert_int_eq(cx_store_commit(st, &err), 0);
+	ck_assert_int_eq(cx_store_survey_get(st, "checkout", &s), 0);
+	ck_assert(cx_survey_has_touchpoint(&s, "purchase", "new-tp"));
+	cx_survey_release(&s);
+
+	/* a PUT drops stage awareness (no response there yet), then a response validated
+	 * against the old definition reaches the writer */
+	j = json_pack("{s:s, s:s, s:[s, s]}", "id", "checkout", "title", "T", "stages",
+		      "purchase", "retention");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
+	cx_survey_release(&s);
+	json_decref(j);
+	r = resp("checkout", "awareness", "ad", 9, -1, -1, 1795392000);
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), -1);
+	ck_assert_int_eq(err.status, 422);
+	ck_assert_str_eq(err.code, "invalid_stage");
+	cx_store_job_end(st, 0);
+	cx_store_rollback(st);
+	cx_store_close(st);
+}
+END_TEST
+
 CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys, writes_and_rollups,
 	      learning_needs_an_open_map_at_write,
 	      open_failure_names_path, not_a_database,
 	      keys_file_is_the_truth, tools_never_create_a_database,
-	      keys_concurrent_misses_then_revoke)
+	      keys_concurrent_misses_then_revoke, writer_checks_the_file_definition)
