@@ -205,7 +205,17 @@ int main(int argc, char **argv)
 	if (app.cfg.demo) {
 		struct cx_survey s;
 
-		if (app.cfg.demo == CX_DEMO_ONLY || cx_store_survey_get(app.store, CX_DEMO_SURVEY, &s)) {
+		if (cx_store_survey_get(app.store, CX_DEMO_SURVEY, &s) == 0) {
+			/* there already: `cxd --demo` serves it, `cxd demo` refuses (exit 1)
+			 * without first announcing a fill it will not do */
+			cx_survey_release(&s);
+			if (app.cfg.demo == CX_DEMO_ONLY) {
+				fprintf(stderr, "cxd: the demo survey '%s' is already in %s; nothing "
+					"was added\n", CX_DEMO_SURVEY, app.cfg.db_path);
+				cx_store_close(app.store);
+				return 1;
+			}
+		} else {
 			cx_log_info("filling %s with demo data (100,000 responses over 90 days)",
 				    app.cfg.db_path);
 			if (cx_demo_fill(app.store, 100000, 90, 1, &err)) {
@@ -214,8 +224,6 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			cx_log_info("demo survey '%s' ready", CX_DEMO_SURVEY);
-		} else {
-			cx_survey_release(&s);
 		}
 		if (app.cfg.demo == CX_DEMO_ONLY) {
 			cx_store_close(app.store);

@@ -107,6 +107,18 @@ class AuthTest(unittest.TestCase):
                                        headers=hdr, auth=False)
         self.assertEqual(st, 403, body)   # one forbidden item refuses the batch
 
+    def test_demo_command_refuses_an_existing_demo(self):
+        """`cxd demo` on a database that holds the demo survey exits 1 and says so, without
+        first logging "filling ... with demo data (100,000 responses ...)" as it did."""
+        srv = Server().start()
+        st, _, body = srv.post_json("/v1/surveys", {"id": "shop", "title": "Shop"})
+        self.assertEqual(st, 201, body)
+        srv.assert_clean_exit(self)
+        r = subprocess.run([CXD, "demo", "--db", srv.db], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("the demo survey 'shop' is already in %s; nothing was added" % srv.db, r.stderr)
+        self.assertNotIn("filling", r.stderr)
+
     def test_command_line_keys(self):
         srv = Server()
         make = [CXD, "keys", "create", "--role", "admin", "--label", "ops", "--db", srv.db]

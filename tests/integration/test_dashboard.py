@@ -222,7 +222,9 @@ class DashboardTest(unittest.TestCase):
                 self.assertEqual((d["pains"][0]["stage"], d["pains"][0]["touchpoint"]), (top["stage"], top["touchpoint"]))
                 self.assertTrue(all(p["tag"] == "BUTTON" for p in d["pains"]))
                 text = d["pains"][0]["text"]
-                self.assertIn("%s answers" % format(top["n"], ","), text)
+                # the metric's answers (a tile's count is every response; they differ)
+                self.assertIn("%s %s answers" % (format(top["n"], ","), top["metric"].upper()), text)
+                self.assertIn("(%s %s answers)" % (format(top["rest_n"], ","), top["metric"].upper()), text)
                 self.assertIn("points lower", text)
                 self.assertIn("z = %s" % ("%.2f" % top["z"]).replace("-", "\u2212"), text)
                 self.assertIn("significant at 95%", text)
