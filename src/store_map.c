@@ -101,15 +101,34 @@ int cx_store_map_load(sqlite3 *db, struct cx_survey *s, struct cx_error *err)
 	return rc == SQLITE_DONE ? 0 : fail(db, err, "loading a journey map");
 }
 
-/* "a, b, c and 4 more" into buf. */
-static void note(char *buf, size_t len, size_t *shown, size_t *total, const char *name)
-{
-	size_t used = strlen(buf);
+/* Names a definition drops although they hold responses: the first IN_USE_LISTED are
+ * listed, the rest counted. */
+struct in_use {
+	char list[400];
+	size_t n, shown;
+};
 
-	if ((*total)++ < IN_USE_LISTED && used < len) {
-		snprintf(buf + used, len - used, "%s'%s'", *shown ? ", " : "", name);
-		(*shown)++;
+static void note(struct in_use *u, const char *name)
+{
+	size_t used = strlen(u->list);
+
+	if (u->n++ < IN_USE_LISTED && used < sizeof(u->list)) {
+		snprintf(u->list + used, sizeof(u->list) - used, "%s'%s'", u->shown ? ", " : "",
+			 name);
+		u->shown++;
 	}
+}
+
+/* The 409 for u's names ("stage", "touchpoint"), or 0 when there are none. */
+static int in_use_error(struct cx_error *err, const struct in_use *u, const char *code,
+			const char *field, const char *what)
+{
+	if (!u->n)
+		return 0;
+	return cx_error_set(err, 409, code, field, "the definition drops %s%s %s%s, which "
+			    "hold%s responses; keep %s (PUT replaces the whole definition)", what,
+			    u->n > 1 ? "s" : "", u->list, u->n > u->shown ? " and more" : "",
+			    u->n > 1 ? "" : "s", u->n > 1 ? "them" : "it");
 }
 
 int cx_store_map_check(sqlite3 *db, const struct cx_survey *s, struct cx_error *err)
@@ -120,8 +139,8 @@ int cx_store_map_check(sqlite3 *db, const struct cx_survey *s, struct cx_error *
 		" GROUP BY stage, touchpoint HAVING sum(responses) > 0) AS r "
 		"LEFT JOIN survey_touchpoints AS m ON m.survey = ?1 AND m.stage = r.stage "
 		"AND m.touchpoint = r.touchpoint ORDER BY r.stage, r.touchpoint";
-	char stages[400] = "", tps[400] = "", last[CX_ID_MAX + 1] = "";
-	size_t nst = 0, shown_st = 0, ntp = 0, shown_tp = 0;
+	struct in_use stages = { "", 0, 0 }, tps = { "", 0, 0 };
+	char last[CX_ID_MAX + 1] = "";
 	sqlite3_stmt *q;
 	int rc;
 
@@ -133,31 +152,21 @@ int cx_store_map_check(sqlite3 *db, const struct cx_survey *s, struct cx_error *
 
 		if (cx_survey_stage_index(s, stage) < 0) {
 			if (strcmp(stage, last) != 0)
-				note(stages, sizeof(stages), &shown_st, &nst, stage);
+				note(&stages, stage);
 			snprintf(last, sizeof(last), "%s", stage);
 		} else if (sqlite3_column_int(q, 2) && !cx_survey_has_touchpoint(s, stage, tp)) {
 			char both[2 * CX_ID_MAX + 8];
 
 			snprintf(both, sizeof(both), "%s/%s", stage, tp);
-			note(tps, sizeof(tps), &shown_tp, &ntp, both);
+			note(&tps, both);
 		}
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return fail(db, err, "checking a survey's stages");
-	if (nst)
-		return cx_error_set(err, 409, "stage_in_use", "stages", "the definition drops "
-				    "stage%s %s%s, which hold%s responses; keep %s (PUT replaces "
-				    "the whole definition)", nst > 1 ? "s" : "", stages,
-				    nst > shown_st ? " and more" : "", nst > 1 ? "" : "s",
-				    nst > 1 ? "them" : "it");
-	if (ntp)
-		return cx_error_set(err, 409, "touchpoint_in_use", "touchpoints", "the definition "
-				    "drops touchpoint%s %s%s, which hold%s responses; keep %s "
-				    "(PUT replaces the whole definition)", ntp > 1 ? "s" : "", tps,
-				    ntp > shown_tp ? " and more" : "", ntp > 1 ? "" : "s",
-				    ntp > 1 ? "them" : "it");
-	return 0;
+	if (in_use_error(err, &stages, "stage_in_use", "stages", "stage"))
+		return -1;
+	return in_use_error(err, &tps, "touchpoint_in_use", "touchpoints", "touchpoint");
 }
 
 static int exec_bound(sqlite3 *db, const char *sql, const char *a, const char *b,
