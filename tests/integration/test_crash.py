@@ -186,6 +186,20 @@ class Ledger:
             self.t.fail("%s: %d of %d acknowledged responses lost (response_id %s)"
                         % (what, len(lost), len(self.acked), ", ".join(lost[:5])))
 
+    def recover(self, server, db, what):
+        """After a restart: nothing acknowledged is lost, then the clients retry what got
+        no answer (see retry_unsure). Returns (retried, replayed)."""
+        self.assert_none_lost(db, what)
+        return self.retry_unsure(server)
+
+    def assert_exactly_once(self, db):
+        """At the end: each acknowledged response_id stored once, as acknowledged, and no
+        other row (no duplicates)."""
+        keys, rows = self.stored(db)
+        self.t.assertGreater(len(self.acked), 100, "the load did not get going")
+        self.t.assertEqual(keys, self.acked)
+        self.t.assertEqual(rows, set(self.acked.values()))
+
 
 def stop_server(srv):
     """Kill srv if it is still running (a failing test must not leave it serving)."""
@@ -292,8 +306,7 @@ class CommitKillTest(unittest.TestCase):
                 load.finish(self)
                 set_fault(ctl, "")
                 srv = Server(db=db, tmp=tmp, key=key, env=env).start()
-                ledger.assert_none_lost(db, mode)
-                r, p = ledger.retry_unsure(srv)
+                r, p = ledger.recover(srv, db, mode)
                 retried, replayed = retried + r, replayed + p
             srv.assert_clean_exit(self)
         finally:
@@ -301,12 +314,9 @@ class CommitKillTest(unittest.TestCase):
                 load.stop.set()
             stop_server(srv)
 
-        keys, rows = ledger.stored(db)
-        self.assertGreater(len(ledger.acked), 100, "the load did not get going")
+        ledger.assert_exactly_once(db)
         self.assertGreater(replayed, 0, "no kill fell after a commit")
         self.assertLess(replayed, retried, "no kill fell before a commit")
-        self.assertEqual(keys, ledger.acked)          # each response_id stored once, as acknowledged
-        self.assertEqual(rows, set(ledger.acked.values()))   # and nothing else: no duplicates
         check = subprocess.run([CXD, "check", "--db", db], capture_output=True, text=True, timeout=120)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         print("commit kills: %d kills (%s), %d responses acknowledged, %d unanswered requests "
