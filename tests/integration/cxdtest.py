@@ -73,6 +73,15 @@ def self_signed_cert(tmp):
     return cert, key
 
 
+def tls_server():
+    """A started Server on HTTPS with a new self-signed certificate (those are its only
+    flags); (server, cert path) for clients that must trust it."""
+    srv = Server()
+    cert, key = self_signed_cert(srv.tmp)
+    srv.args = ["--tls-cert", cert, "--tls-key", key]
+    return srv.start(), cert
+
+
 class Server:
     def __init__(self, db=None, args=(), env=None, tmp=None, key=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="cxd-it-")

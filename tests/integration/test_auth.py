@@ -293,10 +293,7 @@ class CorsTest(unittest.TestCase):
 
 class TlsTest(unittest.TestCase):
     def test_https_with_a_generated_certificate(self):
-        srv = Server()
-        cert, key = cxdtest.self_signed_cert(srv.tmp)
-        srv.args = ["--tls-cert", cert, "--tls-key", key]
-        srv.start()
+        srv, cert = cxdtest.tls_server()
         self.assertIn("listening on https://", srv.stderr())
         base = "https://127.0.0.1:%d" % srv.port
         r = subprocess.run(["curl", "-s", "--cacert", cert, base + "/healthz"], capture_output=True, text=True, timeout=30)

@@ -194,10 +194,7 @@ class LargePageTest(unittest.TestCase):
 
 class TlsVersionTest(unittest.TestCase):
     def test_tls_below_1_2_is_refused(self):
-        srv = Server()
-        cert, key = cxdtest.self_signed_cert(srv.tmp)
-        srv.args = ["--tls-cert", cert, "--tls-key", key]
-        srv.start()
+        srv, cert = cxdtest.tls_server()
 
         def handshake(version):
             # SECLEVEL=0: OpenSSL 3 itself will not offer TLS 1.0/1.1 otherwise
