@@ -20,6 +20,7 @@
 #include "cx/rollup.h"
 #include "cx/store.h"
 #include "store_keys.h"
+#include "store_loop.h"
 #include "store_map.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -63,6 +64,11 @@ struct cx_store {
 	struct cx_keystore *keys;
 	int must_exist;   /* CX_STORE_MUST_EXIST: never create the file */
 
+	/* closing the loop (src/store_loop.h: each part owns its struct) */
+	struct cx_outbox *outbox;
+	struct cx_rulestore *rules;
+	struct cx_casestore *cases;   /* CX_STORE_MUST_EXIST: never create the file */
+
 	/* readers */
 	pthread_mutex_t reader_mu;
 	pthread_cond_t reader_cv;
@@ -85,6 +91,8 @@ static const char SQL_INSERT_RESPONSE[] =
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 /* --- connection helpers --- */
+
+static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err);
 
 /* The cause of a failed call in words an operator acts on, from SQLite's extended code and
  * the errno of the system call under it: "" when there is nothing more to say. SQLite's
@@ -482,7 +490,8 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	if (migrate(st, err) || prepare_writer(st, err))
 		goto fail;
 	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) ||
-	    cx_keystore_open(&st->keys, path, err))
+	    cx_keystore_open(&st->keys, path, err) || cx_outbox_open(st, &st->outbox, err) ||
+	    cx_rulestore_open(st, &st->rules, err) || cx_casestore_open(st, &st->cases, err))
 		goto fail;
 	st->readers = calloc(readers ? readers : 1, sizeof(*st->readers));
 	st->nreaders = readers ? readers : 1;
@@ -520,6 +529,9 @@ void cx_store_close(struct cx_store *st)
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
 	cx_keystore_close(st->keys);
+	cx_casestore_close(st->cases);
+	cx_rulestore_close(st->rules);
+	cx_outbox_close(st->outbox);
 	free(st->learned);
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
@@ -1344,7 +1356,9 @@ int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *
 	sqlite3_finalize(q);
 	if (step != SQLITE_DONE)
 		return db_fail(st, st->wdb, err, "erasure");
-	if (wexec_bound(st, "DELETE FROM idempotency WHERE response_id IN "
+	if (cx_outbox_erase_customer(st, customer, err) ||
+	    cx_casestore_erase_customer(st, customer, err) ||
+	    wexec_bound(st, "DELETE FROM idempotency WHERE response_id IN "
 			    "(SELECT id FROM responses WHERE customer = ?1)", customer, 0, err) ||
 	    wexec_bound(st, "DELETE FROM responses WHERE customer = ?1", customer, 0, err))
 		return -1;
@@ -1358,7 +1372,7 @@ int cx_store_redact_comment(struct cx_store *st, int64_t id, int64_t *count,
 			    "NULL", NULL, id, err))
 		return -1;
 	*count = sqlite3_changes(st->wdb);
-	return 0;
+	return cx_outbox_redact_response(st, id, err);
 }
 
 int cx_store_scrub_wal(struct cx_store *st, struct cx_error *err)
@@ -1495,4 +1509,36 @@ int64_t cx_store_size(struct cx_store *st)
 	if (stat(wal, &sb) == 0)
 		n += sb.st_size;
 	return n;
+}
+
+/* --- for the store's other files (src/store_loop.h) --- */
+
+sqlite3 *cx_store_wdb(struct cx_store *st)
+{
+	return st->wdb;
+}
+
+sqlite3 *cx_store_connect(struct cx_store *st, int readonly, struct cx_error *err)
+{
+	return connect(st, readonly, err);
+}
+
+int cx_store_db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const char *what)
+{
+	return db_fail(st, db, err, what);
+}
+
+struct cx_outbox *cx_store_outbox(struct cx_store *st)
+{
+	return st->outbox;
+}
+
+struct cx_rulestore *cx_store_rulestore(struct cx_store *st)
+{
+	return st->rules;
+}
+
+struct cx_casestore *cx_store_casestore(struct cx_store *st)
+{
+	return st->cases;
 }

@@ -4,6 +4,7 @@
 
 #include "cx/cxtime.h"
 #include "cx/log.h"
+#include "cx/loop.h"
 #include "cx/metrics.h"
 #include "cx/writer.h"
 
@@ -81,6 +82,9 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 
 		if (cx_store_append(st, &job->items[i], &job->idem_scope, &job->ids[i], &replayed,
 				    &job->err))
+			break;
+		/* rules, cases and webhooks in the same transaction (a replay did that already) */
+		if (!replayed && cx_loop_on_response(st, &job->items[i], job->ids[i], &job->err))
 			break;
 		job->nreplayed += (size_t)replayed;
 		if (job->replayed)

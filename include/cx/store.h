@@ -228,4 +228,37 @@ int cx_store_comments(struct cx_store *st, const struct cx_comments_query *q,
 		      int (*fn)(void *ctx, const struct cx_comment *c), void *ctx,
 		      struct cx_error *err);
 
+/* --- the outbox (src/store_outbox.c; schema 010) ---
+ * Every webhook delivery is a row written in the same transaction as what caused it, so a
+ * 201 for a response means its deliveries are on disk too; the delivery worker
+ * (deliver.h) sends them, at least once, with the same webhook-id on every attempt. */
+struct cx_event {
+	const char *type;        /* "response.created", "response.matched_rule", "case.opened",
+				    "case.closed", "journey.score_dropped", ... */
+	const char *survey;      /* endpoints' survey filter; NULL = none */
+	const char *customer;    /* erasure finds deliveries by it; NULL = none */
+	int64_t response_id;     /* 0 = none (redaction finds deliveries by it) */
+	int64_t case_id;         /* 0 = none */
+	const char *rule;        /* NULL = none */
+	int64_t at_ms;           /* when it happened: the payload's `timestamp` */
+	json_t *data;            /* the payload's `data` object (borrowed) */
+};
+/* Writer family, inside the open transaction: queue ev for `endpoint` (an endpoint id: a
+ * rule's action), or, with endpoint NULL, for every endpoint subscribed to ev->type (and
+ * to ev->survey, when the endpoint lists surveys). The body is
+ *   {"type": ev->type, "timestamp": RFC 3339 of ev->at_ms, "data": ev->data}
+ * and each delivery gets its own webhook-id (msg_...). A disabled endpoint, or an unknown
+ * one, gets nothing. *queued (may be NULL) is the number of deliveries written. Fails
+ * only with a 503 (the transaction is lost). */
+int cx_store_emit(struct cx_store *st, const struct cx_event *ev, const char *endpoint,
+		  int *queued, struct cx_error *err);
+
+/* --- webhook endpoints and deliveries (src/store_outbox.c; schema 010) --- */
+
+/* --- rules (src/store_rules.c; schema 010) --- */
+
+/* --- follow-up cases (src/store_cases.c; schema 010) --- */
+
+/* --- alerts (src/store_alerts.c; schema 010) --- */
+
 #endif
