@@ -258,6 +258,14 @@ int cx_store_emit(struct cx_store *st, const struct cx_event *ev, const char *en
 /* --- rules (src/store_rules.c; schema 010) --- */
 
 /* --- follow-up cases (src/store_cases.c; schema 010) --- */
+/* Writer family, inside the open transaction: a rule's "case" action for new response id
+ * (r): open a case (status open, assignee may be NULL) and emit `case.opened`, unless
+ * r's customer already has a case of this survey and rule that is not closed: then
+ * nothing is opened, *opened = 0 and *case_id is that case (the response is noted in its
+ * history). Fails only with a 503 (the transaction is lost). */
+int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t id,
+		       const char *rule, const char *assignee, int64_t *case_id, int *opened,
+		       struct cx_error *err);
 
 /* --- alerts (src/store_alerts.c; schema 010) --- */
 
