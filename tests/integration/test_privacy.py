@@ -294,6 +294,47 @@ class ErasureLeavesNoTraceTest(unittest.TestCase):
         self.assertIn("erasure: customer victim/1, 40 responses erased", self.srv.stderr())
         self.assertIn("erasure: comment of response %d redacted" % redacted, self.srv.stderr())
 
+    def test_deliveries_and_cases_go_with_the_customer(self):
+        """Issue 12: webhook payloads and follow-up cases copy a response's customer and
+        comment, so erasure must reach them, and redaction must take the comment out of
+        queued payloads. Rows are written straight into the file here (the same shape
+        the outbox and the case action write). Mutations this catches: dropping the
+        erasure hooks from cx_store_erase_customer or cx_store_redact_comment."""
+        rng = random.Random(12)
+        vid = self.post("victim/2", "VICTIM2", rng)
+        kid = self.post("keeper", "REDACT2", rng)
+        db = sqlite3.connect(self.srv.db, isolation_level=None, timeout=10)
+        db.execute("INSERT INTO endpoints(id, url, secret, created_at, updated_at) VALUES "
+                   "('ep', 'https://example.com/h', 'whsec_x', 0, 0)")
+        for i, (rid, cust, comment) in enumerate([(vid, "victim/2", "COMMENT-VICTIM2"),
+                                                  (kid, "keeper", "COMMENT-REDACT2")]):
+            payload = json.dumps({"type": "response.created", "timestamp": "2026-11-26T00:00:00.000Z",
+                                  "data": {"response": {"id": rid, "customer": cust, "comment": comment}}})
+            db.execute("INSERT INTO deliveries(msg_id, endpoint, type, customer, response_id, payload, "
+                       "next_at, created_at) VALUES (?, 'ep', 'response.created', ?, ?, ?, 0, 0)",
+                       ("msg_%d" % i, cust, rid, payload))
+        cid = db.execute("INSERT INTO cases(survey, rule, response_id, customer, stage, touchpoint, "
+                         "opened_at, updated_at) VALUES ('pv', 'r', ?, 'victim/2', 'purchase', 'web', 0, 0)",
+                         (vid,)).lastrowid
+        db.execute("INSERT INTO case_events(case_id, seq, at, kind, note) VALUES (?, 1, 0, 'note', "
+                   "'NOTE-VICTIM2')", (cid,))
+        db.close()
+        st, _, body = self.srv.request("DELETE", "/v1/customers/victim%2F2")
+        self.assertEqual((st, body), (200, {"customer": "victim/2", "erased": 1}))
+        st, _, body = self.srv.request("DELETE", "/v1/responses/%d/comment" % kid)
+        self.assertEqual(st, 200, body)
+        db = sqlite3.connect("file:%s?mode=ro" % self.srv.db, uri=True)
+        self.assertEqual(db.execute("SELECT count(*) FROM deliveries WHERE customer = 'victim/2'").fetchone()[0], 0)
+        self.assertEqual(db.execute("SELECT count(*) FROM cases").fetchone()[0], 0)
+        self.assertEqual(db.execute("SELECT count(*) FROM case_events").fetchone()[0], 0)
+        kept = json.loads(db.execute("SELECT payload FROM deliveries WHERE customer = 'keeper'").fetchone()[0])
+        self.assertNotIn("comment", kept["data"]["response"])
+        self.assertEqual(kept["data"]["response"]["customer"], "keeper")
+        db.close()
+        for name, data in file_bytes(self.srv.db).items():
+            for needle in (b"COMMENT-VICTIM2", b"NOTE-VICTIM2", b"victim/2", b"COMMENT-REDACT2"):
+                self.assertFalse(needle in data, "%s still holds %r" % (name, needle))
+
     def test_a_reader_holding_the_wal_makes_it_pending(self):
         """A reader that keeps an old snapshot (here another process's open transaction)
         stops the checkpoint: the answer must not claim the WAL is clean."""
