@@ -59,7 +59,7 @@ static int record_one(struct cx_store *st, sqlite3 *db, sqlite3_stmt *last, sqli
 	} else if (rc != SQLITE_DONE) {
 		return cx_store_db_fail(st, db, err, "reading alert findings");
 	}
-	if (!(detail = json_dumps(a->data, JSON_COMPACT)))
+	if (!(detail = json_dumps(a->data, JSON_COMPACT | JSON_REAL_PRECISION(12))))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	sqlite3_reset(put);
 	sqlite3_bind_text(put, 1, a->key, -1, SQLITE_STATIC);
