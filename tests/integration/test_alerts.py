@@ -381,6 +381,7 @@ class SchedulerTest(unittest.TestCase):
 
     def test_stop_is_prompt_while_the_scheduler_waits(self):
         srv = Server().start()   # default: the first run an hour away
+        time.sleep(0.3)          # the scheduler is waiting by now
         t = time.monotonic()
         srv.assert_clean_exit(self)
         self.assertLess(time.monotonic() - t, 3)
