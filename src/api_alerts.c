@@ -104,13 +104,19 @@ enum cx_handled cx_api_alerts_list(struct cx_req *req)
 	return CX_DONE;
 }
 
+static int no_params(void *ctx, const char *key, const char *value)
+{
+	return cx_error_set(ctx, 422, "unknown_parameter", key, "POST /v1/alerts/run takes no "
+			    "query parameters (got '%.64s')", key);
+}
+
 enum cx_handled cx_api_alerts_run(struct cx_req *req)
 {
 	struct cx_alerts_params p = cx_alerts_params_of(&req->app->cfg, cx_time_now());
 	struct cx_error err = { 0 };
 	json_t *out;
 
-	if (cx_api_known_params(req, NULL, 0, &err) ||
+	if (cx_req_query_each(req, no_params, &err) ||
 	    cx_alerts_run(req->app->store, &p, &out, &err)) {
 		cx_reply_error(req, &err);
 		return CX_DONE;

@@ -335,6 +335,8 @@ class AlertsTest(unittest.TestCase):
         for method, path in (("GET", "/v1/alerts"), ("POST", "/v1/alerts/run")):
             st, _, body = self.srv.request(method, path, headers=hdr)
             self.assertEqual((st, body["error"]["code"]), (403, "forbidden"), body)
+        st, _, body = self.srv.request("POST", "/v1/alerts/run?dry=1")
+        self.assertEqual((st, body["error"]["code"], body["error"]["field"]), (422, "unknown_parameter", "dry"))
         st, _, body = self.srv.request("GET", "/v1/alerts", auth=False)
         self.assertEqual(st, 401)
         st, _, body = self.srv.request("GET", "/v1/alerts/run")
