@@ -251,7 +251,7 @@ static int add_drop(struct run *r, const struct cx_survey *s, const char *stage,
 	return 0;
 }
 
-/* c compares the touchpoint now (b) with the rest of the journey now (a); tp_then is the
+/* c compares touchpoint e now (b) with the rest of the journey now (a); e->then is the
  * touchpoint in the previous window. */
 static int add_pain(struct run *r, const struct cx_survey *s, const struct cell *e,
 		    enum cx_metric m, const struct cx_compare *c)
@@ -389,6 +389,7 @@ static int record(struct run *r, json_t **out, struct cx_error *err)
 {
 	struct cx_alert *v = calloc(r->n + 1, sizeof(*v));
 	json_t *list = json_array();
+	const char *reason;
 	int emitted = 0;
 
 	if (!v || !list) {
@@ -410,9 +411,9 @@ static int record(struct run *r, json_t **out, struct cx_error *err)
 			continue;
 		emitted++;
 		cx_metrics_alert(v[i].type);
+		reason = json_string_value(json_object_get(v[i].data, "reason"));
 		cx_log_info("alert %s (%d deliver%s): %s", v[i].type, v[i].queued,
-			    v[i].queued == 1 ? "y" : "ies",
-			    json_string_value(json_object_get(v[i].data, "reason")));
+			    v[i].queued == 1 ? "y" : "ies", reason ? reason : v[i].key);
 	}
 	free(v);
 	*out = json_pack("{s:i, s:o}", "emitted", emitted, "findings", list);
