@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 import unittest
 import urllib.parse
@@ -378,6 +379,41 @@ class SchedulerTest(unittest.TestCase):
             for key, first_at, last_at in found:
                 self.assertEqual(again[key][0], first_at)
                 self.assertGreaterEqual(again[key][1] - last_at, 3)
+        finally:
+            srv.assert_clean_exit(self)
+
+    def test_concurrent_runs_emit_each_finding_once(self):
+        """The scheduler (every second) and four clients calling run at once: the database
+        lock serializes the records, so each finding goes out exactly once."""
+        srv = Server(args=["--alert-interval", "1"]).start()
+        try:
+            srv.post_json("/v1/surveys", SURVEY)
+            add_endpoint(srv.db, "all-journey", [DROPPED, PAIN])
+            post_rows(srv, make_rows())
+            emitted, statuses = [], []
+
+            def hammer():
+                for _ in range(8):
+                    st, _, body = srv.post_json("/v1/alerts/run", None)
+                    statuses.append(st)
+                    if st == 200:
+                        emitted.extend(f["key"] for f in body["findings"] if f["emitted"])
+            threads = [threading.Thread(target=hammer) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            time.sleep(1.5)   # one more scheduled run after the clients
+            self.assertEqual(set(statuses), {200})
+            rows = table(srv.db, "SELECT payload FROM deliveries")
+            keys = []
+            for (payload,) in rows:
+                b = json.loads(payload)
+                d = b["data"]
+                keys.append("%s|shop|%s|%s|%s" % (b["type"], d["stage"], d["touchpoint"] or "", d["metric"]))
+            self.assertEqual(sorted(keys), sorted(EXPECTED))
+            self.assertLessEqual(len(emitted), len(EXPECTED))
+            self.assertEqual(len(emitted), len(set(emitted)))
         finally:
             srv.assert_clean_exit(self)
 
