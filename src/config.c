@@ -53,6 +53,14 @@ const char cx_config_help[] =
 	"                             (CXD_CORS_ORIGINS; public surveys list their own)\n"
 	"      --tls-cert PEM         serve HTTPS with this certificate (chain) ...\n"
 	"      --tls-key PEM          ... and this private key (CXD_TLS_CERT, CXD_TLS_KEY)\n"
+	"      --alert-interval SECONDS  run the alerts check this often, 0 = never\n"
+	"                             (CXD_ALERT_INTERVAL, default 3600)\n"
+	"      --alert-window DAYS    compare the last DAYS days (today included) with the\n"
+	"                             DAYS before, 1-366 (CXD_ALERT_WINDOW, default 7)\n"
+	"      --alert-cooldown SECONDS  emit one finding again at most this often\n"
+	"                             (CXD_ALERT_COOLDOWN, default two windows: 1209600)\n"
+	"      --alert-min-n N        answers needed on each side, 1-1000000\n"
+	"                             (CXD_ALERT_MIN_N, default 30)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -73,6 +81,10 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->access_log = 1;
 	cfg->rate_ip = 100, cfg->burst_ip = 200;
 	cfg->rate_key = 500, cfg->burst_key = 1000;
+	cfg->alert_interval_s = 3600;
+	cfg->alert_window_days = 7;
+	cfg->alert_cooldown_s = 2 * 7 * 86400;
+	cfg->alert_min_n = 30;
 }
 
 /* "RATE" or "RATE/BURST" (burst defaults to twice the rate); "0" turns the limit off. */
@@ -168,6 +180,7 @@ enum opt_id {
 	OPT_TIMEOUT = 'T', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES, OPT_CORS,
+	OPT_ALERT_INTERVAL, OPT_ALERT_WINDOW, OPT_ALERT_COOLDOWN, OPT_ALERT_MIN_N,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -245,6 +258,22 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_DEMO:
 		cfg->demo = cfg->demo ? cfg->demo : CX_DEMO_SERVE;
 		break;
+	case OPT_ALERT_INTERVAL:
+		bad = parse_uint(val, 0, 30 * 86400, 0, &v);
+		cfg->alert_interval_s = (unsigned)v;
+		break;
+	case OPT_ALERT_WINDOW:
+		bad = parse_uint(val, 1, 366, 0, &v);
+		cfg->alert_window_days = (unsigned)v;
+		break;
+	case OPT_ALERT_COOLDOWN:
+		bad = parse_uint(val, 1, 366 * 86400, 0, &v);
+		cfg->alert_cooldown_s = (unsigned)v;
+		break;
+	case OPT_ALERT_MIN_N:
+		bad = parse_uint(val, 1, 1000000, 0, &v);
+		cfg->alert_min_n = (unsigned)v;
+		break;
 	}
 	if (bad)
 		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
@@ -264,6 +293,8 @@ static const struct {
 	{ "CXD_TRUSTED_PROXIES", OPT_PROXIES }, { "CXD_CORS_ORIGINS", OPT_CORS },
 	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
+	{ "CXD_ALERT_INTERVAL", OPT_ALERT_INTERVAL }, { "CXD_ALERT_WINDOW", OPT_ALERT_WINDOW },
+	{ "CXD_ALERT_COOLDOWN", OPT_ALERT_COOLDOWN }, { "CXD_ALERT_MIN_N", OPT_ALERT_MIN_N },
 };
 
 static const char *option_name(const struct option *opts, int id)
@@ -302,9 +333,13 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "alert-interval", required_argument, NULL, OPT_ALERT_INTERVAL },
+		{ "alert-window", required_argument, NULL, OPT_ALERT_WINDOW },
+		{ "alert-cooldown", required_argument, NULL, OPT_ALERT_COOLDOWN },
+		{ "alert-min-n", required_argument, NULL, OPT_ALERT_MIN_N },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, cooldown_given = 0;
 
 	cx_config_defaults(cfg);
 	for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++) {
@@ -312,6 +347,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 
 		if (v && apply(cfg, env_vars[i].id, v, env_vars[i].var, errbuf, errlen))
 			return CX_CONFIG_BAD;
+		cooldown_given |= v && env_vars[i].id == OPT_ALERT_COOLDOWN;
 	}
 	{
 		const char *v = env("CXD_ACCESS_LOG");
@@ -347,8 +383,11 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		default:
 			if (apply(cfg, c, optarg, option_name(longopts, c), errbuf, errlen))
 				return CX_CONFIG_BAD;
+			cooldown_given |= c == OPT_ALERT_COOLDOWN;
 		}
 	}
+	if (!cooldown_given)   /* a change stays a finding while it slides through both windows */
+		cfg->alert_cooldown_s = 2 * 86400 * cfg->alert_window_days;
 	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
 		snprintf(errbuf, errlen, "cxd: --tls-cert and --tls-key go together");
 		return CX_CONFIG_BAD;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cx/alerts.h"
 #include "cx/app.h"
 #include "cx/cli.h"
 #include "cx/cxtime.h"
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
 {
 	struct cx_app app = { 0 };
 	struct cx_http *http = NULL;
+	struct cx_alerts_sched *alerts = NULL;
 	struct cx_error err = { 0 };
 	char msg[512];
 	sigset_t stop;
@@ -257,12 +259,20 @@ int main(int argc, char **argv)
 		cx_ratelimit_free(app.per_key);
 		return 1;
 	}
+	{
+		struct cx_alerts_params ap = cx_alerts_params_of(&app.cfg, 0);
+
+		if (cx_alerts_start(&alerts, app.store, app.cfg.alert_interval_s, &ap))
+			cx_log_error("cannot start the alerts scheduler: alerts run only on "
+				     "POST /v1/alerts/run");
+	}
 	cx_log_info("cxd %s listening on http%s://%s:%u/ database %s (schema %d)", CX_VERSION,
 		    app.cfg.tls_cert[0] ? "s" : "", app.cfg.listen_host, port, app.cfg.db_path,
 		    cx_store_schema_version(app.store));
 
 	sigwait(&stop, &sig);
 	cx_log_info("signal %d: draining requests and closing", sig);
+	cx_alerts_stop(alerts);
 	cx_http_stop(http, SHUTDOWN_GRACE_MS);
 	cx_writer_stop(app.writer);
 	cx_store_close(app.store);

@@ -31,6 +31,9 @@ static atomic_ulong latency_sum_us, latency_count;
 static atomic_ulong rejected[NREASONS + 1];          /* last: any other 4xx/5xx code */
 static atomic_ulong batch[NBATCH + 1];
 static atomic_ulong batch_sum, commits;
+static const char *const alert_types[] = { "journey.score_dropped", "journey.pain_point_found" };
+#define NALERTS (sizeof(alert_types) / sizeof(alert_types[0]))
+static atomic_ulong alerts[NALERTS];
 
 void cx_metrics_request(int route, unsigned status, uint64_t usec)
 {
@@ -64,6 +67,13 @@ void cx_metrics_commit(size_t n)
 	atomic_fetch_add(&batch[b], 1);
 	atomic_fetch_add(&batch_sum, n);
 	atomic_fetch_add(&commits, 1);
+}
+
+void cx_metrics_alert(const char *type)
+{
+	for (size_t i = 0; i < NALERTS; i++)
+		if (strcmp(type, alert_types[i]) == 0)
+			atomic_fetch_add(&alerts[i], 1);
 }
 
 struct out {
@@ -151,6 +161,11 @@ char *cx_metrics_render(struct cx_app *app)
 	emit(&o, "# HELP cxd_database_bytes Size of the database file and its WAL.\n"
 		 "# TYPE cxd_database_bytes gauge\ncxd_database_bytes %lld\n",
 	     (long long)cx_store_size(app->store));
+	emit(&o, "# HELP cxd_alerts_emitted_total Alerts emitted (findings recorded with their "
+		 "events), by type.\n# TYPE cxd_alerts_emitted_total counter\n");
+	for (size_t i = 0; i < NALERTS; i++)
+		emit(&o, "cxd_alerts_emitted_total{type=\"%s\"} %lu\n", alert_types[i],
+		     atomic_load(&alerts[i]));
 	emit(&o, "# HELP cxd_uptime_seconds Seconds since start.\n# TYPE cxd_uptime_seconds gauge\n"
 		 "cxd_uptime_seconds %lld\n", (long long)(cx_time_now() - app->started_at));
 	return o.buf;

@@ -45,6 +45,8 @@ static const struct cx_route routes[] = {
 	{ CX_POST,   "/v1/keys",                  ADMIN,  cx_api_key_create,      JSON, 0, NULL },
 	{ CX_GET,    "/v1/keys",                  ADMIN,  cx_api_key_list,        0, 0, NULL },
 	{ CX_DELETE, "/v1/keys/{}",               ADMIN,  cx_api_key_delete,      0, 0, NULL },
+	{ CX_GET,    "/v1/alerts",                ADMIN,  cx_api_alerts_list,     0, 0, NULL },
+	{ CX_POST,   "/v1/alerts/run",            ADMIN,  cx_api_alerts_run,      0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

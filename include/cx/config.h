@@ -31,6 +31,11 @@ struct cx_config {
 	char cors_origins[1024];    /* comma-separated origins allowed on every route (CORS) */
 	char tls_cert[1024];    /* PEM files; both or neither ("" = plain HTTP) */
 	char tls_key[1024];
+	unsigned alert_interval_s;  /* the alerts check (alerts.h) runs this often; 0 = never */
+	unsigned alert_window_days; /* compare the last this many days with the ones before */
+	unsigned alert_cooldown_s;  /* a finding is emitted again at most this often (default:
+				       two windows, the time a change takes to slide past both) */
+	unsigned alert_min_n;       /* answers needed on each side of a comparison */
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };

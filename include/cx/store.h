@@ -267,6 +267,39 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 		       const char *rule, const char *assignee, int64_t *case_id, int *opened,
 		       struct cx_error *err);
 
-/* --- alerts (src/store_alerts.c; schema 010) --- */
+/* --- alerts (src/store_alerts.c; schema 010) ---
+ * What the alerts check (alerts.h) found, once per cooldown: table alert_findings keyed by
+ * "<type>|<survey>|<stage>|<touchpoint>|<metric>". Both calls are thread-safe and use
+ * connections of their own (never the writer's). */
+struct cx_alert {
+	const char *key, *type, *survey;
+	json_t *data;             /* the event's `data` (borrowed) */
+	/* filled in by cx_store_alerts_record, and by the list: */
+	int emitted;              /* 1 = recorded and its event queued by this call */
+	int queued;               /* deliveries written for it by this call */
+	int64_t first_at, last_at; /* unix s: first emitted, last emitted (the stored row) */
+};
+/* In ONE transaction: for each of v[0..n) whose key was never emitted, or last emitted at
+ * least cooldown_s before now: write its row (first_at kept, last_at = now, detail =
+ * data) and queue its event {type, survey, data} for every endpoint subscribed to the type
+ * (cx_outbox_insert, endpoint NULL), so a finding is recorded if and only if its
+ * deliveries are. The others are left alone (emitted = 0; first_at/last_at show when it
+ * was emitted). All or nothing: -1 with a 503 writes nothing. Two concurrent calls are
+ * serialized by the database lock, so a key is never emitted twice within a cooldown. */
+int cx_store_alerts_record(struct cx_store *st, struct cx_alert *v, size_t n, int64_t now,
+			   int64_t cooldown_s, struct cx_error *err);
+/* Findings newest first (last_at descending, then key ascending), after the keyset
+ * cursor (after_key NULL = from the start), optionally of one survey and/or type, at most
+ * limit. fn's finding (data included) is valid during the call only (json_incref data to
+ * keep it); a non-zero return stops the walk and is returned. */
+struct cx_alerts_query {
+	const char *survey, *type;    /* NULL = any */
+	int64_t after_at;
+	const char *after_key;
+	unsigned limit;
+};
+int cx_store_alerts_list(struct cx_store *st, const struct cx_alerts_query *q,
+			 int (*fn)(void *ctx, const struct cx_alert *a), void *ctx,
+			 struct cx_error *err);
 
 #endif

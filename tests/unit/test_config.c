@@ -105,4 +105,39 @@ START_TEST(refusals)
 }
 END_TEST
 
-CX_CHECK_MAIN("config", NULL, NULL, defaults, flags, env_then_flags, refusals)
+static const char *env_alerts(const char *name)
+{
+	return strcmp(name, "CXD_ALERT_COOLDOWN") == 0 ? "600" : NULL;
+}
+
+START_TEST(alert_flags)
+{
+	struct cx_config cfg;
+	char msg[256];
+
+	/* defaults: hourly, a week against the week before, a cooldown of two windows */
+	ck_assert_int_eq(PARSE(env_none, "-t", "2"), CX_CONFIG_RUN);
+	ck_assert_int_eq(cfg.alert_interval_s, 3600);
+	ck_assert_int_eq(cfg.alert_window_days, 7);
+	ck_assert_int_eq(cfg.alert_cooldown_s, 14 * 86400);
+	ck_assert_int_eq(cfg.alert_min_n, 30);
+	/* the cooldown follows the window unless it is given */
+	ck_assert_int_eq(PARSE(env_none, "--alert-window", "30", "--alert-interval", "0"),
+			 CX_CONFIG_RUN);
+	ck_assert_int_eq(cfg.alert_cooldown_s, 60 * 86400);
+	ck_assert_int_eq(cfg.alert_interval_s, 0);
+	ck_assert_int_eq(PARSE(env_none, "--alert-window", "30", "--alert-cooldown", "60",
+			       "--alert-min-n", "5"), CX_CONFIG_RUN);
+	ck_assert_int_eq(cfg.alert_cooldown_s, 60);
+	ck_assert_int_eq(cfg.alert_min_n, 5);
+	ck_assert_int_eq(PARSE(env_alerts, "--alert-window", "30"), CX_CONFIG_RUN);
+	ck_assert_int_eq(cfg.alert_cooldown_s, 600);
+	ck_assert_int_eq(PARSE(env_none, "--alert-window", "0"), CX_CONFIG_BAD);
+	ck_assert_ptr_nonnull(strstr(msg, "--alert-window"));
+	ck_assert_int_eq(PARSE(env_none, "--alert-cooldown", "0"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--alert-min-n", "0"), CX_CONFIG_BAD);
+	ck_assert_int_eq(PARSE(env_none, "--alert-interval", "2592001"), CX_CONFIG_BAD);
+}
+END_TEST
+
+CX_CHECK_MAIN("config", NULL, NULL, defaults, flags, env_then_flags, refusals, alert_flags)
