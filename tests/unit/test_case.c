@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cx/auth.h"
 #include "cx/case.h"
 #include "cx/store.h"
 #include "check_main.h"
@@ -184,6 +185,38 @@ START_TEST(figures)
 	ck_assert(json_is_null(json_object_get(json_object_get(j, "time_to_close_s"), "median")));
 	ck_assert(json_is_null(json_object_get(json_object_get(j, "recovery"), "share")));
 	json_decref(j);
+}
+END_TEST
+
+/* --- the agent role (auth.c) --- */
+
+START_TEST(agent_role)
+{
+	static const enum cx_role keys[] = { CX_ROLE_NONE, CX_ROLE_INGEST, CX_ROLE_READ,
+					     CX_ROLE_AGENT, CX_ROLE_ADMIN };
+	static const enum cx_role routes[] = { CX_ROLE_PUBLIC, CX_ROLE_FORM, CX_ROLE_INGEST,
+					       CX_ROLE_READ, CX_ROLE_AGENT, CX_ROLE_ADMIN };
+	/* rows: keys; columns: routes */
+	static const int allowed[5][6] = {
+		{ 1, 0, 0, 0, 0, 0 },   /* no key: public routes only (FORM: the handler decides) */
+		{ 1, 1, 1, 0, 0, 0 },   /* ingest */
+		{ 1, 0, 0, 1, 0, 0 },   /* read */
+		{ 1, 0, 0, 1, 1, 0 },   /* agent: read + cases */
+		{ 1, 1, 1, 1, 1, 1 },   /* admin: everything */
+	};
+
+	/* stored roles keep their numbers: the enum is only appended to */
+	ck_assert_int_eq(CX_ROLE_INGEST, 1);
+	ck_assert_int_eq(CX_ROLE_READ, 2);
+	ck_assert_int_eq(CX_ROLE_ADMIN, 3);
+	ck_assert_int_eq(cx_role_parse("agent"), CX_ROLE_AGENT);
+	ck_assert_str_eq(cx_role_name(CX_ROLE_AGENT), "agent");
+	ck_assert_int_eq(cx_role_parse("admin"), CX_ROLE_ADMIN);
+	ck_assert_int_eq(cx_role_parse("none"), CX_ROLE_NONE);
+	for (int k = 0; k < 5; k++)
+		for (int r = 0; r < 6; r++)
+			ck_assert_msg(cx_auth_role_allows(keys[k], routes[r]) == allowed[k][r],
+				      "key %s on route role %d", cx_role_name(keys[k]), (int)routes[r]);
 }
 END_TEST
 
@@ -451,5 +484,5 @@ START_TEST(metrics_and_facts)
 END_TEST
 
 CX_CHECK_MAIN("case", setup, teardown, statuses, changes_checked, notes_checked,
-	      nearest_rank, figures, opened_by_rule_once_per_customer, worked_closed_reopened,
+	      nearest_rank, figures, agent_role, opened_by_rule_once_per_customer, worked_closed_reopened,
 	      metrics_and_facts)
