@@ -11,6 +11,7 @@ import math
 import os
 import sqlite3
 import sys
+import threading
 import time
 import unittest
 
@@ -285,6 +286,57 @@ class CasesTest(unittest.TestCase):
                         "note) SELECT ?, 100 + i, 1, 'x', 'note', 'n' FROM s", (cid,))
         st, _, b = self.as_("agent", "POST", path, {"text": "one too many"})
         self.assertEqual((st, b["error"]["code"]), (422, "too_many_notes"))
+
+    def test_concurrent_notes_while_ingesting(self):
+        """Notes and changes on connections of their own, beside the writer under load: every
+        one lands once, none waits forever or fails."""
+        cid = self.make_case("busy-1", NOW - 10)
+        results, errors = [], []
+
+        def agent(n):
+            conn = self.srv.conn()
+            for i in range(10):
+                st, _, b = self.srv.request("POST", "/v1/cases/%d/notes" % cid, conn=conn,
+                                            body={"text": "t%d-%d" % (n, i)}, auth=False,
+                                            headers=bearer(self.keys["agent"]["secret"]))
+                results.append(st)
+                st, _, b = self.srv.request("PATCH", "/v1/cases/%d" % cid, conn=conn,
+                                            body={"assignee": "a%d" % n}, auth=False,
+                                            headers=bearer(self.keys["agent"]["secret"]))
+                results.append(st)
+            conn.close()
+
+        def ingest():
+            try:
+                for i in range(100):
+                    self.respond("busy-%d" % (i % 7), i % 11, NOW - i)
+            except AssertionError as e:
+                errors.append(e)
+        threads = [threading.Thread(target=agent, args=(n,)) for n in range(4)]
+        threads.append(threading.Thread(target=ingest))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertTrue(all(r in (200, 201) for r in results), results)
+        self.assertEqual(len(results), 80)
+        _, _, c = self.as_("read", "GET", "/v1/cases/%d" % cid)
+        self.assertEqual(sorted(n["text"] for n in c["notes"]),
+                         sorted("t%d-%d" % (n, i) for n in range(4) for i in range(10)))
+
+    def test_redacted_comment_leaves_the_case(self):
+        rid = self.srv.post_json("/v1/surveys/checkout/responses", {
+            "stage": "purchase", "touchpoint": "pay", "nps": 0, "customer": "redact-1",
+            "comment": "call me on 555-0100"})[2]["id"]
+        cid = self.make_case("redact-1", NOW - 5, response_id=rid)
+        _, _, c = self.as_("read", "GET", "/v1/cases/%d" % cid)
+        self.assertEqual(c["response"]["comment"], "call me on 555-0100")
+        st, _, b = self.srv.request("DELETE", "/v1/responses/%d/comment" % rid)
+        self.assertEqual(st, 200, b)
+        _, _, c = self.as_("read", "GET", "/v1/cases/%d" % cid)
+        self.assertEqual((c["status"], c["response"]["comment"], c["response"]["nps"]),
+                         ("open", None, 0))
 
     # --- listing ---
 
