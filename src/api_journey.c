@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cx/app.h"
+#include "cx/case.h"
 #include "cx/cxtime.h"
 #include "cx/journey.h"
 #include "cx/routes.h"
@@ -24,6 +25,7 @@ struct cell {            /* one (stage, touchpoint) in both periods */
 	char *stage, *touchpoint;
 	int rank;            /* the stage's place in the journey; unlisted stages last */
 	struct cx_hist now, then;
+	struct cx_case_stats cases;   /* follow-up cases opened in the period */
 };
 
 struct cells {
@@ -84,6 +86,15 @@ static int on_cell(void *ctx, const struct cx_group_key *key, const struct cx_hi
 		return -1;
 	*(c->then ? &e->then : &e->now) = *h;
 	return 0;
+}
+
+/* A follow-up case opened in the period counts in its cell. */
+static int on_case(void *ctx, const struct cx_case_fact *f)
+{
+	struct cells *c = ctx;
+	struct cell *e = cell_of(c, f->stage, f->touchpoint);
+
+	return !e || cx_case_stats_add(&e->cases, f) ? -1 : 0;
 }
 
 /* Every touchpoint of the map under a listed stage gets a cell, answered or not. */
@@ -163,6 +174,7 @@ static int by_stage_then_name(const void *a, const void *b)
 static json_t *stage_json(const char *stage, const struct cells *c, size_t lo, size_t hi)
 {
 	struct cx_hist now = { 0 }, then = { 0 };
+	struct cx_case_stats cases = { 0 };
 	json_t *tps = json_array(), *o;
 
 	for (size_t i = lo; i < hi; i++) {
@@ -171,6 +183,8 @@ static json_t *stage_json(const char *stage, const struct cells *c, size_t lo, s
 
 		json_object_update(t, sc);
 		json_decref(sc);
+		cx_case_stats_merge(&cases, &c->v[i].cases);   /* (before the cell's are sorted) */
+		json_object_set_new(t, "cases", cx_case_stats_json(&c->v[i].cases));
 		json_array_append_new(tps, t);
 		cx_hist_add(&now, &c->v[i].now);
 		cx_hist_add(&then, &c->v[i].then);
@@ -182,7 +196,9 @@ static json_t *stage_json(const char *stage, const struct cells *c, size_t lo, s
 		json_object_update(o, sc);
 		json_decref(sc);
 	}
+	json_object_set_new(o, "cases", cx_case_stats_json(&cases));
 	json_object_set_new(o, "touchpoints", tps);
+	cx_case_stats_release(&cases);
 	return o;
 }
 
@@ -312,6 +328,9 @@ enum cx_handled cx_api_journey(struct cx_req *req)
 		goto failed;
 	q.from_day = q.to_day;
 	q.to_day = q.from_day + days;
+	if (cx_store_case_facts(req->app->store, s.id, q.from_day * 86400, q.to_day * 86400,
+				q.channel, q.segment, on_case, &c, &err))
+		goto failed;
 	cx_reply_json_take(req, 200, journey_json(&s, &c, &q, min_n));
 	goto out;
 failed:
@@ -327,6 +346,7 @@ out:
 	for (size_t i = 0; i < c.n; i++) {
 		free(c.v[i].stage);
 		free(c.v[i].touchpoint);
+		cx_case_stats_release(&c.v[i].cases);
 	}
 	free(c.v);
 	cx_survey_release(&s);

@@ -24,7 +24,7 @@ int cx_keys_create_from(struct cx_store *st, const json_t *body, struct cx_key *
 	role = cx_role_parse(json_string_value(json_object_get(body, "role")));
 	if (role == CX_ROLE_NONE)
 		return cx_error_set(err, 422, "invalid_role", "role",
-				    "role must be ingest, read or admin");
+				    "role must be ingest, read, agent or admin");
 	surveys = json_object_get(body, "surveys");
 	if (surveys && !json_is_null(surveys)) {
 		if (!json_is_array(surveys) || json_array_size(surveys) < 1 ||

@@ -16,16 +16,37 @@ const char *cx_role_name(enum cx_role r)
 	case CX_ROLE_INGEST: return "ingest";
 	case CX_ROLE_READ: return "read";
 	case CX_ROLE_ADMIN: return "admin";
+	case CX_ROLE_AGENT: return "agent";
 	default: return "none";
 	}
 }
 
 enum cx_role cx_role_parse(const char *s)
 {
-	for (enum cx_role r = CX_ROLE_INGEST; r <= CX_ROLE_ADMIN; r++)
-		if (s && strcmp(s, cx_role_name(r)) == 0)
-			return r;
+	static const enum cx_role roles[] = { CX_ROLE_INGEST, CX_ROLE_READ, CX_ROLE_AGENT,
+					      CX_ROLE_ADMIN };
+
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (s && strcmp(s, cx_role_name(roles[i])) == 0)
+			return roles[i];
 	return CX_ROLE_NONE;
+}
+
+int cx_auth_role_allows(enum cx_role key_role, enum cx_role route_role)
+{
+	if (route_role == CX_ROLE_PUBLIC)
+		return 1;
+	if (key_role == CX_ROLE_NONE)
+		return 0;
+	if (key_role == CX_ROLE_ADMIN)
+		return 1;
+	switch (route_role) {
+	case CX_ROLE_FORM:
+	case CX_ROLE_INGEST: return key_role == CX_ROLE_INGEST;
+	case CX_ROLE_READ: return key_role == CX_ROLE_READ || key_role == CX_ROLE_AGENT;
+	case CX_ROLE_AGENT: return key_role == CX_ROLE_AGENT;
+	default: return 0;
+	}
 }
 
 static int random_text(char *out, size_t n)

@@ -12,7 +12,7 @@
 #include "cx/store.h"
 
 static const char keys_usage[] =
-	"usage: cxd keys create --role ingest|read|admin [--surveys ID,ID] [--label TEXT] "
+	"usage: cxd keys create --role ingest|read|agent|admin [--surveys ID,ID] [--label TEXT] "
 	"[--db PATH]\n"
 	"       cxd keys list [--json] [--db PATH]\n"
 	"       cxd keys revoke ID [--db PATH]\n";

@@ -108,6 +108,32 @@ static void emit(struct out *o, const char *fmt, ...)
 	}
 }
 
+/* Follow-up cases: those not closed by status, and the time to close (a summary: nearest-
+ * rank quantiles over the cases closed in the last 30 days; sum and count over all). */
+static void emit_cases(struct out *o, struct cx_app *app)
+{
+	static const char *const live[] = { "open", "contacted", "resolved" };
+	struct cx_case_metrics m;
+	struct cx_error err;
+
+	if (cx_store_case_metrics(app->store, 30 * 86400, &m, &err))
+		return;
+	emit(o, "# HELP cxd_cases_open Follow-up cases not closed, by status.\n"
+		"# TYPE cxd_cases_open gauge\n");
+	for (int i = 0; i < 3; i++)
+		emit(o, "cxd_cases_open{status=\"%s\"} %lld\n", live[i], (long long)m.not_closed[i]);
+	emit(o, "# HELP cxd_case_time_to_close_seconds From opened to closed; quantiles over the "
+		"cases closed in the last 30 days (nearest rank), sum and count over every closed "
+		"case.\n# TYPE cxd_case_time_to_close_seconds summary\n");
+	if (m.window_n)
+		emit(o, "cxd_case_time_to_close_seconds{quantile=\"0.5\"} %lld\n"
+			"cxd_case_time_to_close_seconds{quantile=\"0.9\"} %lld\n"
+			"cxd_case_time_to_close_seconds{quantile=\"0.99\"} %lld\n",
+		     (long long)m.q50, (long long)m.q90, (long long)m.q99);
+	emit(o, "cxd_case_time_to_close_seconds_sum %lld\ncxd_case_time_to_close_seconds_count "
+		"%lld\n", (long long)m.closed_sum_s, (long long)m.closed);
+}
+
 char *cx_metrics_render(struct cx_app *app)
 {
 	static const char *const classes[] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -166,6 +192,7 @@ char *cx_metrics_render(struct cx_app *app)
 	for (size_t i = 0; i < NALERTS; i++)
 		emit(&o, "cxd_alerts_emitted_total{type=\"%s\"} %lu\n", alert_types[i],
 		     atomic_load(&alerts[i]));
+	emit_cases(&o, app);
 	emit(&o, "# HELP cxd_uptime_seconds Seconds since start.\n# TYPE cxd_uptime_seconds gauge\n"
 		 "cxd_uptime_seconds %lld\n", (long long)(cx_time_now() - app->started_at));
 	return o.buf;

@@ -19,6 +19,7 @@
 #define INGEST CX_ROLE_INGEST
 #define READ CX_ROLE_READ
 #define ADMIN CX_ROLE_ADMIN
+#define AGENT CX_ROLE_AGENT   /* agent (and admin) keys */
 #define FORM_ CX_ROLE_FORM    /* an ingest key, or none for a public survey */
 
 static const struct cx_route routes[] = {
@@ -47,6 +48,10 @@ static const struct cx_route routes[] = {
 	{ CX_DELETE, "/v1/keys/{}",               ADMIN,  cx_api_key_delete,      0, 0, NULL },
 	{ CX_GET,    "/v1/alerts",                ADMIN,  cx_api_alerts_list,     0, 0, NULL },
 	{ CX_POST,   "/v1/alerts/run",            ADMIN,  cx_api_alerts_run,      0, 0, NULL },
+	{ CX_GET,    "/v1/cases",                 READ,   cx_api_case_list,       0, 0, NULL },
+	{ CX_GET,    "/v1/cases/{}",              READ,   cx_api_case_get,        0, 0, NULL },
+	{ CX_PATCH,  "/v1/cases/{}",              AGENT,  cx_api_case_patch,      JSON, 0, NULL },
+	{ CX_POST,   "/v1/cases/{}/notes",        AGENT,  cx_api_case_note,       JSON, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -87,6 +92,7 @@ static const char *method_name(enum cx_method m)
 	case CX_POST: return "POST";
 	case CX_PUT: return "PUT";
 	case CX_DELETE: return "DELETE";
+	case CX_PATCH: return "PATCH";
 	default: return "";
 	}
 }
@@ -150,8 +156,7 @@ static int authenticate(struct cx_req *req)
 		h++;
 	if (cx_auth_key(req->app->store, h, &req->key, &err))
 		goto fail;   /* one answer for unknown, revoked and wrong keys (auth.h) */
-	if (req->key.role != CX_ROLE_ADMIN && req->key.role != req->route->role &&
-	    !(req->route->role == CX_ROLE_FORM && req->key.role == CX_ROLE_INGEST)) {
+	if (!cx_auth_role_allows(req->key.role, req->route->role)) {
 		const char *needs = cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
 										  : req->route->role);
 
@@ -308,7 +313,7 @@ static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
 static void make_labels(void)
 {
 	static const char *const names[] = { [CX_GET] = "GET", [CX_POST] = "POST", [CX_PUT] = "PUT",
-					     [CX_DELETE] = "DELETE" };
+					     [CX_DELETE] = "DELETE", [CX_PATCH] = "PATCH" };
 
 	for (size_t i = 0; i < NROUTES; i++)
 		snprintf(route_labels[i], sizeof(route_labels[i]), "%s %s",

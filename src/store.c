@@ -417,7 +417,8 @@ static int load_surveys(struct cx_store *st, struct cx_error *err)
 		struct cx_survey s;
 
 		survey_from_row(q, &s);
-		if (cx_store_map_load(st->adb, &s, err)) {
+		if (cx_store_map_load(st->adb, &s, err) ||
+		    cx_casestore_root_causes_load(st->adb, &s, err)) {
 			cx_survey_release(&s);
 			sqlite3_finalize(q);
 			return -1;
@@ -572,7 +573,8 @@ static int reload_survey(struct cx_store *st, const char *id, struct cx_error *e
 	}
 	survey_from_row(q, &s);
 	sqlite3_finalize(q);
-	if (cx_store_map_load(st->adb, &s, err)) {
+	if (cx_store_map_load(st->adb, &s, err) ||
+	    cx_casestore_root_causes_load(st->adb, &s, err)) {
 		cx_survey_release(&s);
 		return -1;
 	}
@@ -643,7 +645,8 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 	}
 	sqlite3_finalize(q);
 	q = NULL;
-	if (cx_store_map_save(st->adb, s, err))
+	if (cx_store_map_save(st->adb, s, err) ||
+	    cx_casestore_root_causes_save(st->adb, s, err))
 		goto out;
 	if (exec(st->adb, "COMMIT")) {
 		db_fail(st, st->adb, err, "defining a survey");

@@ -54,4 +54,11 @@ int cx_outbox_redact_response(struct cx_store *st, int64_t response_id, struct c
 int cx_casestore_erase_customer(struct cx_store *st, const char *customer,
 				struct cx_error *err);
 
+/* A survey's root_causes (schema 011), read into s / written from s on db, inside the
+ * caller's transaction: cx_store_survey_put and the survey cache call them beside the
+ * journey map's load and save (src/store_cases.c). */
+int cx_casestore_root_causes_load(sqlite3 *db, struct cx_survey *s, struct cx_error *err);
+int cx_casestore_root_causes_save(sqlite3 *db, const struct cx_survey *s,
+				  struct cx_error *err);
+
 #endif

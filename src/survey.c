@@ -38,7 +38,7 @@ static int valid_url(const char *u)
 
 static const char *const survey_fields[] = {
 	"id", "title", "stages", "thank_you_url", "public", "allowed_origins",
-	"touchpoints", "channels", "segments", "open_touchpoints",
+	"touchpoints", "channels", "segments", "open_touchpoints", "root_causes",
 	"created_at", "updated_at",   /* read-only: accepted and ignored, so a GET can be PUT back */
 };
 
@@ -57,7 +57,8 @@ static int check_fields(const json_t *body, struct cx_error *err)
 			return cx_error_set(err, 422, "unknown_field", key,
 					    "unknown field '%.60s'; a survey has id, title, stages, "
 					    "touchpoints, channels, segments, open_touchpoints, "
-					    "thank_you_url, public and allowed_origins", key);
+					    "root_causes, thank_you_url, public and allowed_origins",
+					    key);
 	}
 	return 0;
 }
@@ -252,6 +253,42 @@ static int read_labels(const json_t *list, const char *field, char ***out, size_
 	return 0;
 }
 
+/* "root_causes": a list of at most CX_ROOT_CAUSES_MAX distinct labels, or absent/null. */
+static int read_root_causes(const json_t *list, struct cx_survey *out, struct cx_error *err)
+{
+	json_t *v;
+	size_t i;
+
+	if (!list || json_is_null(list))
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > CX_ROOT_CAUSES_MAX)
+		return cx_error_set(err, 422, "invalid_root_causes", "root_causes", "root_causes "
+				    "is a list of at most %d labels", CX_ROOT_CAUSES_MAX);
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!name || !cx_valid_label(name, json_string_length(v), CX_LABEL_MAX))
+			return cx_error_set(err, 422, "invalid_root_causes", "root_causes",
+					    "root cause %zu must be 1-%d characters of A-Z a-z 0-9 "
+					    "and space _ . : / @ + -", i, CX_LABEL_MAX);
+		if (cx_survey_has_root_cause(out, name))
+			return cx_error_set(err, 422, "invalid_root_causes", "root_causes",
+					    "'%s' is listed twice in root_causes", name);
+		if (!(out->root_causes[out->nroot_causes] = strdup(name)))
+			return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+		out->nroot_causes++;
+	}
+	return 0;
+}
+
+int cx_survey_has_root_cause(const struct cx_survey *s, const char *cause)
+{
+	for (size_t i = 0; i < s->nroot_causes; i++)
+		if (strcmp(s->root_causes[i], cause) == 0)
+			return 1;
+	return 0;
+}
+
 /* The map: touchpoints, channels, segments, open_touchpoints (default: open when the
  * definition declares no touchpoint, so a plain list of stages keeps working for keyed
  * clients; closed as soon as touchpoints are declared). */
@@ -323,7 +360,8 @@ int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_surve
 		}
 		out->thank_you_url = strdup(json_string_value(url));
 	}
-	if (read_public(body, out, err) || read_map(body, out, err))
+	if (read_public(body, out, err) || read_map(body, out, err) ||
+	    read_root_causes(json_object_get(body, "root_causes"), out, err))
 		goto fail;
 	return 0;
 bad_id:
@@ -364,13 +402,13 @@ json_t *cx_survey_touchpoints_json(const struct cx_survey *s)
 
 json_t *cx_survey_to_json(const struct cx_survey *s)
 {
-	json_t *stages = json_array(), *origins = json_array();
+	json_t *stages = json_array(), *origins = json_array(), *out;
 
 	for (size_t i = 0; i < s->nstages; i++)
 		json_array_append_new(stages, json_string(s->stages[i]));
 	for (size_t i = 0; i < s->norigins; i++)
 		json_array_append_new(origins, json_string(s->origins[i]));
-	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:s?, s:b, s:o, s:I, s:I}",
+	out = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:b, s:s?, s:b, s:o, s:I, s:I}",
 			 "id", s->id, "title", s->title, "stages", stages,
 			 "touchpoints", cx_survey_touchpoints_json(s),
 			 "channels", labels_json(s->channels, s->nchannels),
@@ -380,6 +418,10 @@ json_t *cx_survey_to_json(const struct cx_survey *s)
 			 "public", s->is_public, "allowed_origins", origins,
 			 "created_at", (json_int_t)s->created_at, "updated_at",
 			 (json_int_t)s->updated_at);
+	if (out)
+		json_object_set_new(out, "root_causes", labels_json(s->root_causes,
+								     s->nroot_causes));
+	return out;
 }
 
 int cx_survey_stage_index(const struct cx_survey *s, const char *stage)
@@ -418,6 +460,7 @@ int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 	dst->thank_you_url = NULL;
 	memset(dst->stages, 0, sizeof(dst->stages));
 	memset(dst->origins, 0, sizeof(dst->origins));
+	memset(dst->root_causes, 0, sizeof(dst->root_causes));
 	if (src->ntouchpoints &&
 	    !(dst->touchpoints = calloc(src->ntouchpoints, sizeof(*dst->touchpoints))))
 		failed = 1;
@@ -439,6 +482,8 @@ int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 		failed |= !(dst->stages[i] = strdup(src->stages[i]));
 	for (size_t i = 0; i < src->norigins; i++)
 		failed |= !(dst->origins[i] = strdup(src->origins[i]));
+	for (size_t i = 0; i < src->nroot_causes; i++)
+		failed |= !(dst->root_causes[i] = strdup(src->root_causes[i]));
 	if (failed) {
 		cx_survey_release(dst);
 		return -1;
@@ -472,6 +517,8 @@ void cx_survey_release(struct cx_survey *s)
 		free(s->stages[i]);
 	for (size_t i = 0; i < s->norigins; i++)
 		free(s->origins[i]);
+	for (size_t i = 0; i < s->nroot_causes; i++)
+		free(s->root_causes[i]);
 	cx_survey_clear_map(s);
 	memset(s, 0, sizeof(*s));
 }

@@ -1,8 +1,8 @@
 /* auth.h - API keys and roles.
  *
  * Roles: `ingest` posts responses (optionally only to some surveys; safe to embed in a
- * public page), `read` reads scores, journey, comments and exports, `admin` does
- * everything, keys included. Keys travel as `Authorization: Bearer cxd_<id>_<secret>`.
+ * public page), `read` reads scores, journey, comments and exports, `agent` reads what
+ * `read` reads and works follow-up cases, `admin` does everything, keys included. Keys travel as `Authorization: Bearer cxd_<id>_<secret>`.
  * Only a SHA-256 of the secret is stored; it is compared in constant time. A missing or
  * wrong key is 401 `unauthorized`, a key without the role 403 `forbidden`.
  *
@@ -20,7 +20,9 @@
 
 #include "cx/error.h"
 
+/* (values are never renumbered: new roles are appended) */
 enum cx_role { CX_ROLE_NONE = 0, CX_ROLE_INGEST, CX_ROLE_READ, CX_ROLE_ADMIN,
+	       CX_ROLE_AGENT,          /* read + follow-up cases (schema 010) */
 	       CX_ROLE_PUBLIC = 100,   /* routes: no key needed */
 	       CX_ROLE_FORM = 101 /* routes: an ingest key, or none for public surveys */ };
 
@@ -39,6 +41,10 @@ struct cx_key {
 
 const char *cx_role_name(enum cx_role r);
 enum cx_role cx_role_parse(const char *s);   /* CX_ROLE_NONE if unknown */
+/* May a key of key_role use a route that needs route_role? The one place that says who
+ * passes where: PUBLIC routes need no key; admin passes everything; agent passes read and
+ * agent routes; read passes read routes; ingest passes ingest and FORM routes. */
+int cx_auth_role_allows(enum cx_role key_role, enum cx_role route_role);
 
 /* A new key: random id and secret (written to secret, NUL-terminated), hash filled in. */
 int cx_key_generate(struct cx_key *k, enum cx_role role, char *secret, size_t len);

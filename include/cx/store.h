@@ -267,6 +267,58 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 		       const char *rule, const char *assignee, int64_t *case_id, int *opened,
 		       struct cx_error *err);
 
+/* Working cases (any thread; each call opens a connection of its own). Case JSON is the
+ * API contract's: {"id", "survey", "rule", "response_id", "customer", "stage",
+ * "touchpoint", "channel", "segment", "status", "assignee", "root_cause", "opened_at",
+ * "first_contact_at", "resolved_at", "closed_at", "updated_at", "age_s", "response":
+ * {"nps", "csat", "ces", "comment", "submitted_at"} or null}. A missing case is 404
+ * `not_found`; storage failures 503. */
+struct cx_case_query {
+	unsigned statuses;                 /* bits 1 << enum cx_case_status; 0 = any */
+	const char *survey, *stage, *touchpoint, *assignee;   /* NULL = any */
+	int64_t opened_max, opened_min;    /* opened_at <= max / >= min; 0 = no bound */
+	int64_t after_opened, after_id;    /* keyset cursor: older than (opened_at, id);
+					      after_id 0 = from the newest */
+	unsigned limit;
+};
+/* Newest first (opened_at, then id, descending): *cases is a new JSON array of at most
+ * q->limit cases; *more is 1 when another page follows (its cursor is the last case's). */
+int cx_store_cases_list(struct cx_store *st, const struct cx_case_query *q, json_t **cases,
+			int *more, struct cx_error *err);
+/* The case with its "notes" ([{"at", "author", "text"}]) and "history" ([{"at", "actor",
+ * "kind", "from", "to"}], the last 2000 events, oldest first). */
+int cx_store_case_get(struct cx_store *st, int64_t id, json_t **out, struct cx_error *err);
+/* Apply ch in one BEGIN IMMEDIATE transaction, as `actor` (a key id): one history event
+ * per field that changes, the times of case.h, `case.closed` queued when the status
+ * becomes closed. 422 `unknown_root_cause` (not in the survey's root_causes), 409
+ * `case_conflict` (reopening while the customer has another case of the rule that is not
+ * closed). *out is the case after the change. */
+struct cx_case_change;
+int cx_store_case_update(struct cx_store *st, int64_t id, const struct cx_case_change *ch,
+			 const char *actor, json_t **out, struct cx_error *err);
+/* Add a note (1..CX_CASE_NOTE_MAX characters, checked by the caller) by `actor`; 422
+ * `too_many_notes` past CX_CASE_NOTES_MAX. *note is {"at", "author", "text"}. */
+int cx_store_case_note(struct cx_store *st, int64_t id, const char *text, const char *actor,
+		       json_t **note, struct cx_error *err);
+/* Every case of survey opened in [from_s, to_s) (and of channel / segment when not NULL),
+ * as facts for the journey's figures (case.h); a non-zero return of fn stops the walk and
+ * is returned. */
+struct cx_case_fact;
+int cx_store_case_facts(struct cx_store *st, const char *survey, int64_t from_s,
+			int64_t to_s, const char *channel, const char *segment,
+			int (*fn)(void *ctx, const struct cx_case_fact *f), void *ctx,
+			struct cx_error *err);
+/* For /metrics: cases not closed by status (open, contacted, resolved), and the time to
+ * close: count and sum over every closed case, nearest-rank quantiles over the cases
+ * closed in the last window_s seconds (window_n of them; quantiles 0 when none). */
+struct cx_case_metrics {
+	int64_t not_closed[3];
+	int64_t closed, closed_sum_s;
+	int64_t window_n, q50, q90, q99;
+};
+int cx_store_case_metrics(struct cx_store *st, int64_t window_s, struct cx_case_metrics *m,
+			  struct cx_error *err);
+
 /* --- alerts (src/store_alerts.c; schema 010) ---
  * What the alerts check (alerts.h) found, once per cooldown: table alert_findings keyed by
  * "<type>|<survey>|<stage>|<touchpoint>|<metric>". Both calls are thread-safe and use

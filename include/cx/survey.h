@@ -28,6 +28,7 @@
 #define CX_ORIGINS_MAX 20
 #define CX_TOUCHPOINTS_MAX 500   /* per survey, declared and learned together */
 #define CX_LABELS_MAX 100        /* listed channels; listed segments */
+#define CX_ROOT_CAUSES_MAX 32    /* labels a follow-up case's root_cause may take */
 
 /* One touchpoint of the map. `stage` may name a stage the survey no longer lists (data
  * from before migration 008); such entries are kept but never offered. */
@@ -53,6 +54,9 @@ struct cx_survey {
 	size_t nchannels, nsegments;
 	int64_t created_at;
 	int64_t updated_at;
+	/* follow-up cases: the root causes a case may be given (labels; none = no list) */
+	size_t nroot_causes;
+	char *root_causes[CX_ROOT_CAUSES_MAX];
 };
 
 extern const char *const cx_default_stages[];
@@ -77,6 +81,8 @@ int cx_survey_add_touchpoint(struct cx_survey *s, const char *stage, const char 
 			     int declared);
 /* Free s's journey map (touchpoints, channels, segments) and leave it empty. */
 void cx_survey_clear_map(struct cx_survey *s);
+/* 1 if cause is one of s's root_causes. */
+int cx_survey_has_root_cause(const struct cx_survey *s, const char *cause);
 /* 1 if label is allowed by list (n entries; list NULL = any). */
 int cx_survey_label_listed(char *const *list, size_t n, const char *label);
 /* Index of stage in s, or -1. */
