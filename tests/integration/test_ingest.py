@@ -573,6 +573,9 @@ class IdempotencyScopeTest(unittest.TestCase):
             DROP TABLE idempotency;
             ALTER TABLE idem_old RENAME TO idempotency;
             CREATE INDEX idempotency_age ON idempotency(created_at);
+            DROP TABLE delivery_attempts; DROP TABLE deliveries; DROP TABLE endpoints; DROP TABLE rules;
+            DROP TABLE case_events; DROP TABLE cases; DROP TABLE alert_findings;
+            ALTER TABLE surveys DROP COLUMN root_causes;
             DELETE FROM schema_migrations WHERE version >= 9;""")
         db.commit()
         db.close()
