@@ -59,6 +59,11 @@ enum cx_handled cx_api_key_list(struct cx_req *req);
 enum cx_handled cx_api_key_delete(struct cx_req *req);
 enum cx_handled cx_api_erase_customer(struct cx_req *req);
 enum cx_handled cx_api_redact_comment(struct cx_req *req);
+enum cx_handled cx_api_rule_list(struct cx_req *req);
+enum cx_handled cx_api_rule_create(struct cx_req *req);
+enum cx_handled cx_api_rule_get(struct cx_req *req);
+enum cx_handled cx_api_rule_put(struct cx_req *req);
+enum cx_handled cx_api_rule_delete(struct cx_req *req);
 
 /* Validate a key definition {role, surveys?, label?}, create and store it; the secret is
  * written to `secret` (shown once). Used by POST /v1/keys and `cxd keys create`. */
