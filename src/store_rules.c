@@ -481,6 +481,7 @@ static int change(struct cx_store *st, const char *survey, const struct cx_rule 
 	began = 0;
 	publish(rs, survey, rules, n, s);   /* takes rules */
 	rules = NULL;
+	n = 0;
 	s = NULL;
 	rc = 0;
 	goto out;
