@@ -1,10 +1,14 @@
 /* Unit tests for rule.c: parsing and validation (every error names its field), every
  * condition kind, score bands at their edges, AND semantics, and JSON round trips. */
 #include <check.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cx/rule.h"
+#include "cx/store.h"
 #include "check_main.h"
 
 static const char *const stages[] = { "awareness", "purchase", "advocacy" };
@@ -416,5 +420,130 @@ START_TEST(json_round_trip)
 }
 END_TEST
 
+/* --- the store's snapshots (store_rules.c) --- */
+
+/* Open the store in dir, made first when `make`. */
+static struct cx_store *open_store(char *dir, int make)
+{
+	char path[256];
+	struct cx_store *st;
+	struct cx_error err = { 0 };
+
+	if (make)
+		ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/cxd.db", dir);
+	ck_assert_msg(cx_store_open(&st, path, 1, &err) == 0, "%s", err.message);
+	return st;
+}
+
+/* A rule with a case action (no endpoint to look up) and `name`, at position pos. */
+static void put(struct cx_store *st, const char *id, const char *name, int pos)
+{
+	struct cx_rule r;
+	struct cx_error err = { 0 };
+	json_t *body = json_pack("{s:s, s:s, s:[{s:s}]}", "id", id, "name", name, "actions",
+				 "type", "case");
+
+	ck_assert_int_eq(cx_rule_from_json(body, NULL, NULL, &r, &err), 0);
+	r.position = pos;
+	ck_assert_msg(cx_store_rule_put(st, "s", &r, 0, NULL, NULL, &err) == 0, "%s", err.message);
+	cx_rule_release(&r);
+	json_decref(body);
+}
+
+/* A set once acquired does not change, and outlives the changes after it. */
+START_TEST(store_snapshots)
+{
+	char dir[] = "/tmp/cx-rule-test-XXXXXX", cmd[300];
+	struct cx_store *st = open_store(dir, 1);
+	const struct cx_ruleset *one, *two, *now;
+	struct cx_error err = { 0 };
+
+	ck_assert_ptr_null(cx_store_rules_acquire(st, "s"));
+	put(st, "a", "first", 0);
+	one = cx_store_rules_acquire(st, "s");
+	put(st, "b", "second", 1);
+	two = cx_store_rules_acquire(st, "s");
+	ck_assert_int_eq(cx_store_rule_delete(st, "s", "a", &err), 0);
+	ck_assert_int_eq(cx_store_rule_delete(st, "s", "a", &err), -1);
+	ck_assert_str_eq(err.code, "unknown_rule");
+	ck_assert_int_eq(one->n, 1);
+	ck_assert_str_eq(one->rules[0].name, "first");
+	ck_assert_int_eq(two->n, 2);
+	ck_assert_str_eq(two->rules[0].id, "b");
+	ck_assert_int_eq(two->rules[1].position, 2);
+	cx_store_rules_release(st, one);
+	cx_store_rules_release(st, two);
+	now = cx_store_rules_acquire(st, "s");
+	ck_assert(now->n == 1 && strcmp(now->rules[0].id, "b") == 0 && now->rules[0].position == 1);
+	cx_store_rules_release(st, now);
+	ck_assert_int_eq(cx_store_rule_delete(st, "s", "b", &err), 0);
+	ck_assert_ptr_null(cx_store_rules_acquire(st, "s"));   /* an empty survey has none */
+	put(st, "c", "third", 0);
+	cx_store_close(st);
+	st = open_store(dir, 0);   /* reopened: the sets are loaded from the file */
+	now = cx_store_rules_acquire(st, "s");
+	ck_assert(now && now->n == 1 && strcmp(now->rules[0].name, "third") == 0);
+	cx_store_rules_release(st, now);
+	cx_store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+struct reader {
+	struct cx_store *st;
+	volatile int stop;
+	long sets, bad;
+};
+
+/* Every set the reader sees is whole: positions 1..n, each rule named by its position's
+ * generation. */
+static void *read_sets(void *arg)
+{
+	struct reader *rd = arg;
+
+	while (!rd->stop) {
+		const struct cx_ruleset *set = cx_store_rules_acquire(rd->st, "s");
+
+		for (size_t i = 0; set && i < set->n; i++)
+			if (set->rules[i].position != (int)i + 1 || !set->rules[i].name ||
+			    set->n > CX_RULES_MAX)
+				rd->bad++;
+		rd->sets++;
+		cx_store_rules_release(rd->st, set);
+	}
+	return NULL;
+}
+
+START_TEST(store_changes_under_readers)
+{
+	char dir[] = "/tmp/cx-rule-test-XXXXXX", cmd[300], id[16];
+	struct cx_store *st = open_store(dir, 1);
+	struct reader rd = { .st = st };
+	struct cx_error err = { 0 };
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, read_sets, &rd);
+	for (int i = 0; i < 150; i++) {
+		snprintf(id, sizeof(id), "r%d", i % 10);
+		if (i % 3 == 2)
+			cx_store_rule_delete(st, "s", id, &err);
+		else
+			put(st, id, i % 2 ? "odd" : "even", i % 4 == 0 ? 1 : 0);
+	}
+	rd.stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(rd.bad, 0);
+	ck_assert_int_gt(rd.sets, 0);
+	cx_store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 CX_CHECK_MAIN("rule", NULL, NULL, parse_full, parse_defaults, parse_errors, parse_limits, path_id,
-	      band_edges, band_needs_answer, lists, flags, and_semantics, json_round_trip)
+	      band_edges, band_needs_answer, lists, flags, and_semantics, json_round_trip,
+	      store_snapshots, store_changes_under_readers)
