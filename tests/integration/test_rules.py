@@ -344,6 +344,31 @@ class DeliveriesTest(unittest.TestCase):
         self.assertEqual(got, [(vip, "vip", "payments"), (plain, "comments", "support-desk")])
         del none
 
+    def test_a_delivery_that_cannot_be_written_loses_the_response(self):
+        """The deliveries are written in the response's transaction: when they cannot be,
+        the response is not stored either (503, retry), and nothing half-written stays."""
+        self.srv.post_json(self.base, rule("d", {"nps": {"max": 6}}))
+        count = lambda: sqlite3.connect("file:%s?mode=ro" % self.db, uri=True).execute(
+            "SELECT count(*) FROM responses").fetchone()[0]
+        with sqlite3.connect(self.db, timeout=30) as c:   # only the rule's delivery is written
+            c.execute("DELETE FROM endpoints WHERE events <> '[]'")
+        with sqlite3.connect(self.db, timeout=30) as c:   # the outbox out of reach
+            c.execute("ALTER TABLE deliveries RENAME TO deliveries_away")
+        self.post(nps=9)   # no match: nothing to write, stored
+        before = count()
+        for body in ({"survey": "shop", "stage": "purchase", "touchpoint": "web", "nps": 2},
+                     [{"survey": "shop", "stage": "purchase", "touchpoint": "web", "nps": 8},
+                      {"survey": "shop", "stage": "purchase", "touchpoint": "web", "nps": 2}]):
+            st, h, got = self.srv.post_json("/v1/responses", body)
+            self.assertEqual(st, 503, got)
+            self.assertEqual(h.get("retry-after"), "1")
+        self.assertEqual(count(), before)
+        with sqlite3.connect(self.db, timeout=30) as c:
+            c.execute("ALTER TABLE deliveries_away RENAME TO deliveries")
+        rid = self.post(nps=2)   # and the writer goes on
+        self.assertEqual(count(), before + 1)
+        self.assertEqual([r["response_id"] for r in self.matched()], [rid])
+
     def test_rules_survive_a_restart(self):
         self.srv.post_json(self.base, rule("one", {"has_customer": True}))
         self.srv.post_json(self.base, rule("two", {"csat": {"max": 2}}, position=1))
