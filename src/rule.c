@@ -41,6 +41,11 @@ static int known_fields(const json_t *obj, const char *prefix, const char *const
 	return 0;
 }
 
+static int oom(struct cx_error *err)
+{
+	return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+}
+
 static int valid_text(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -85,8 +90,7 @@ static int parse_name(const json_t *body, struct cx_rule *out, struct cx_error *
 	    !valid_text(json_string_value(v), json_string_length(v)))
 		return cx_error_set(err, 422, "invalid_name", "name", "name must be 1-%d bytes of "
 				    "text without control characters", CX_RULE_NAME_MAX);
-	return (out->name = strdup(json_string_value(v))) ? 0
-		: cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+	return (out->name = strdup(json_string_value(v))) ? 0 : oom(err);
 }
 
 /* An optional boolean; *out = dflt when absent. */
@@ -189,7 +193,7 @@ static int parse_list(const json_t *when, const char *name, const struct cx_surv
 		return cx_error_set(err, 422, "too_many_items", field, "%s has %zu items; the "
 				    "limit is %d", field, json_array_size(v), CX_RULE_LIST_MAX);
 	if (!(out->items = calloc(json_array_size(v), sizeof(char *))))
-		return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+		return oom(err);
 	out->on = 1;
 	json_array_foreach(v, i, e) {
 		const char *s = json_string_value(e);
@@ -203,7 +207,7 @@ static int parse_list(const json_t *when, const char *name, const struct cx_surv
 			return cx_error_set(err, 422, "unknown_stage", field, "survey '%s' has no "
 					    "stage '%.64s'", survey->id, s);
 		if (!(out->items[out->n] = strdup(s)))
-			return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+			return oom(err);
 		out->n++;
 	}
 	return 0;
@@ -233,12 +237,60 @@ static int parse_when(const json_t *body, const struct cx_survey *survey, struct
 	return 0;
 }
 
+/* {"type": "webhook", "endpoint": id}: action i of out. */
+static int parse_webhook(const json_t *a, size_t i, struct cx_rule *out, struct cx_error *err)
+{
+	const json_t *ep = json_object_get(a, "endpoint");
+	const char *id = json_string_value(ep);
+	char field[48];
+
+	snprintf(field, sizeof(field), "actions[%zu].endpoint", i);
+	if (!id || !cx_survey_valid_id(id))
+		return cx_error_set(err, 422, "invalid_action", field, "a webhook action names an "
+				    "endpoint id (1-%d characters of A-Z a-z 0-9 _ . -)", CX_ID_MAX);
+	for (size_t k = 0; k < i; k++)
+		if (out->actions[k].endpoint && strcmp(out->actions[k].endpoint, id) == 0)
+			return cx_error_set(err, 422, "invalid_action", field, "endpoint '%s' is "
+					    "named twice", id);
+	snprintf(field, sizeof(field), "actions[%zu].assignee", i);
+	if (json_object_get(a, "assignee"))
+		return cx_error_set(err, 422, "invalid_action", field, "a webhook action has no "
+				    "assignee");
+	out->actions[i].type = CX_ACTION_WEBHOOK;
+	return (out->actions[i].endpoint = strdup(id)) ? 0 : oom(err);
+}
+
+/* {"type": "case", "assignee"?: label}: action i of out; at most one per rule. */
+static int parse_case(const json_t *a, size_t i, struct cx_rule *out, struct cx_error *err)
+{
+	const json_t *as = json_object_get(a, "assignee");
+	char field[48];
+
+	snprintf(field, sizeof(field), "actions[%zu].type", i);
+	for (size_t k = 0; k < i; k++)
+		if (out->actions[k].type == CX_ACTION_CASE)
+			return cx_error_set(err, 422, "invalid_action", field, "a rule opens at "
+					    "most one case");
+	snprintf(field, sizeof(field), "actions[%zu].endpoint", i);
+	if (json_object_get(a, "endpoint"))
+		return cx_error_set(err, 422, "invalid_action", field, "a case action names no "
+				    "endpoint");
+	out->actions[i].type = CX_ACTION_CASE;
+	if (!as || json_is_null(as))
+		return 0;
+	snprintf(field, sizeof(field), "actions[%zu].assignee", i);
+	if (!json_is_string(as) ||
+	    !cx_valid_label(json_string_value(as), json_string_length(as), CX_LABEL_MAX))
+		return cx_error_set(err, 422, "invalid_action", field, "assignee must be 1-%d "
+				    "characters of A-Z a-z 0-9 and space _ . : / @ + -",
+				    CX_LABEL_MAX);
+	return (out->actions[i].assignee = strdup(json_string_value(as))) ? 0 : oom(err);
+}
+
 static int parse_action(const json_t *a, size_t i, struct cx_rule *out, struct cx_error *err)
 {
 	static const char *const action_fields[] = { "type", "endpoint", "assignee" };
-	struct cx_rule_action *act = &out->actions[i];
 	const char *type = json_string_value(json_object_get(a, "type"));
-	const json_t *ep = json_object_get(a, "endpoint"), *as = json_object_get(a, "assignee");
 	char prefix[32], field[48];
 
 	snprintf(prefix, sizeof(prefix), "actions[%zu].", i);
@@ -248,45 +300,11 @@ static int parse_action(const json_t *a, size_t i, struct cx_rule *out, struct c
 				    "a type: webhook or case", field);
 	if (known_fields(a, prefix, action_fields, NELEMS(action_fields), err))
 		return -1;
+	if (type && strcmp(type, "webhook") == 0)
+		return parse_webhook(a, i, out, err);
+	if (type && strcmp(type, "case") == 0)
+		return parse_case(a, i, out, err);
 	snprintf(field, sizeof(field), "actions[%zu].type", i);
-	if (type && strcmp(type, "webhook") == 0) {
-		act->type = CX_ACTION_WEBHOOK;
-		snprintf(field, sizeof(field), "actions[%zu].endpoint", i);
-		if (!ep || !json_is_string(ep) || !cx_survey_valid_id(json_string_value(ep)))
-			return cx_error_set(err, 422, "invalid_action", field, "a webhook action "
-					    "names an endpoint id (1-%d characters of A-Z a-z 0-9 "
-					    "_ . -)", CX_ID_MAX);
-		for (size_t k = 0; k < i; k++)
-			if (out->actions[k].endpoint &&
-			    strcmp(out->actions[k].endpoint, json_string_value(ep)) == 0)
-				return cx_error_set(err, 422, "invalid_action", field, "endpoint "
-						    "'%s' is named twice", json_string_value(ep));
-		if (as)
-			return cx_error_set(err, 422, "invalid_action", prefix, "a webhook action "
-					    "has no assignee");
-		act->endpoint = strdup(json_string_value(ep));
-		return act->endpoint ? 0 : cx_error_set(err, 503, "out_of_memory", NULL, "oom");
-	}
-	if (type && strcmp(type, "case") == 0) {
-		act->type = CX_ACTION_CASE;
-		for (size_t k = 0; k < i; k++)
-			if (out->actions[k].type == CX_ACTION_CASE)
-				return cx_error_set(err, 422, "invalid_action", field, "a rule opens "
-						    "at most one case");
-		if (ep)
-			return cx_error_set(err, 422, "invalid_action", field, "a case action "
-					    "names no endpoint");
-		if (!as || json_is_null(as))
-			return 0;
-		snprintf(field, sizeof(field), "actions[%zu].assignee", i);
-		if (!json_is_string(as) ||
-		    !cx_valid_label(json_string_value(as), json_string_length(as), CX_LABEL_MAX))
-			return cx_error_set(err, 422, "invalid_action", field, "assignee must be "
-					    "1-%d characters of A-Z a-z 0-9 and space _ . : / @ + -",
-					    CX_LABEL_MAX);
-		act->assignee = strdup(json_string_value(as));
-		return act->assignee ? 0 : cx_error_set(err, 503, "out_of_memory", NULL, "oom");
-	}
 	return cx_error_set(err, 422, "invalid_action", field, "%s must be \"webhook\" or "
 			    "\"case\"", field);
 }
@@ -307,7 +325,7 @@ static int parse_actions(const json_t *body, struct cx_rule *out, struct cx_erro
 				    "%d actions; this one has %zu", CX_RULE_ACTIONS_MAX,
 				    json_array_size(v));
 	if (!(out->actions = calloc(json_array_size(v), sizeof(*out->actions))))
-		return cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
+		return oom(err);
 	json_array_foreach(v, i, a) {
 		out->nactions = i + 1;
 		if (parse_action(a, i, out, err))

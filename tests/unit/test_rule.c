@@ -202,6 +202,10 @@ START_TEST(parse_errors)
 		"actions[0].assignee");
 	refused(HEAD "\"actions\": [{\"type\": \"case\", \"url\": \"x\"}]}", "unknown_field",
 		"actions[0].url");
+	refused(HEAD "\"actions\": [{\"type\": \"case\", \"endpoint\": \"x\"}]}", "invalid_action",
+		"actions[0].endpoint");
+	refused(HEAD "\"actions\": [{\"type\": \"webhook\", \"endpoint\": \"x\", \"assignee\": "
+		"\"y\"}]}", "invalid_action", "actions[0].assignee");
 }
 END_TEST
 
