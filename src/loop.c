@@ -1,13 +1,117 @@
-/* loop.c - rules and events for each new response (stub: issue 12, the rules part fills it
- * in); see include/cx/loop.h. */
+/* loop.c - for each new response: the `response.created` event, then the survey's rules
+ * in position order, their webhook deliveries and follow-up cases; see include/cx/loop.h.
+ *
+ * Everything is written through cx_store_emit / cx_store_case_open on the writer's
+ * connection, inside the response's transaction: it commits or vanishes with it.
+ */
+#include <string.h>
+
 #include "cx/loop.h"
+#include "cx/rule.h"
+
+static json_t *answer(int v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+/* R of the event payloads: every field of the response, absent answers null. */
+static json_t *response_json(const struct cx_response *r, int64_t id)
+{
+	json_t *attrs = r->attributes ? json_loads(r->attributes, 0, NULL) : NULL;
+
+	return json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:s?, s:o, s:I}",
+			 "id", (json_int_t)id, "survey", r->survey, "stage", r->stage,
+			 "touchpoint", r->touchpoint, "channel", r->channel, "segment", r->segment,
+			 "customer", r->customer, "nps", answer(r->nps), "csat", answer(r->csat),
+			 "ces", answer(r->ces), "comment", r->comment,
+			 "attributes", attrs ? attrs : json_null(),
+			 "submitted_at", (json_int_t)r->submitted_at);
+}
+
+/* {"response": R, "survey": {"id", "name"}, "stage", "touchpoint"} */
+static json_t *event_data(struct cx_store *st, const struct cx_response *r, int64_t id)
+{
+	struct cx_survey s;
+	json_t *data;
+	int have = cx_store_survey_get(st, r->survey, &s) == 0;
+
+	data = json_pack("{s:o, s:{s:s, s:s?}, s:s?, s:s?}", "response", response_json(r, id),
+			 "survey", "id", r->survey, "name", have ? s.title : NULL,
+			 "stage", r->stage, "touchpoint", r->touchpoint);
+	if (have)
+		cx_survey_release(&s);
+	return data;
+}
+
+/* The rule's actions for response id (r): a delivery per webhook action (the payload of
+ * `response.created` plus "rule"), a case for a case action. */
+static int run_actions(struct cx_store *st, const struct cx_rule *rule,
+		       const struct cx_response *r, int64_t id, json_t *data,
+		       struct cx_error *err)
+{
+	struct cx_event ev = { .type = "response.matched_rule", .survey = r->survey,
+			       .customer = r->customer, .response_id = id, .rule = rule->id,
+			       .at_ms = r->received_ms };
+	int rc = 0;
+
+	for (size_t i = 0; i < rule->nactions && rc == 0; i++) {
+		const struct cx_rule_action *a = &rule->actions[i];
+		int64_t case_id;
+		int opened;
+
+		if (a->type == CX_ACTION_CASE) {
+			rc = cx_store_case_open(st, r, id, rule->id, a->assignee, &case_id, &opened,
+						err);
+			continue;
+		}
+		if (!ev.data) {
+			ev.data = json_copy(data);   /* shallow: R is shared */
+			if (!ev.data || json_object_set_new(ev.data, "rule", json_pack("{s:s, s:s}",
+							    "id", rule->id, "name", rule->name))) {
+				rc = cx_error_set(err, 503, "storage_unavailable", NULL,
+						  "out of memory");
+				break;
+			}
+		}
+		rc = cx_store_emit(st, &ev, a->endpoint, NULL, err);
+	}
+	json_decref(ev.data);
+	return rc;
+}
 
 int cx_loop_on_response(struct cx_store *st, const struct cx_response *r, int64_t id,
 			struct cx_error *err)
 {
-	(void)st;
-	(void)r;
-	(void)id;
-	(void)err;
-	return 0;
+	struct cx_event ev = { .type = "response.created", .survey = r->survey,
+			       .customer = r->customer, .response_id = id,
+			       .at_ms = r->received_ms };
+	const struct cx_ruleset *set = NULL;
+	int rc;
+
+	if (!(ev.data = event_data(st, r, id))) {
+		rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+		goto out;
+	}
+	if ((rc = cx_store_emit(st, &ev, NULL, NULL, err)))
+		goto out;
+	/* the snapshot of this moment: a rule changed after this line counts from the next
+	 * response on */
+	set = cx_store_rules_acquire(st, r->survey);
+	for (size_t i = 0; set && i < set->n && rc == 0; i++) {
+		const struct cx_rule *rule = &set->rules[i];
+
+		if (!rule->enabled || !cx_rule_match(rule, r))
+			continue;
+		rc = run_actions(st, rule, r, id, ev.data, err);
+		if (rule->stop)
+			break;
+	}
+out:
+	cx_store_rules_release(st, set);
+	json_decref(ev.data);
+	/* the writer undoes a refused (4xx) job only when it had a savepoint; a response
+	 * without one would stay written: anything failing here loses the transaction */
+	if (rc && err->status < 500)
+		err->status = 503;
+	return rc ? -1 : 0;
 }

@@ -52,6 +52,11 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/v1/cases/{}",              READ,   cx_api_case_get,        0, 0, NULL },
 	{ CX_PATCH,  "/v1/cases/{}",              AGENT,  cx_api_case_patch,      JSON, 0, NULL },
 	{ CX_POST,   "/v1/cases/{}/notes",        AGENT,  cx_api_case_note,       JSON, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/rules",      READ,   cx_api_rule_list,       0, 0, NULL },
+	{ CX_POST,   "/v1/surveys/{}/rules",      ADMIN,  cx_api_rule_create,     JSON, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/rules/{}",   READ,   cx_api_rule_get,        0, 0, NULL },
+	{ CX_PUT,    "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_put,        JSON, 0, NULL },
+	{ CX_DELETE, "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_delete,     0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

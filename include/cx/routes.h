@@ -65,6 +65,11 @@ enum cx_handled cx_api_case_list(struct cx_req *req);
 enum cx_handled cx_api_case_get(struct cx_req *req);
 enum cx_handled cx_api_case_patch(struct cx_req *req);
 enum cx_handled cx_api_case_note(struct cx_req *req);
+enum cx_handled cx_api_rule_list(struct cx_req *req);
+enum cx_handled cx_api_rule_create(struct cx_req *req);
+enum cx_handled cx_api_rule_get(struct cx_req *req);
+enum cx_handled cx_api_rule_put(struct cx_req *req);
+enum cx_handled cx_api_rule_delete(struct cx_req *req);
 
 /* Validate a key definition {role, surveys?, label?}, create and store it; the secret is
  * written to `secret` (shown once). Used by POST /v1/keys and `cxd keys create`. */

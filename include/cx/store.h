@@ -256,6 +256,33 @@ int cx_store_emit(struct cx_store *st, const struct cx_event *ev, const char *en
 /* --- webhook endpoints and deliveries (src/store_outbox.c; schema 010) --- */
 
 /* --- rules (src/store_rules.c; schema 010) --- */
+/* A survey's rules live in the `rules` table. The store also keeps, per survey, an immutable
+ * snapshot of its rules in position order, replaced whole (never changed in place) after a
+ * change commits: the writer walks it for every response without reading the database,
+ * and never sees a half-changed list. Changes go through a connection of their own, one at
+ * a time, and wait on SQLite's lock like survey definitions. The survey's existence is the
+ * caller's check. Any thread. Definitions in cx/rule.h. */
+struct cx_rule;
+struct cx_ruleset;
+/* survey's rules in position order, or NULL when it has none; cheap (a mutex and a
+ * reference count). The set stays valid and unchanged until cx_store_rules_release. */
+const struct cx_ruleset *cx_store_rules_acquire(struct cx_store *st, const char *survey);
+void cx_store_rules_release(struct cx_store *st, const struct cx_ruleset *rs);
+/* Store r as a rule of survey: with `create`, a new rule (409 `rule_exists` if its id is
+ * taken); else create or replace it (*created, may be NULL, tells which). r->position 0
+ * appends a new rule and keeps a replaced one in its place; else it is the rule's place,
+ * 1..n (n + 1 for a new rule; 422 `invalid_position` beyond), the others move and are
+ * renumbered 1..n. 422 `too_many_rules` past CX_RULES_MAX, 422 `unknown_endpoint` (field
+ * actions[i].endpoint) for a webhook action naming no endpoint. *out (may be NULL) is the
+ * rule as stored (release it). */
+int cx_store_rule_put(struct cx_store *st, const char *survey, const struct cx_rule *r,
+		      int create, int *created, struct cx_rule *out, struct cx_error *err);
+/* Delete rule id of survey (the others renumbered); 404 `unknown_rule` if none. */
+int cx_store_rule_delete(struct cx_store *st, const char *survey, const char *id,
+			 struct cx_error *err);
+/* The rules whose webhook actions name endpoint: [{"survey", "id"}, ...] ordered by survey
+ * then position; new reference, NULL when out of memory. */
+json_t *cx_store_rules_naming_endpoint(struct cx_store *st, const char *endpoint);
 
 /* --- follow-up cases (src/store_cases.c; schema 010) --- */
 /* Writer family, inside the open transaction: a rule's "case" action for new response id
