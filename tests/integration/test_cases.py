@@ -537,5 +537,57 @@ class CasesTest(unittest.TestCase):
                          (0, None, None))
 
 
+class RuleOpensCasesTest(unittest.TestCase):
+    """The rules part and the cases part together, over HTTP: a rule's case action opens
+    one case per customer and rule while one is not closed, one per response without a
+    customer, none for a response that does not match; closing lets the next detractor
+    open a new one. Mutations this catches: loop.c skipping case actions; the
+    one-open-case check dropped (a second case for c-1); assignee not taken from the
+    action."""
+
+    def test_rule_case_action(self):
+        srv = Server().start()
+        st, _, body = srv.post_json("/v1/surveys", {"id": "shop", "title": "Shop",
+                                                    "touchpoints": {"purchase": ["pay"], "advocacy": ["review"]}})
+        self.assertEqual(st, 201, body)
+        st, _, body = srv.post_json("/v1/surveys/shop/rules", {
+            "id": "detractor-purchase", "name": "Detractor at purchase",
+            "when": {"nps": {"max": 6}, "stages": ["purchase"]},
+            "actions": [{"type": "case", "assignee": "payments-team"}]})
+        self.assertEqual(st, 201, body)
+
+        def post(nps, customer=None, stage="purchase", tp="pay"):
+            r = {"survey": "shop", "stage": stage, "touchpoint": tp, "nps": nps, "comment": "n%d" % nps}
+            if customer:
+                r["customer"] = customer
+            st, _, body = srv.post_json("/v1/responses", r)
+            self.assertEqual(st, 201, body)
+            return body["id"]
+
+        first = post(3, "c-1")
+        post(5, "c-1")                      # c-1 already has an open case of this rule
+        post(9, "c-2")                      # a promoter: no case
+        post(2, "c-3", "advocacy", "review")  # another stage: no case
+        anon = [post(0), post(6)]           # no customer: a case each
+        st, _, body = srv.get("/v1/cases?survey=shop")
+        self.assertEqual(st, 200, body)
+        cases = body["cases"]
+        self.assertEqual(sorted((c["customer"], c["response_id"]) for c in cases if c["customer"]),
+                         [("c-1", first)])
+        self.assertEqual(sorted(c["response_id"] for c in cases if not c["customer"]), sorted(anon))
+        self.assertTrue(all(c["assignee"] == "payments-team" and c["rule"] == "detractor-purchase"
+                            and c["status"] == "open" for c in cases), cases)
+        c1 = next(c for c in cases if c["customer"] == "c-1")
+        self.assertEqual((c1["stage"], c1["touchpoint"], c1["response"]["nps"]), ("purchase", "pay", 3))
+        st, _, full = srv.get("/v1/cases/%d" % c1["id"])
+        self.assertEqual([h["kind"] for h in full["history"]][:2], ["opened", "response"], full["history"])
+        st, _, body = srv.request("PATCH", "/v1/cases/%d" % c1["id"], body={"status": "closed"})
+        self.assertEqual(st, 200, body)
+        again = post(1, "c-1")              # closed: the next detractor opens a new case
+        st, _, body = srv.get("/v1/cases?survey=shop&status=open")
+        self.assertIn(again, [c["response_id"] for c in body["cases"] if c["customer"] == "c-1"])
+        srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("cases")
