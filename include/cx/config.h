@@ -31,6 +31,11 @@ struct cx_config {
 	char cors_origins[1024];    /* comma-separated origins allowed on every route (CORS) */
 	char tls_cert[1024];    /* PEM files; both or neither ("" = plain HTTP) */
 	char tls_key[1024];
+	int webhook_allow_http;     /* endpoints may be http:// */
+	int webhook_allow_private;  /* endpoints may resolve to loopback/private addresses */
+	unsigned webhook_timeout_s; /* connect and total time of one delivery attempt */
+	unsigned webhook_concurrency; /* deliveries in flight at once */
+	char webhook_schedule[256]; /* retry steps, e.g. "5s,30s,2m" (deliver.h) */
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };
