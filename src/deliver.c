@@ -245,11 +245,13 @@ static struct xfer *xfer_new(struct cx_deliver *d, struct cx_due *due)
 	x->budget_from = due->budget_from;
 	x->retry_after = -1;
 	snprintf(x->endpoint, sizeof(x->endpoint), "%s", due->endpoint);
-	x->payload = due->payload;
-	due->payload = NULL;
 	snprintf(ts, sizeof(ts), "%lld", (long long)now);
-	if (sign(due, now, sig, sizeof(sig)) ||
-	    add_header(&x->hdrs, "Content-Type", "application/json") ||
+	if (sign(due, now, sig, sizeof(sig)))
+		goto fail;
+	x->payload = due->payload;   /* taken: the transfer sends it */
+	due->payload = NULL;
+	if (
+add_header(&x->hdrs, "Content-Type", "application/json") ||
 	    add_header(&x->hdrs, "webhook-id", due->msg_id) ||
 	    add_header(&x->hdrs, "webhook-timestamp", ts) ||
 	    add_header(&x->hdrs, "webhook-signature", sig) ||

@@ -251,7 +251,7 @@ class WebhookTest(unittest.TestCase):
                 break
             time.sleep(0.1)
         self.assertIsNone(d["attempts"][0]["status"])
-        self.assertIn("imeout", d["attempts"][0]["error"])
+        self.assertIn("timed out", d["attempts"][0]["error"])
         self.assertLess(d["attempts"][0]["duration_ms"], 3500)
         self.srv.post_json("/v1/endpoints/hang/pause", None)
 
