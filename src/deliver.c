@@ -19,6 +19,7 @@
 #include "cx_version.h"
 
 #define SNIPPET 160   /* bytes of a failing answer kept for last_error */
+#define CX_DELIVER_SCAN_MAX 2048   /* due rows looked at per timed poll, at most */
 
 static atomic_ulong outcomes[CX_OUT_N];
 
@@ -304,19 +305,25 @@ static int in_flight(struct cx_deliver *d, int64_t id, const char *endpoint, uns
 	return 0;
 }
 
-static int take(void *ctx, struct cx_due *due)
+/* 1 to send delivery id now, 0 to skip it, -1 when every slot is taken. */
+static int want(void *ctx, int64_t id, const char *endpoint)
 {
 	struct cx_deliver *d = ctx;
 	unsigned per;
-	struct xfer *x;
 
 	if (d->nfly >= d->concurrency)
-		return 1;
-	if (in_flight(d, due->id, due->endpoint, &per) || per >= CX_DELIVER_PER_ENDPOINT)
-		return 0;
-	if ((x = xfer_new(d, due)))
+		return -1;
+	return !in_flight(d, id, endpoint, &per) && per < CX_DELIVER_PER_ENDPOINT;
+}
+
+static int take(void *ctx, struct cx_due *due)
+{
+	struct cx_deliver *d = ctx;
+	struct xfer *x = xfer_new(d, due);
+
+	if (x)
 		d->fly[d->nfly++] = x;
-	return 0;
+	return d->nfly >= d->concurrency ? -1 : 0;
 }
 
 static uint32_t rnd32(void)
@@ -409,8 +416,10 @@ static void record(struct cx_deliver *d)
 	d->ndone = 0;
 }
 
-static void reap(struct cx_deliver *d)
+/* Finished transfers into d->done; how many. */
+static unsigned reap(struct cx_deliver *d)
 {
+	unsigned n = 0;
 	CURLMsg *m;
 	int left;
 
@@ -427,29 +436,38 @@ static void reap(struct cx_deliver *d)
 				break;
 			}
 		xfer_free(x);   /* m is invalid from here */
+		n++;
 	}
+	return n;
 }
 
+/* Look for due deliveries every CX_DELIVER_POLL_MS, and at once whenever a transfer ended
+ * (a backlog then flows at the receivers' pace, not one batch per poll). */
 static void *run(void *arg)
 {
 	struct cx_deliver *d = arg;
 	uint64_t last_poll = 0;
 	struct cx_error err;
+	unsigned ended = 0;
 	int running;
 
 	while (!atomic_load(&d->stop)) {
 		uint64_t now = cx_time_mono_us();
 
-		if (d->nfly < d->concurrency && now - last_poll >= CX_DELIVER_POLL_MS * 1000ull) {
+		if (d->nfly < d->concurrency &&
+		    (ended || now - last_poll >= CX_DELIVER_POLL_MS * 1000ull)) {
+			/* the timed look goes deeper: past the backlog of endpoints that are busy */
+			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
+
 			last_poll = now;
-			if (cx_store_worker_due(d->w, cx_time_now_ms(), 4 * d->concurrency + 64, take,
-						d, &err))
+			if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, want, take, d, &err))
 				cx_log_info("webhooks: %s", err.message);
 		}
 		curl_multi_perform(d->multi, &running);
-		reap(d);
+		ended = reap(d);
 		record(d);
-		curl_multi_poll(d->multi, NULL, 0, CX_DELIVER_POLL_MS, NULL);
+		if (!ended)
+			curl_multi_poll(d->multi, NULL, 0, CX_DELIVER_POLL_MS, NULL);
 	}
 	/* what finished is recorded; what is still in flight stays pending */
 	curl_multi_perform(d->multi, &running);

@@ -1061,6 +1061,7 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *q, int i)
 }
 
 int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
+			int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err)
 {
 	sqlite3_stmt *q = w->due;
@@ -1072,8 +1073,13 @@ int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_due d = { .id = sqlite3_column_int64(q, 0) };
 
-		copy_col(d.msg_id, sizeof(d.msg_id), q, 1);
 		copy_col(d.endpoint, sizeof(d.endpoint), q, 2);
+		if ((stop = want(ctx, d.id, d.endpoint)) != 1) {
+			stop = stop < 0;
+			continue;
+		}
+		stop = 0;
+		copy_col(d.msg_id, sizeof(d.msg_id), q, 1);
 		d.payload = strdup((const char *)sqlite3_column_text(q, 3));
 		d.attempts = sqlite3_column_int(q, 4);
 		d.budget_from = sqlite3_column_int(q, 5);
@@ -1082,7 +1088,7 @@ int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max
 		copy_col(d.prev_secret, sizeof(d.prev_secret), q, 8);
 		d.prev_until = sqlite3_column_int64(q, 9);
 		if (d.payload && d.url)
-			stop = fn(ctx, &d);
+			stop = fn(ctx, &d) < 0;
 		free(d.payload);
 		free(d.url);
 		explicit_bzero(d.secret, sizeof(d.secret));

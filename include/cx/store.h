@@ -322,9 +322,11 @@ struct cx_attempt {
 int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 			 struct cx_error *err);
 void cx_store_worker_close(struct cx_outbox_worker *w);
-/* fn for each pending delivery of an active endpoint due at now_ms (oldest due first), at
- * most max_rows; fn returns non-zero to stop. */
+/* For each pending delivery of an active endpoint due at now_ms (oldest due first), at
+ * most max_rows: want(ctx, id, endpoint) says whether to read it whole (0 skips it: in
+ * flight already, or its endpoint is busy), then fn gets it; either returns -1 to stop. */
 int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
+			int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err);
 /* Record n finished attempts in one transaction (each gets a delivery_attempts row). */
 int cx_store_worker_record(struct cx_outbox_worker *w, const struct cx_attempt *a, size_t n,
