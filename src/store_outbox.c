@@ -23,13 +23,23 @@
 #include "cx/webhook_sign.h"
 #include "store_loop.h"
 
+/* A paused or disabled endpoint's pending deliveries are "parked": next_at is PARKED_MS, so
+ * the worker's scan of the due index never walks them (a paused endpoint may hold a large
+ * backlog); resuming makes them due now. Every write of next_at goes through DUE(x):
+ * x if the delivery's endpoint is active, else PARKED_MS. */
+#define PARKED_MS "9000000000000000"
+#define DUE(x) "CASE WHEN (SELECT state FROM endpoints WHERE id = deliveries.endpoint) = " \
+	       "'active' THEN " x " ELSE " PARKED_MS " END"
+
 enum { Q_ONE, Q_INSERT, NQ };
 
 static const char *const sql_of[NQ] = {
 	[Q_ONE] = "SELECT id FROM endpoints WHERE id = ?1 AND state <> 'disabled'",
 	[Q_INSERT] = "INSERT INTO deliveries(msg_id, endpoint, type, survey, customer, "
 		     "response_id, rule, case_id, payload, next_at, created_at) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce((SELECT CASE WHEN "
+		     "state = 'active' THEN ?10 ELSE " PARKED_MS " END FROM endpoints WHERE "
+		     "id = ?2), ?10), ?10)",
 };
 
 struct sub {
@@ -708,10 +718,14 @@ int cx_store_endpoint_set_state(struct cx_store *st, const char *id, const char 
 		not_found(err, "endpoint", id);
 		goto rollback;
 	}
-	/* resumed: what waited is due now */
+	/* resumed: what waited is due now; paused: parked */
 	if (strcmp(state, "active") == 0 &&
 	    run(st, db, "UPDATE deliveries SET next_at = ?2 WHERE endpoint = ?1 AND state = "
 		"'pending' AND next_at > ?2", text, 1, num + 1, 1, NULL, err))
+		goto rollback;
+	if (strcmp(state, "active") != 0 &&
+	    run(st, db, "UPDATE deliveries SET next_at = " PARKED_MS " WHERE endpoint = ?1 AND "
+		"state = 'pending'", text, 1, NULL, 0, NULL, err))
 		goto rollback;
 	if (exec(st, db, "COMMIT", err))
 		goto rollback;
@@ -764,8 +778,8 @@ int cx_store_endpoint_retry_dead(struct cx_store *st, const char *id, int64_t *n
 				       : cx_store_db_fail(st, db, err, "reading an endpoint");
 		goto out;
 	}
-	rc = run(st, db, "UPDATE deliveries SET state = 'pending', next_at = ?2, budget_from = "
-		 "attempts WHERE endpoint = ?1 AND state = 'dead'", &id, 1, &now, 1, &changes, err);
+	rc = run(st, db, "UPDATE deliveries SET state = 'pending', next_at = " DUE("?2") ", "
+		 "budget_from = attempts WHERE endpoint = ?1 AND state = 'dead'", &id, 1, &now, 1, &changes, err);
 	*n = changes;
 out:
 	sqlite3_close(db);
@@ -784,7 +798,8 @@ static json_t *delivery_row(sqlite3_stmt *q)
 			 "id", (json_int_t)sqlite3_column_int64(q, 0), "webhook_id", col_str(q, 1),
 			 "endpoint", col_str(q, 2), "type", col_str(q, 3), "state", col_str(q, 4),
 			 "attempts", (json_int_t)sqlite3_column_int64(q, 5),
-			 "next_attempt_at_ms", pending ? col_int(q, 6) : json_null(),
+			 "next_attempt_at_ms", pending && sqlite3_column_int64(q, 6) <
+			 strtoll(PARKED_MS, NULL, 10) ? col_int(q, 6) : json_null(),
 			 "created_at_ms", (json_int_t)sqlite3_column_int64(q, 7),
 			 "last_attempt_at_ms", col_int(q, 8), "last_status", col_int(q, 9),
 			 "last_error", col_str(q, 10), "delivered_at_ms", col_int(q, 11),
@@ -911,8 +926,8 @@ json_t *cx_store_delivery_retry(struct cx_store *st, int64_t id, struct cx_error
 
 	if (!db)
 		return NULL;
-	if (run(st, db, "UPDATE deliveries SET state = 'pending', next_at = ?2, budget_from = "
-		"attempts WHERE id = ?1", NULL, 0, num, 2, &changes, err) == 0) {
+	if (run(st, db, "UPDATE deliveries SET state = 'pending', next_at = " DUE("?2") ", "
+		"budget_from = attempts WHERE id = ?1", NULL, 0, num, 2, &changes, err) == 0) {
 		if (changes)
 			d = delivery_get(st, db, id, 0, err);
 		else
@@ -998,7 +1013,7 @@ out:
 struct cx_outbox_worker {
 	struct cx_store *st;
 	sqlite3 *rdb, *wdb;
-	sqlite3_stmt *due, *attempt, *update, *disable;
+	sqlite3_stmt *due, *attempt, *update, *disable, *park;
 };
 
 void cx_store_worker_close(struct cx_outbox_worker *w)
@@ -1009,6 +1024,7 @@ void cx_store_worker_close(struct cx_outbox_worker *w)
 	sqlite3_finalize(w->attempt);
 	sqlite3_finalize(w->update);
 	sqlite3_finalize(w->disable);
+	sqlite3_finalize(w->park);
 	sqlite3_close(w->rdb);
 	sqlite3_close(w->wdb);
 	free(w);
@@ -1037,12 +1053,15 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 			       "FROM deliveries WHERE id = ?1", -1, SQLITE_PREPARE_PERSISTENT,
 			       &w->attempt, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(w->wdb, "UPDATE deliveries SET attempts = attempts + 1, last_at = ?2, "
-			       "last_status = ?3, last_error = ?4, state = ?5, next_at = ?6, "
+			       "last_status = ?3, last_error = ?4, state = ?5, next_at = " DUE("?6") ", "
 			       "delivered_at = coalesce(?7, delivered_at) WHERE id = ?1 AND state = "
 			       "'pending'", -1, SQLITE_PREPARE_PERSISTENT, &w->update, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(w->wdb, "UPDATE endpoints SET state = 'disabled', state_reason = ?2, "
 			       "updated_at = ?3 WHERE id = ?1 AND state = 'active'", -1,
-			       SQLITE_PREPARE_PERSISTENT, &w->disable, NULL) != SQLITE_OK) {
+			       SQLITE_PREPARE_PERSISTENT, &w->disable, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(w->wdb, "UPDATE deliveries SET next_at = " PARKED_MS " WHERE "
+			       "endpoint = ?1 AND state = 'pending'", -1, SQLITE_PREPARE_PERSISTENT,
+			       &w->park, NULL) != SQLITE_OK) {
 		cx_store_db_fail(st, w->rdb, err, "preparing the delivery worker");
 		goto fail;
 	}
@@ -1150,6 +1169,11 @@ int cx_store_worker_record(struct cx_outbox_worker *w, const struct cx_attempt *
 			sqlite3_bind_int64(q, 3, a[i].at_ms / 1000);
 			if (sqlite3_step(q) != SQLITE_DONE)
 				goto fail;
+			q = w->park;
+			sqlite3_reset(q);
+			sqlite3_bind_text(q, 1, a[i].endpoint, -1, SQLITE_STATIC);
+			if (sqlite3_step(q) != SQLITE_DONE)
+				goto fail;
 			disabled = 1;
 		}
 	}
@@ -1158,6 +1182,7 @@ int cx_store_worker_record(struct cx_outbox_worker *w, const struct cx_attempt *
 	sqlite3_reset(w->attempt);
 	sqlite3_reset(w->update);
 	sqlite3_reset(w->disable);
+	sqlite3_reset(w->park);
 	if (disabled)
 		endpoints_changed(w->st);
 	return 0;
@@ -1166,6 +1191,7 @@ fail:
 	sqlite3_reset(w->attempt);
 	sqlite3_reset(w->update);
 	sqlite3_reset(w->disable);
+	sqlite3_reset(w->park);
 	sqlite3_exec(w->wdb, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }
