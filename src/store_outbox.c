@@ -156,6 +156,21 @@ static void bind_id(sqlite3_stmt *q, int i, int64_t v)
 		sqlite3_bind_null(q, i);
 }
 
+/* Make the first 8 characters after "msg_" the time in ms, base 62 in ASCII order, so that
+ * new ids land at the end of the msg_id UNIQUE index: random ids dirtied a random index
+ * page per delivery, and each group commit wrote them all (measured: about half the POST
+ * rate with one delivery per response). 16 random characters (95 bits) remain. */
+static void time_ordered(char *msg_id, int64_t ms)
+{
+	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	uint64_t v = ms > 0 ? (uint64_t)ms : 0;
+
+	for (int i = 11; i >= 4; i--) {
+		msg_id[i] = digits[v % 62];
+		v /= 62;
+	}
+}
+
 /* Write one delivery of body to endpoint. */
 static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *ev,
 		      const char *endpoint, const char *body, int64_t now_ms,
@@ -172,6 +187,7 @@ static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *e
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "no random numbers for "
 				    "a webhook id");
 	}
+	time_ordered(msg_id, now_ms);
 	sqlite3_bind_text(q, 1, msg_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, endpoint, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, ev->type, -1, SQLITE_STATIC);
