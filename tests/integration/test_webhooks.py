@@ -463,6 +463,25 @@ class CrashTest(unittest.TestCase):
             srv2.assert_clean_exit(self)
             rx.httpd.shutdown()
 
+    def test_stop_abandons_in_flight_and_keeps_it_pending(self):
+        rx = Receiver()
+        srv = Server(args=FLAGS + ["--webhook-timeout", "30"]).start()
+        srv.post_json("/v1/endpoints", {"id": "s", "url": rx.url("/s"), "events": ["webhook.test"]})
+        rx.script("/s", [("hang", 20), 200])
+        st, _, d = srv.post_json("/v1/endpoints/s/test", None)
+        self.assertEqual(st, 201)
+        rx.wait("/s", 1)
+        t0 = time.monotonic()
+        srv.assert_clean_exit(self)
+        self.assertLess(time.monotonic() - t0, 3, "a hanging receiver held up the stop")
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key, args=FLAGS).start()
+        try:
+            got = rx.wait("/s", 2)
+            self.assertEqual([g[1]["webhook-id"] for g in got], [d["webhook_id"]] * 2)
+        finally:
+            srv2.assert_clean_exit(self)
+            rx.httpd.shutdown()
+
 
 if __name__ == "__main__":
     cxdtest.main("webhooks")
