@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -319,6 +320,9 @@ class WebhookTest(unittest.TestCase):
         self.rx.script("/dead", [500])
         d1 = self.send_test("dead")
         d2 = self.send_test("dead")
+        # ids start with the time (base 62, ASCII order): new ones append to the index
+        self.assertLessEqual(d1["webhook_id"][:12], d2["webhook_id"][:12])
+        self.assertNotEqual(d1["webhook_id"], d2["webhook_id"])
         d = self.wait_state(d1["id"], "dead", timeout=10)
         self.assertEqual(len(d["attempts"]), 4)   # the first, then one per step of the schedule
         self.wait_state(d2["id"], "dead", timeout=10)
@@ -422,6 +426,14 @@ class PolicyTest(unittest.TestCase):
                                      (422, code, "url"), err)
         finally:
             srv.assert_clean_exit(self)
+
+    def test_bad_flag_values_are_refused(self):
+        for args in (["--webhook-retry-schedule", "5s,,1m"], ["--webhook-retry-schedule", "25h"],
+                     ["--webhook-timeout", "0"], ["--webhook-concurrency", "0"]):
+            with self.subTest(args=args):
+                r = subprocess.run([cxdtest.CXD] + args, capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(args[0], r.stderr)
 
     def test_http_allowed_but_not_private(self):
         srv = Server(args=["--no-access-log", "--webhook-allow-http"]).start()
