@@ -475,6 +475,32 @@ class CrashTest(unittest.TestCase):
             srv2.assert_clean_exit(self)
             rx.httpd.shutdown()
 
+    def test_the_address_is_checked_again_at_connect_time(self):
+        """An endpoint saved under --webhook-allow-private, served by a cxd without it (as
+        if its DNS name had changed to a private address): no connection is made."""
+        rx = Receiver()
+        srv = Server(args=FLAGS).start()
+        srv.post_json("/v1/endpoints", {"id": "c", "url": rx.url("/c"), "events": ["webhook.test"]})
+        srv.assert_clean_exit(self)
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key,
+                      args=[a for a in FLAGS if a != "--webhook-allow-private"]).start()
+        try:
+            st, _, d = srv2.post_json("/v1/endpoints/c/test", None)
+            self.assertEqual(st, 201)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                dd = srv2.get("/v1/deliveries/%d" % d["id"])[2]
+                if dd["attempts"]:
+                    break
+                time.sleep(0.05)
+            self.assertIsNone(dd["attempts"][0]["status"])
+            self.assertIn("private address", dd["attempts"][0]["error"])
+            self.assertEqual(dd["state"], "pending")
+            self.assertEqual(rx.requests("/c"), [])
+        finally:
+            srv2.assert_clean_exit(self)
+            rx.httpd.shutdown()
+
     def test_stop_abandons_in_flight_and_keeps_it_pending(self):
         rx = Receiver()
         srv = Server(args=FLAGS + ["--webhook-timeout", "30"]).start()
