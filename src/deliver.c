@@ -204,7 +204,8 @@ static int add_header(struct curl_slist **l, const char *name, const char *value
 	char line[400];
 	struct curl_slist *n;
 
-	snprintf(line, sizeof(line), "%s: %s", name, value);
+	/* "Name:" with nothing after the colon removes a header curl would add (Expect) */
+	snprintf(line, sizeof(line), "%s:%s%s", name, value[0] ? " " : "", value);
 	if (!(n = curl_slist_append(*l, line)))
 		return -1;
 	*l = n;
