@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cx/config.h"
+#include "cx/deliver.h"
 #include "cx_version.h"
 
 const char cx_config_help[] =
@@ -61,6 +62,16 @@ const char cx_config_help[] =
 	"                             (CXD_ALERT_COOLDOWN, default two windows: 1209600)\n"
 	"      --alert-min-n N        answers needed on each side, 1-1000000\n"
 	"                             (CXD_ALERT_MIN_N, default 30)\n"
+	"      --webhook-allow-http   webhook endpoints may be http:// (default: https only)\n"
+	"      --webhook-allow-private  endpoints may resolve to loopback, private, link-local\n"
+	"                             addresses (default: refused)\n"
+	"      --webhook-timeout S    seconds per delivery attempt, 1-300 (CXD_WEBHOOK_TIMEOUT,\n"
+	"                             default 10)\n"
+	"      --webhook-concurrency N  deliveries in flight at once, 1-1024\n"
+	"                             (CXD_WEBHOOK_CONCURRENCY, default 16; 4 per endpoint)\n"
+	"      --webhook-retry-schedule L  retry steps after failed attempts (ms, s, m, h)\n"
+	"                             (CXD_WEBHOOK_RETRY_SCHEDULE, default\n"
+	"                             5s,30s,2m,10m,30m,1h,2h,4h,8h,8h; then dead)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -85,6 +96,9 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->alert_window_days = 7;
 	cfg->alert_cooldown_s = 2 * 7 * 86400;
 	cfg->alert_min_n = 30;
+	cfg->webhook_timeout_s = 10;
+	cfg->webhook_concurrency = 16;
+	snprintf(cfg->webhook_schedule, sizeof(cfg->webhook_schedule), "%s", CX_DEFAULT_SCHEDULE);
 }
 
 /* "RATE" or "RATE/BURST" (burst defaults to twice the rate); "0" turns the limit off. */
@@ -181,6 +195,7 @@ enum opt_id {
 	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES, OPT_CORS,
 	OPT_ALERT_INTERVAL, OPT_ALERT_WINDOW, OPT_ALERT_COOLDOWN, OPT_ALERT_MIN_N,
+	OPT_WH_HTTP, OPT_WH_PRIVATE, OPT_WH_TIMEOUT, OPT_WH_CONC, OPT_WH_SCHEDULE,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -274,6 +289,30 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 		bad = parse_uint(val, 1, 1000000, 0, &v);
 		cfg->alert_min_n = (unsigned)v;
 		break;
+	case OPT_WH_HTTP:
+		cfg->webhook_allow_http = 1;
+		break;
+	case OPT_WH_PRIVATE:
+		cfg->webhook_allow_private = 1;
+		break;
+	case OPT_WH_TIMEOUT:
+		bad = parse_uint(val, 1, 300, 0, &v);
+		cfg->webhook_timeout_s = (unsigned)v;
+		break;
+	case OPT_WH_CONC:
+		bad = parse_uint(val, 1, 1024, 0, &v);
+		cfg->webhook_concurrency = (unsigned)v;
+		break;
+	case OPT_WH_SCHEDULE: {
+		int64_t ms[CX_SCHEDULE_MAX];
+		size_t n;
+
+		bad = strlen(val) >= sizeof(cfg->webhook_schedule) ||
+		      cx_deliver_parse_schedule(val, ms, CX_SCHEDULE_MAX, &n);
+		if (!bad)
+			snprintf(cfg->webhook_schedule, sizeof(cfg->webhook_schedule), "%s", val);
+		break;
+	}
 	}
 	if (bad)
 		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
@@ -295,6 +334,8 @@ static const struct {
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
 	{ "CXD_ALERT_INTERVAL", OPT_ALERT_INTERVAL }, { "CXD_ALERT_WINDOW", OPT_ALERT_WINDOW },
 	{ "CXD_ALERT_COOLDOWN", OPT_ALERT_COOLDOWN }, { "CXD_ALERT_MIN_N", OPT_ALERT_MIN_N },
+	{ "CXD_WEBHOOK_TIMEOUT", OPT_WH_TIMEOUT }, { "CXD_WEBHOOK_CONCURRENCY", OPT_WH_CONC },
+	{ "CXD_WEBHOOK_RETRY_SCHEDULE", OPT_WH_SCHEDULE },
 };
 
 static const char *option_name(const struct option *opts, int id)
@@ -331,6 +372,11 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "trusted-proxies", required_argument, NULL, OPT_PROXIES },
 		{ "cors-origins", required_argument, NULL, OPT_CORS },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "webhook-allow-http", no_argument, NULL, OPT_WH_HTTP },
+		{ "webhook-allow-private", no_argument, NULL, OPT_WH_PRIVATE },
+		{ "webhook-timeout", required_argument, NULL, OPT_WH_TIMEOUT },
+		{ "webhook-concurrency", required_argument, NULL, OPT_WH_CONC },
+		{ "webhook-retry-schedule", required_argument, NULL, OPT_WH_SCHEDULE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "alert-interval", required_argument, NULL, OPT_ALERT_INTERVAL },

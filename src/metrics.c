@@ -7,6 +7,7 @@
 
 #include "cx/app.h"
 #include "cx/cxtime.h"
+#include "cx/deliver.h"
 #include "cx/metrics.h"
 #include "cx/routes.h"
 
@@ -193,6 +194,32 @@ char *cx_metrics_render(struct cx_app *app)
 		emit(&o, "cxd_alerts_emitted_total{type=\"%s\"} %lu\n", alert_types[i],
 		     atomic_load(&alerts[i]));
 	emit_cases(&o, app);
+	{
+		int64_t pending, oldest, by_state[3];
+		static const char *const states[3] = { "active", "paused", "disabled" };
+
+		emit(&o, "# HELP cxd_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
+			 "# TYPE cxd_webhook_deliveries_total counter\n");
+		for (int i = 0; i < CX_OUT_N; i++)
+			emit(&o, "cxd_webhook_deliveries_total{outcome=\"%s\"} %lu\n",
+			     cx_deliver_outcome_name(i), cx_deliver_count(i));
+		if (cx_store_outbox_stats(app->store, &pending, &oldest, by_state) == 0) {
+			int64_t now = cx_time_now_ms();
+
+			emit(&o, "# HELP cxd_webhook_pending Webhook deliveries not yet delivered.\n"
+				 "# TYPE cxd_webhook_pending gauge\ncxd_webhook_pending %lld\n",
+			     (long long)pending);
+			emit(&o, "# HELP cxd_webhook_oldest_pending_seconds Age of the oldest pending "
+				 "delivery.\n# TYPE cxd_webhook_oldest_pending_seconds gauge\n"
+				 "cxd_webhook_oldest_pending_seconds %.3f\n",
+			     oldest && now > oldest ? (double)(now - oldest) / 1e3 : 0.0);
+			emit(&o, "# HELP cxd_webhook_endpoints Webhook endpoints by state.\n"
+				 "# TYPE cxd_webhook_endpoints gauge\n");
+			for (int i = 0; i < 3; i++)
+				emit(&o, "cxd_webhook_endpoints{state=\"%s\"} %lld\n", states[i],
+				     (long long)by_state[i]);
+		}
+	}
 	emit(&o, "# HELP cxd_uptime_seconds Seconds since start.\n# TYPE cxd_uptime_seconds gauge\n"
 		 "cxd_uptime_seconds %lld\n", (long long)(cx_time_now() - app->started_at));
 	return o.buf;

@@ -57,6 +57,19 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/v1/surveys/{}/rules/{}",   READ,   cx_api_rule_get,        0, 0, NULL },
 	{ CX_PUT,    "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_put,        JSON, 0, NULL },
 	{ CX_DELETE, "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_delete,     0, 0, NULL },
+	{ CX_POST,   "/v1/endpoints",             ADMIN,  cx_api_endpoint_create, JSON, 0, NULL },
+	{ CX_GET,    "/v1/endpoints",             ADMIN,  cx_api_endpoint_list,   0, 0, NULL },
+	{ CX_GET,    "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_get,    0, 0, NULL },
+	{ CX_PUT,    "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_put,    JSON, 0, NULL },
+	{ CX_DELETE, "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_delete, 0, 0, NULL },
+	{ CX_POST,   "/v1/endpoints/{}/pause",    ADMIN,  cx_api_endpoint_pause,  0, 0, NULL },
+	{ CX_POST,   "/v1/endpoints/{}/resume",   ADMIN,  cx_api_endpoint_resume, 0, 0, NULL },
+	{ CX_POST,   "/v1/endpoints/{}/rotate",   ADMIN,  cx_api_endpoint_rotate, JSON | 1u, 0, NULL },
+	{ CX_POST,   "/v1/endpoints/{}/retry",    ADMIN,  cx_api_endpoint_retry,  0, 0, NULL },
+	{ CX_POST,   "/v1/endpoints/{}/test",     ADMIN,  cx_api_endpoint_test,   0, 0, NULL },
+	{ CX_GET,    "/v1/endpoints/{}/deliveries", ADMIN, cx_api_endpoint_deliveries, 0, 0, NULL },
+	{ CX_GET,    "/v1/deliveries/{}",         ADMIN,  cx_api_delivery_get,    0, 0, NULL },
+	{ CX_POST,   "/v1/deliveries/{}/retry",   ADMIN,  cx_api_delivery_retry,  0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -5,7 +5,7 @@
 # what the test suite adds: Check for the unit suites, curl/openssl for the integration
 # tests, Chromium + Node (npm ci in tests/browser) for the dashboard test, clang for the
 # fuzzers.
-BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev python3"
+BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev libcurl4-openssl-dev python3"
 TEST_PKGS="check curl chromium nodejs npm openssl clang libclang-rt-14-dev"
 
 # The script's name in messages (run.sh, test.sh).

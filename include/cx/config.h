@@ -36,6 +36,11 @@ struct cx_config {
 	unsigned alert_cooldown_s;  /* a finding is emitted again at most this often (default:
 				       two windows, the time a change takes to slide past both) */
 	unsigned alert_min_n;       /* answers needed on each side of a comparison */
+	int webhook_allow_http;     /* endpoints may be http:// */
+	int webhook_allow_private;  /* endpoints may resolve to loopback/private addresses */
+	unsigned webhook_timeout_s; /* connect and total time of one delivery attempt */
+	unsigned webhook_concurrency; /* deliveries in flight at once */
+	char webhook_schedule[256]; /* retry steps, e.g. "5s,30s,2m" (deliver.h) */
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };

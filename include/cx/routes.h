@@ -70,6 +70,19 @@ enum cx_handled cx_api_rule_create(struct cx_req *req);
 enum cx_handled cx_api_rule_get(struct cx_req *req);
 enum cx_handled cx_api_rule_put(struct cx_req *req);
 enum cx_handled cx_api_rule_delete(struct cx_req *req);
+enum cx_handled cx_api_endpoint_create(struct cx_req *req);
+enum cx_handled cx_api_endpoint_list(struct cx_req *req);
+enum cx_handled cx_api_endpoint_get(struct cx_req *req);
+enum cx_handled cx_api_endpoint_put(struct cx_req *req);
+enum cx_handled cx_api_endpoint_delete(struct cx_req *req);
+enum cx_handled cx_api_endpoint_pause(struct cx_req *req);
+enum cx_handled cx_api_endpoint_resume(struct cx_req *req);
+enum cx_handled cx_api_endpoint_rotate(struct cx_req *req);
+enum cx_handled cx_api_endpoint_retry(struct cx_req *req);
+enum cx_handled cx_api_endpoint_test(struct cx_req *req);
+enum cx_handled cx_api_endpoint_deliveries(struct cx_req *req);
+enum cx_handled cx_api_delivery_get(struct cx_req *req);
+enum cx_handled cx_api_delivery_retry(struct cx_req *req);
 
 /* Validate a key definition {role, surveys?, label?}, create and store it; the secret is
  * written to `secret` (shown once). Used by POST /v1/keys and `cxd keys create`. */

@@ -254,6 +254,83 @@ int cx_store_emit(struct cx_store *st, const struct cx_event *ev, const char *en
 		  int *queued, struct cx_error *err);
 
 /* --- webhook endpoints and deliveries (src/store_outbox.c; schema 010) --- */
+/* Any thread; each call uses a connection of its own (admin routes are rare). Endpoints
+ * and deliveries travel as JSON in the API's shapes (README, "Webhooks"). `def` is a
+ * validated definition (cx_endpoint_from_json): id, url, description, events, surveys.
+ * Errors: 404 `not_found`, 409 `endpoint_exists` / `endpoint_in_use`, 503. */
+int cx_store_endpoint_create(struct cx_store *st, const json_t *def, const char *secret,
+			     struct cx_error *err);
+int cx_store_endpoint_replace(struct cx_store *st, const json_t *def, struct cx_error *err);
+/* The endpoint JSON with its "health"; NULL with err (404 or 503). */
+json_t *cx_store_endpoint_get(struct cx_store *st, const char *id, struct cx_error *err);
+/* {"endpoints": [...]} by id; NULL with err. */
+json_t *cx_store_endpoint_list(struct cx_store *st, struct cx_error *err);
+/* Refused (409 `endpoint_in_use`, naming them) while a rule's webhook action names it;
+ * else the endpoint goes with its deliveries. */
+int cx_store_endpoint_delete(struct cx_store *st, const char *id, struct cx_error *err);
+/* state "active" (also makes its pending deliveries due now) or "paused". */
+int cx_store_endpoint_set_state(struct cx_store *st, const char *id, const char *state,
+				const char *reason, struct cx_error *err);
+/* The current secret becomes the previous one, valid until prev_until (unix s). */
+int cx_store_endpoint_rotate(struct cx_store *st, const char *id, const char *secret,
+			     int64_t prev_until, struct cx_error *err);
+/* Every dead delivery of id pending again now, with a fresh schedule; *n how many. */
+int cx_store_endpoint_retry_dead(struct cx_store *st, const char *id, int64_t *n,
+				 struct cx_error *err);
+/* Queue a `webhook.test` event for endpoint id (through cx_outbox_insert on a connection
+ * of its own); the delivery JSON, or NULL with err (404, 409 `endpoint_disabled`). */
+json_t *cx_store_endpoint_test(struct cx_store *st, const char *id, struct cx_error *err);
+/* Deliveries of endpoint id, newest first, id < before (INT64_MAX: from the newest);
+ * state NULL = any. {"deliveries": [...], "next": "<id>"|null}. */
+json_t *cx_store_deliveries(struct cx_store *st, const char *endpoint, const char *state,
+			    int64_t before, unsigned limit, struct cx_error *err);
+/* One delivery with "payload" and "attempts"; NULL with err (404). */
+json_t *cx_store_delivery_get(struct cx_store *st, int64_t id, struct cx_error *err);
+/* Pending now with a fresh schedule; the delivery JSON, NULL with err. */
+json_t *cx_store_delivery_retry(struct cx_store *st, int64_t id, struct cx_error *err);
+/* For /metrics: pending deliveries, the created_at (ms) of the oldest one (0: none), and
+ * endpoints by state (active, paused, disabled). -1 on failure. */
+int cx_store_outbox_stats(struct cx_store *st, int64_t *pending, int64_t *oldest_ms,
+			  int64_t by_state[3]);
+
+/* The delivery worker's side (src/deliver.c; one thread): a read connection to find due
+ * deliveries and a write connection to record attempts. */
+struct cx_outbox_worker;
+struct cx_due {
+	int64_t id;
+	char msg_id[32];
+	char endpoint[72];
+	char *url, *payload;       /* malloc'd; the callback may take them (set to NULL) */
+	char secret[96], prev_secret[96];
+	int64_t prev_until;        /* unix s; prev_secret signs too while it is in the future */
+	int attempts, budget_from;
+};
+enum cx_attempt_outcome {
+	CX_ATTEMPT_DELIVERED,      /* a 2xx: delivered */
+	CX_ATTEMPT_RETRY,          /* pending, due again at next_at_ms */
+	CX_ATTEMPT_GONE,           /* a 410: the endpoint is disabled, the delivery pending */
+	CX_ATTEMPT_DEAD,           /* out of tries */
+};
+struct cx_attempt {
+	int64_t id;                /* the delivery */
+	const char *endpoint;
+	int64_t at_ms, duration_ms, next_at_ms;
+	int status;                /* HTTP status, 0 = no answer */
+	const char *error;         /* NULL on success */
+	enum cx_attempt_outcome outcome;
+};
+int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
+			 struct cx_error *err);
+void cx_store_worker_close(struct cx_outbox_worker *w);
+/* For each pending delivery of an active endpoint due at now_ms (oldest due first), at
+ * most max_rows: want(ctx, id, endpoint) says whether to read it whole (0 skips it: in
+ * flight already, or its endpoint is busy), then fn gets it; either returns -1 to stop. */
+int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
+			int (*want)(void *ctx, int64_t id, const char *endpoint),
+			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err);
+/* Record n finished attempts in one transaction (each gets a delivery_attempts row). */
+int cx_store_worker_record(struct cx_outbox_worker *w, const struct cx_attempt *a, size_t n,
+			   struct cx_error *err);
 
 /* --- rules (src/store_rules.c; schema 010) --- */
 /* A survey's rules live in the `rules` table. The store also keeps, per survey, an immutable
