@@ -160,16 +160,19 @@ def model(rows, min_n=30):
     return out
 
 
-def add_endpoint(db, eid, events, surveys=None):
-    """An endpoint row straight into the table (the endpoints API is another part's)."""
-    con = sqlite3.connect(db, timeout=10)
-    with con:
-        con.execute("INSERT INTO endpoints(id, url, events, surveys, secret, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (eid, "https://hooks.example/" + eid, json.dumps(events),
-                     json.dumps(surveys) if surveys is not None else None,
-                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", int(time.time()), int(time.time())))
-    con.close()
+def add_endpoint(srv, eid, events, surveys=None):
+    """An endpoint made over the API, paused: its deliveries stay queued for the test to
+    read (the server runs with WEBHOOK_FLAGS; nothing listens on port 9)."""
+    body = {"id": eid, "url": "http://127.0.0.1:9/" + eid, "events": events}
+    if surveys is not None:
+        body["surveys"] = surveys
+    st, _, got = srv.post_json("/v1/endpoints", body)
+    assert st == 201, got
+    st, _, got = srv.request("POST", "/v1/endpoints/%s/pause" % eid)
+    assert st == 200, got
+
+
+WEBHOOK_FLAGS = ["--webhook-allow-http", "--webhook-allow-private"]
 
 
 def table(db, sql, args=()):
@@ -191,16 +194,16 @@ class AlertsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.rows = make_rows()
         cls.expected = model(cls.rows)
-        cls.srv = Server(args=["--alert-interval", "0"]).start()
+        cls.srv = Server(args=["--alert-interval", "0"] + WEBHOOK_FLAGS).start()
         st, _, body = cls.srv.post_json("/v1/surveys", SURVEY)
         assert st == 201, body
         st, _, body = cls.srv.post_json("/v1/surveys", {"id": "quiet", "title": "Nobody answered"})
         assert st == 201, body
         post_rows(cls.srv, cls.rows)
-        add_endpoint(cls.srv.db, "all-journey", [DROPPED, PAIN])
-        add_endpoint(cls.srv.db, "pain-shop", [PAIN], ["shop"])
-        add_endpoint(cls.srv.db, "drops-elsewhere", [DROPPED, PAIN], ["quiet"])
-        add_endpoint(cls.srv.db, "responses-only", ["response.created"])
+        add_endpoint(cls.srv, "all-journey", [DROPPED, PAIN])
+        add_endpoint(cls.srv, "pain-shop", [PAIN], ["shop"])
+        add_endpoint(cls.srv, "drops-elsewhere", [DROPPED, PAIN], ["quiet"])
+        add_endpoint(cls.srv, "responses-only", ["response.created"])
         st, _, cls.first = cls.srv.post_json("/v1/alerts/run", None)
         assert st == 200, cls.first
 
@@ -353,10 +356,10 @@ class AlertsTest(unittest.TestCase):
 
 class SchedulerTest(unittest.TestCase):
     def test_interval_emits_without_the_api_and_cooldown_expires(self):
-        srv = Server(args=["--alert-interval", "1", "--alert-cooldown", "3"]).start()
+        srv = Server(args=["--alert-interval", "1", "--alert-cooldown", "3"] + WEBHOOK_FLAGS).start()
         try:
             srv.post_json("/v1/surveys", SURVEY)
-            add_endpoint(srv.db, "all-journey", [DROPPED, PAIN])
+            add_endpoint(srv, "all-journey", [DROPPED, PAIN])
             post_rows(srv, make_rows())
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
@@ -385,10 +388,10 @@ class SchedulerTest(unittest.TestCase):
     def test_concurrent_runs_emit_each_finding_once(self):
         """The scheduler (every second) and four clients calling run at once: the database
         lock serializes the records, so each finding goes out exactly once."""
-        srv = Server(args=["--alert-interval", "1"]).start()
+        srv = Server(args=["--alert-interval", "1"] + WEBHOOK_FLAGS).start()
         try:
             srv.post_json("/v1/surveys", SURVEY)
-            add_endpoint(srv.db, "all-journey", [DROPPED, PAIN])
+            add_endpoint(srv, "all-journey", [DROPPED, PAIN])
             post_rows(srv, make_rows())
             emitted, statuses = [], []
 
