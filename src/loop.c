@@ -46,7 +46,7 @@ static json_t *event_data(struct cx_store *st, const struct cx_response *r, int6
 /* The rule's actions for response id (r): a delivery per webhook action (the payload of
  * `response.created` plus "rule"), a case for a case action. */
 static int run_actions(struct cx_store *st, const struct cx_rule *rule,
-		       const struct cx_response *r, int64_t id, json_t *data,
+		       const struct cx_response *r, int64_t id, json_t **data,
 		       struct cx_error *err)
 {
 	struct cx_event ev = { .type = "response.matched_rule", .survey = r->survey,
@@ -64,8 +64,12 @@ static int run_actions(struct cx_store *st, const struct cx_rule *rule,
 						err);
 			continue;
 		}
+		if (!*data && !(*data = event_data(st, r, id))) {
+			rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+			break;
+		}
 		if (!ev.data) {
-			ev.data = json_copy(data);   /* shallow: R is shared */
+			ev.data = json_copy(*data);   /* shallow: R is shared */
 			if (!ev.data || json_object_set_new(ev.data, "rule", json_pack("{s:s, s:s}",
 							    "id", rule->id, "name", rule->name))) {
 				rc = cx_error_set(err, 503, "storage_unavailable", NULL,
@@ -86,14 +90,17 @@ int cx_loop_on_response(struct cx_store *st, const struct cx_response *r, int64_
 			       .customer = r->customer, .response_id = id,
 			       .at_ms = r->received_ms };
 	const struct cx_ruleset *set = NULL;
-	int rc;
+	int rc = 0;
 
-	if (!(ev.data = event_data(st, r, id))) {
-		rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
-		goto out;
+	/* the data (a copy of the survey, R) is built only when someone gets it */
+	if (cx_store_emit_wanted(st, ev.type, r->survey)) {
+		if (!(ev.data = event_data(st, r, id))) {
+			rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+			goto out;
+		}
+		if ((rc = cx_store_emit(st, &ev, NULL, NULL, err)))
+			goto out;
 	}
-	if ((rc = cx_store_emit(st, &ev, NULL, NULL, err)))
-		goto out;
 	/* the snapshot of this moment: a rule changed after this line counts from the next
 	 * response on */
 	set = cx_store_rules_acquire(st, r->survey);
@@ -102,7 +109,7 @@ int cx_loop_on_response(struct cx_store *st, const struct cx_response *r, int64_
 
 		if (!rule->enabled || !cx_rule_match(rule, r))
 			continue;
-		rc = run_actions(st, rule, r, id, ev.data, err);
+		rc = run_actions(st, rule, r, id, &ev.data, err);
 		if (rule->stop)
 			break;
 	}

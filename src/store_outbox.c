@@ -211,7 +211,7 @@ static char *payload(const struct cx_event *ev)
 		      ev->data ? ev->data : json_object());
 	if (!o)
 		return NULL;
-	body = json_dumps(o, JSON_COMPACT);
+	body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));   /* as the API prints */
 	json_decref(o);
 	return body;
 }
@@ -310,6 +310,17 @@ static void free_ids(char **ids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
+}
+
+int cx_store_emit_wanted(struct cx_store *st, const char *type, const char *survey)
+{
+	struct cx_event ev = { .type = type, .survey = survey };
+	char **ids;
+	size_t n;
+	int rc = subscribers(st, cx_store_wdb(st), &ev, &ids, &n);
+
+	free_ids(ids, n);
+	return rc != 0 || n > 0;   /* when in doubt, let cx_store_emit find out */
 }
 
 int cx_outbox_insert(struct cx_store *st, sqlite3 *db, const struct cx_event *ev,

@@ -253,6 +253,10 @@ struct cx_event {
 int cx_store_emit(struct cx_store *st, const struct cx_event *ev, const char *endpoint,
 		  int *queued, struct cx_error *err);
 
+/* Writer family: 1 if some endpoint would get an event of `type` for `survey` from
+ * cx_store_emit(..., NULL, ...) (so the caller can skip building its data), else 0. */
+int cx_store_emit_wanted(struct cx_store *st, const char *type, const char *survey);
+
 /* --- webhook endpoints and deliveries (src/store_outbox.c; schema 010) --- */
 /* Any thread; each call uses a connection of its own (admin routes are rare). Endpoints
  * and deliveries travel as JSON in the API's shapes (README, "Webhooks"). `def` is a
