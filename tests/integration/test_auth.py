@@ -14,26 +14,54 @@ from cxdtest import CXD, Server  # noqa: E402
 
 RESP = {"survey": "s1", "stage": "purchase", "touchpoint": "web", "nps": 9}
 
-# route -> expected status for (no key, wrong key, ingest, read, admin); a 2xx/4xx other
+# route -> expected status for (no key, wrong key, ingest, read, agent, admin); a 2xx/4xx other
 # than 401/403 means the key got through to the handler.
+RULE = {"id": "r-%s", "name": "detractors", "when": {"nps": {"max": 6}}, "actions": [{"type": "case"}]}
+
 TABLE = [
-    ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
-    ("GET", "/", None, (200, 200, 200, 200, 200)),
-    ("GET", "/v1/surveys", None, (401, 401, 403, 200, 200)),
-    ("GET", "/v1/surveys/s1", None, (401, 401, 403, 200, 200)),
-    ("POST", "/v1/surveys", {"id": "new-%s", "title": "t"}, (401, 401, 403, 403, 201)),
-    ("PUT", "/v1/surveys/s1", {"title": "again"}, (401, 401, 403, 403, 200)),
-    ("GET", "/v1/surveys/s1/scores", None, (401, 401, 403, 200, 200)),
-    ("GET", "/v1/surveys/s1/journey", None, (401, 401, 403, 200, 200)),
-    ("GET", "/v1/surveys/s1/comments", None, (401, 401, 403, 200, 200)),
-    ("GET", "/v1/surveys/s1/responses", None, (401, 401, 403, 200, 200)),
-    ("POST", "/v1/responses", RESP, (401, 401, 201, 403, 201)),
-    ("POST", "/v1/surveys/s1/responses", RESP, (401, 401, 201, 403, 201)),   # s1 is private
-    ("DELETE", "/v1/customers/nobody", None, (401, 401, 403, 403, 200)),
-    ("DELETE", "/v1/responses/999999/comment", None, (401, 401, 403, 403, 404)),
-    ("GET", "/v1/keys", None, (401, 401, 403, 403, 200)),
-    ("POST", "/v1/keys", {"role": "read"}, (401, 401, 403, 403, 201)),
-    ("DELETE", "/v1/keys/aaaaaaaaaaaa", None, (401, 401, 403, 403, 404)),
+    ("GET", "/healthz", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/v1/surveys", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/surveys/s1", None, (401, 401, 403, 200, 200, 200)),
+    ("POST", "/v1/surveys", {"id": "new-%s", "title": "t"}, (401, 401, 403, 403, 403, 201)),
+    ("PUT", "/v1/surveys/s1", {"title": "again"}, (401, 401, 403, 403, 403, 200)),
+    ("GET", "/v1/surveys/s1/scores", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/surveys/s1/journey", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/surveys/s1/comments", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/surveys/s1/responses", None, (401, 401, 403, 200, 200, 200)),
+    ("POST", "/v1/responses", RESP, (401, 401, 201, 403, 403, 201)),
+    ("POST", "/v1/surveys/s1/responses", RESP, (401, 401, 201, 403, 403, 201)),   # s1 is private
+    ("DELETE", "/v1/customers/nobody", None, (401, 401, 403, 403, 403, 200)),
+    ("DELETE", "/v1/responses/999999/comment", None, (401, 401, 403, 403, 403, 404)),
+    ("GET", "/v1/keys", None, (401, 401, 403, 403, 403, 200)),
+    ("POST", "/v1/keys", {"role": "read"}, (401, 401, 403, 403, 403, 201)),
+    ("DELETE", "/v1/keys/aaaaaaaaaaaa", None, (401, 401, 403, 403, 403, 404)),
+    # issue 12: agent works cases; rules, endpoints, deliveries and alerts are admin's
+    ("GET", "/metrics", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/cases", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/cases/999999", None, (401, 401, 403, 404, 404, 404)),
+    ("PATCH", "/v1/cases/999999", {"status": "contacted"}, (401, 401, 403, 403, 404, 404)),
+    ("POST", "/v1/cases/999999/notes", {"text": "called back"}, (401, 401, 403, 403, 404, 404)),
+    ("GET", "/v1/surveys/s1/rules", None, (401, 401, 403, 200, 200, 200)),
+    ("POST", "/v1/surveys/s1/rules", RULE, (401, 401, 403, 403, 403, 201)),
+    ("GET", "/v1/surveys/s1/rules/none", None, (401, 401, 403, 404, 404, 404)),
+    ("PUT", "/v1/surveys/s1/rules/r-put", dict(RULE, id="r-put"), (401, 401, 403, 403, 403, 201)),
+    ("DELETE", "/v1/surveys/s1/rules/none", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/endpoints", {"id": "e-%s", "url": "https://127.0.0.1/hook"}, (401, 401, 403, 403, 403, 422)),
+    ("GET", "/v1/endpoints", None, (401, 401, 403, 403, 403, 200)),
+    ("GET", "/v1/endpoints/none", None, (401, 401, 403, 403, 403, 404)),
+    ("PUT", "/v1/endpoints/none", {"url": "https://127.0.0.1/hook"}, (401, 401, 403, 403, 403, 422)),
+    ("DELETE", "/v1/endpoints/none", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/endpoints/none/pause", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/endpoints/none/resume", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/endpoints/none/rotate", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/endpoints/none/retry", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/endpoints/none/test", None, (401, 401, 403, 403, 403, 404)),
+    ("GET", "/v1/endpoints/none/deliveries", None, (401, 401, 403, 403, 403, 404)),
+    ("GET", "/v1/deliveries/999999", None, (401, 401, 403, 403, 403, 404)),
+    ("POST", "/v1/deliveries/999999/retry", None, (401, 401, 403, 403, 403, 404)),
+    ("GET", "/v1/alerts", None, (401, 401, 403, 403, 403, 200)),
+    ("POST", "/v1/alerts/run", None, (401, 401, 403, 403, 403, 200)),
 ]
 
 
@@ -45,7 +73,7 @@ class AuthTest(unittest.TestCase):
         for sid in ("s1", "s2"):
             cls.srv.post_json("/v1/surveys", {"id": sid, "title": sid})
         cls.keys = {}
-        for role in ("ingest", "read"):
+        for role in ("ingest", "read", "agent"):
             st, _, body = cls.srv.post_json("/v1/keys", {"role": role, "label": role + " key"})
             assert st == 201, body
             cls.keys[role] = body["secret"]
@@ -62,10 +90,10 @@ class AuthTest(unittest.TestCase):
 
     def test_route_by_role_table(self):
         wrong = self.srv.key[:-4] + "zzzz"
-        secrets = (None, wrong, self.keys["ingest"], self.keys["read"], self.srv.key)
+        secrets = (None, wrong, self.keys["ingest"], self.keys["read"], self.keys["agent"], self.srv.key)
         n = 0
         for method, path, body, want in TABLE:
-            for who, secret, status in zip(("none", "wrong", "ingest", "read", "admin"), secrets, want):
+            for who, secret, status in zip(("none", "wrong", "ingest", "read", "agent", "admin"), secrets, want):
                 n += 1
                 with self.subTest(route=method + " " + path, key=who):
                     st, _, got = self.call(method, path, body, secret, n)
