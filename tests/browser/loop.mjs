@@ -46,7 +46,7 @@ async function open(key) {
   return { ctx, page, log };
 }
 const ready = page => page.waitForSelector("body[data-ready='1']", { timeout: 30000 });
-const casesIn = page => page.waitForSelector("#cases[data-state='ready']", { timeout: 30000 });
+const casesIn = page => page.waitForSelector("#cases[data-state='ready']", { state: "attached", timeout: 30000 });
 const api = (log, n) => log.requests.slice(n).filter(u => u.includes("/v1/")).map(u => { const [m, x] = u.split(" "); const p = new URL(x); return m + " " + p.pathname + p.search; });
 
 async function axe(page) {
