@@ -95,8 +95,10 @@ async function visit(role, steps) {
   const r = out[role] = { first: api(log, 0), ...(await page.evaluate(facts)) };
   r.axe = await axe(page);
   if (job.shots && job.shots[role]) await page.screenshot({ path: job.shots[role], fullPage: true });
+  await page.evaluate(() => { document.querySelector("header").style.position = "static"; });   // (not over a card)
   for (const card of ["cases", "endpoints"])   // a card alone, to look at closely
     if (job.shots && job.shots[role + "-" + card]) await page.locator("#" + card + "-card").screenshot({ path: job.shots[role + "-" + card] });
+  await page.evaluate(() => { document.querySelector("header").style.position = ""; });
   if (steps) await steps(page, log, r);
   r.console = log.console.slice();
   r.failed = log.failed.slice();

@@ -21,7 +21,8 @@ the tests here hold those facts against the API:
   is no who-am-I route), layout shift under 0.1.
 
 Screenshots: CX_SCREENSHOT names the desktop agent view; the same name with -phone,
--admin, -admin-phone, -read-phone beside it.
+-admin, -admin-phone, -read-phone beside it, and the cards alone: -cases, -cases-phone,
+-endpoints, -endpoints-phone.
 """
 import datetime
 import json
@@ -96,7 +97,7 @@ class DashboardLoopTest(unittest.TestCase):
             assert st == 201, k
             cls.keys[role] = k["secret"]
             cls.keys[role + "_id"] = k["id"]
-        # two endpoints: one active (nothing subscribed, so nothing is sent), one paused
+        # two endpoints on a port nobody listens on: one active (failing, below), one paused
         for e in ({"id": "support-desk", "url": "http://127.0.0.1:9/hooks/cxd", "description": "the help desk",
                    "events": ["case.opened"]},
                   {"id": "referrals", "url": "http://127.0.0.1:9/referrals", "events": ["response.matched_rule"],
@@ -110,6 +111,13 @@ class DashboardLoopTest(unittest.TestCase):
         cls.now = int(time.time())
         cls.case_ids = cls.seed_cases(srv.db)
         cls.srv = Server(db=srv.db, tmp=srv.tmp, key=srv.key, args=flags).start()
+        # a test event to the active endpoint: refused, so it is failing with one pending
+        st, _, body = cls.srv.request("POST", "/v1/endpoints/support-desk/test")
+        assert st == 201, body
+        deadline = time.monotonic() + 30
+        while not cls.srv.get("/v1/endpoints/support-desk")[2]["health"]["failing"]:
+            assert time.monotonic() < deadline, "the test delivery was never tried"
+            time.sleep(0.1)
         cls.runs = {}
         for i, w in enumerate(WIDTHS):
             cls.runs[w] = cls.browse(w, cls.case_ids["work"][i])
@@ -173,7 +181,10 @@ class DashboardLoopTest(unittest.TestCase):
                "missing": 999999, "touchpoint": "courier",
                "shots": {"agent": shot("-phone") if phone else SHOT,
                          "admin": shot("-admin-phone") if phone else shot("-admin"),
-                         "read": shot("-read-phone") if phone else None}}
+                         "read": shot("-read-phone") if phone else None,
+                         # the two cards alone, to look at closely
+                         "agent-cases": shot("-cases-phone" if phone else "-cases"),
+                         "admin-endpoints": shot("-endpoints-phone" if phone else "-endpoints")}}
         # what the API says just before, for the page to match
         cls.expected = getattr(cls, "expected", {})
         cls.expected[width] = {"cases": cls.list_cases(), "at": time.time()}
@@ -380,15 +391,23 @@ class DashboardLoopTest(unittest.TestCase):
                 self.assertTrue(p["why"].startswith("Paused: "), p)
                 if api["referrals"]["state_reason"]:
                     self.assertIn(api["referrals"]["state_reason"], p["why"])
+                self.assertIn("Nothing is sent to it until it is resumed", p["why"])
+                self.assertEqual(p["badges"], ["Paused", "Nothing sent yet"])
+                self.assertIsNone(p["lastError"])
                 a = shown["support-desk"]
-                self.assertIn("Active", a["badges"])
+                self.assertEqual(a["badges"], ["Active", "Failing"])
                 self.assertIsNone(a["why"])
+                self.assertEqual(a["figures"]["Pending"], "1")
+                self.assertRegex(a["figures"]["Oldest pending"], r"^\d+ (s|min)$")
+                self.assertRegex(a["figures"]["Last attempt"], r" ago, no answer$")
+                self.assertTrue(a["lastError"].startswith("Last error: Failed to connect to 127.0.0.1 port 9"), a)
                 for e in shown.values():
                     h = api[e["id"]]["health"]
                     self.assertEqual(e["figures"]["Pending"], format(h["pending"], ","))
                     self.assertEqual(e["figures"]["Dead"], format(h["dead"], ","))
-                    self.assertIn("Failing" if h["failing"] else "Last delivery OK", e["badges"])
-                self.assertIn("2 endpoints, 1 paused, disabled or failing", r["endpointsCount"])
+                    self.assertIn("Failing" if h["failing"] else "Last delivery OK" if h["last_attempt_at"]
+                                  else "Nothing sent yet", e["badges"])
+                self.assertEqual("2 endpoints, 2 paused, disabled or failing.", r["endpointsCount"])
                 self.assertIn("GET /v1/endpoints", r["first"])
 
     def test_others_do_not_see_endpoints(self):
