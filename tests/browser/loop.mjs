@@ -118,15 +118,20 @@ async function agent(page, log, r) {
   const row = "#case-" + job.work;
   await page.locator(row).scrollIntoViewIfNeeded();
   r.before = await page.evaluate(facts);
+  // (done when the card's status line changes: "Case N is now ...", or why not)
+  const said = () => page.locator("#cases-count").textContent();
+  const saysMore = prev => page.waitForFunction(p => document.getElementById("cases-count").textContent !== p, prev, { timeout: 20000 });
   n = log.requests.length;
+  let prev = await said();
   await page.locator(row + " button[data-to=contacted]").focus();
   await page.keyboard.press("Enter");
-  await page.waitForSelector(row + "[data-status=contacted]", { timeout: 20000 });
+  await saysMore(prev);
   r.contacted = { requests: api(log, n), focused: await page.evaluate(() => document.activeElement.textContent + "|" + (document.activeElement.closest(".case") || {}).id),
                   status: await page.locator("#cases-count").textContent(), ...(await page.evaluate(facts)) };
   n = log.requests.length;
+  prev = await said();
   await page.click(row + " button[data-to=closed]");
-  await page.waitForSelector(row + "[data-status=closed]", { timeout: 20000 });
+  await saysMore(prev);
   r.closed = { requests: api(log, n), focused: await page.evaluate(() => document.activeElement.id),
                status: await page.locator("#cases-count").textContent(), ...(await page.evaluate(facts)) };
   r.consoleWorked = log.console.slice();

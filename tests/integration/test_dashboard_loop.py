@@ -20,6 +20,13 @@ the tests here hold those facts against the API:
   nothing on the console but the one 403 by which a non-admin key's role is learnt (there
   is no who-am-I route), layout shift under 0.1.
 
+Mutations tried, one at a time, each caught by its own test and no other: hours shown up
+to 3 days ("50 h", test_cases_listed_with_age_and_status and test_cases_page_on; the read
+key's list too); buttons for every key (test_read_key_cannot_change_cases); a changed row
+drawn from the old case, not the server's answer (test_agent_marks_contacted_then_closed);
+every endpoint drawn as active (test_admin_sees_endpoint_health). Run against wp/dash
+merged with wp/cases and wp/deliver, under ASan and UBSan.
+
 Screenshots: CX_SCREENSHOT names the desktop agent view; the same name with -phone,
 -admin, -admin-phone, -read-phone beside it, and the cards alone: -cases, -cases-phone,
 -endpoints, -endpoints-phone.
