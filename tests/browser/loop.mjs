@@ -4,7 +4,7 @@
 //   node loop.mjs '{"base": "http://127.0.0.1:PORT", "width": 390, "keys": {"admin": ..,
 //                   "agent": .., "read": ..}, "work": 12, "shots": {"agent": "a.png", ...}}'
 //
-// Three visits (or job.only: that key's, without steps), each in a fresh browser profile: an agent key (reads the cases, pages on,
+// Three visits (or job.only: those keys' visits, without steps), each in a fresh browser profile: an agent key (reads the cases, pages on,
 // chooses a touchpoint, marks case `work` contacted and then closed), a read key (sees the
 // cases without buttons; a reload does not ask the server its role again) and an admin key
 // (sees the endpoints' health). Each visit: axe-core (WCAG 2.1 A/AA), the console, CSP
@@ -168,7 +168,7 @@ async function reader(page, log, r) {
 
 try {
   const steps = { agent, read: reader, admin: null };
-  for (const role of job.only ? [job.only] : Object.keys(steps)) await visit(role, steps[role]);
+  for (const role of job.only || Object.keys(steps)) await visit(role, job.only ? null : steps[role]);
 } catch (e) {
   out.crash = String(e && e.stack || e);
 } finally {

@@ -16,6 +16,7 @@ the tests here hold those facts against the API:
   PATCH; its role is learnt once (a reload asks no more);
 - an admin key sees the endpoints' health, the paused one as paused with its reason and
   the API's counts; no other key sees the panel;
+- at 360 and 1920 px too, the agent's and the admin's page fit and pass axe;
 - axe-core (WCAG 2.1 A and AA) finds nothing, no horizontal scroll, no CSP violation,
   nothing on the console but the one 403 by which a non-admin key's role is learnt (there
   is no who-am-I route), layout shift under 0.1.
@@ -31,7 +32,6 @@ Screenshots: CX_SCREENSHOT names the desktop agent view; the same name with -pho
 -admin, -admin-phone, -read-phone beside it, and the cards alone: -cases, -cases-phone,
 -endpoints, -endpoints-phone.
 """
-import datetime
 import json
 import os
 import re
@@ -53,7 +53,8 @@ SCRIPT = os.path.join(BROWSER, "loop.mjs")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NODE = shutil.which("node")
 SHOT = os.environ.get("CX_SCREENSHOT", os.path.join(tempfile.gettempdir(), "cxd-dashboard-loop.png"))
-WIDTHS = (390, 1400)
+WIDTHS = (390, 1400)      # every step
+LAYOUT = (360, 1920)      # the agent's and the admin's page, measured and audited
 TOUCH = {"purchase": ["web-checkout", "phone"], "delivery": ["courier", "locker"]}
 PAGE = 8   # the page's cases per page
 H, D = 3600, 86400
@@ -74,6 +75,17 @@ def age_words(s):
     s = max(0, int(s))
     return ("%d s" % s if s < 60 else "%d min" % (s // 60) if s < H else
             "%d h" % (s // H) if s < D else "%d d" % (s // D))
+
+
+def run_job(job):
+    """loop.mjs's report for one job."""
+    run = subprocess.run([NODE, SCRIPT, json.dumps(job)], capture_output=True, text=True,
+                         timeout=600, cwd=BROWSER, env=dict(os.environ, CHROMIUM=CHROMIUM))
+    try:
+        return json.loads(run.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError("loop.mjs at %d px gave no report (exit %d):\n%s\n%s" % (
+            job["width"], run.returncode, run.stdout[-2000:], run.stderr[-4000:]))
 
 
 def shot(suffix):
@@ -128,6 +140,8 @@ class DashboardLoopTest(unittest.TestCase):
         cls.runs = {}
         for i, w in enumerate(WIDTHS):
             cls.runs[w] = cls.browse(w, cls.case_ids["work"][i])
+        cls.layout = {w: run_job({"base": "http://127.0.0.1:%d" % cls.srv.port, "width": w, "keys": cls.keys,
+                                  "only": ["agent", "admin"]}) for w in LAYOUT}
 
     @classmethod
     def tearDownClass(cls):
@@ -195,14 +209,7 @@ class DashboardLoopTest(unittest.TestCase):
         # what the API says just before, for the page to match
         cls.expected = getattr(cls, "expected", {})
         cls.expected[width] = {"cases": cls.list_cases(), "at": time.time()}
-        run = subprocess.run([NODE, SCRIPT, json.dumps(job)], capture_output=True, text=True,
-                             timeout=600, cwd=BROWSER, env=dict(os.environ, CHROMIUM=CHROMIUM))
-        try:
-            out = json.loads(run.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            raise RuntimeError("loop.mjs at %d px gave no report (exit %d):\n%s\n%s" % (
-                width, run.returncode, run.stdout[-2000:], run.stderr[-4000:]))
-        return out
+        return run_job(job)
 
     @classmethod
     def list_cases(cls, query="survey=shop&status=open,contacted,resolved"):
@@ -251,6 +258,26 @@ class DashboardLoopTest(unittest.TestCase):
         for w, r in self.each("agent"):
             with self.subTest(width=w, after="working a case"):
                 self.assertEqual(r["axeAfter"], [], json.dumps(r["axeAfter"], indent=1))
+
+    def test_layout_at_360_and_1920(self):
+        for w in LAYOUT:
+            r = self.layout[w]
+            with self.subTest(width=w):
+                self.assertNotIn("crash", r)
+            for role in ("agent", "admin"):
+                with self.subTest(width=w, role=role):
+                    v = r[role]
+                    self.assertEqual(v["axe"], [], json.dumps(v["axe"], indent=1))
+                    self.assertEqual((v["csp"], v["errors"]), ([], "0"))
+                    self.assertLessEqual(v["scrollWidth"], v["viewport"], "the page scrolls sideways")
+                    self.assertEqual(v["wide"], [])
+                    self.assertLess(v["cls"], 0.1)
+                    self.assertEqual(len(v["cases"]), PAGE)
+                    self.assertEqual(v["endpointsShown"], role == "admin")
+                    self.assertEqual(v["console"], [] if role == "admin" else [
+                        "error: Failed to load resource: the server responded with a status of 403 (Forbidden)"])
+                    for x in v["cases"] + v["endpoints"]:   # every row inside the window
+                        self.assertTrue(x["box"]["l"] >= 0 and x["box"]["r"] <= v["viewport"], x)
 
     def test_console_has_only_the_role_probe(self):
         probe = "error: Failed to load resource: the server responded with a status of 403 (Forbidden)"
@@ -446,11 +473,8 @@ class EmptyStatesTest(unittest.TestCase):
         st, _, body = cls.srv.post_json("/v1/responses", [{"survey": "shop", "stage": "purchase", "touchpoint": "phone",
                                                            "nps": 3, "comment": "slow"}])
         assert st == 201, body
-        job = {"base": "http://127.0.0.1:%d" % cls.srv.port, "width": 390, "keys": {"admin": cls.srv.key},
-               "only": "admin"}
-        run = subprocess.run([NODE, SCRIPT, json.dumps(job)], capture_output=True, text=True,
-                             timeout=600, cwd=BROWSER, env=dict(os.environ, CHROMIUM=CHROMIUM))
-        cls.out = json.loads(run.stdout.strip().splitlines()[-1])
+        cls.out = run_job({"base": "http://127.0.0.1:%d" % cls.srv.port, "width": 390,
+                           "keys": {"admin": cls.srv.key}, "only": ["admin"]})
 
     @classmethod
     def tearDownClass(cls):
