@@ -28,12 +28,13 @@ async function open(fragment) {
   const ctx = await browser.newContext({ viewport: { width: W, height: H }, acceptDownloads: true,
                                          deviceScaleFactor: 1, isMobile: W < 700, hasTouch: W < 700 });
   const page = await ctx.newPage();
-  const log = { console: [], dialogs: 0, failed: [], requests: [], csp: 0 };
+  const log = { console: [], dialogs: 0, failed: [], requests: [], csp: 0, forbidden: [] };
   page.on("console", m => { if (m.type() === "error" || m.type() === "warning") log.console.push(m.type() + ": " + m.text()); });
   page.on("pageerror", e => log.console.push("pageerror: " + e.message));
   page.on("dialog", d => { log.dialogs++; d.dismiss().catch(() => {}); });
   page.on("request", r => log.requests.push(r.url()));
   page.on("response", r => { if (r.status() === 404 || r.status() >= 500) log.failed.push(r.status() + " " + r.url()); });
+  page.on("response", r => { if (r.status() === 403) log.forbidden.push(r.request().method() + " " + new URL(r.url()).pathname); });
   page.on("requestfailed", r => log.failed.push("failed " + r.url() + " " + (r.failure() || {}).errorText));
   await page.addInitScript(() => {
     window.__cls = 0;
@@ -123,6 +124,7 @@ async function readScenario() {
   out.read = { ms: Date.now() - t0, dialogs: log.dialogs, first: since(log, 0), ...(await page.evaluate(measure)) };
   out.read.consoleBefore = log.console.slice();
   out.read.failedBefore = log.failed.slice();
+  out.read.forbidden = log.forbidden.slice();
   out.read.axe = await axe(page);
   if (job.shot) await page.screenshot({ path: job.shot, fullPage: true });
   if (job.layoutOnly) { await ctx.close(); return; }
@@ -195,6 +197,7 @@ async function readScenario() {
   steps.ninety = { requests: since(log, n), ...(await page.evaluate(measure)) };
   out.read.consoleAfter = log.console.slice();
   out.read.failedAfter = log.failed.slice();
+  out.read.forbiddenAfter = log.forbidden.slice();
   // a failed load shows the banner; the next good load clears it
   let once = true;
   await page.route("**/journey?**", route => {
