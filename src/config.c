@@ -15,7 +15,7 @@ const char cx_config_help[] =
 	"usage: cxd [options]\n"
 	"       cxd demo [options]    fill the database with demo data (100,000 responses\n"
 	"                             over 90 days) and exit\n"
-	"       cxd keys create --role ingest|read|admin [--surveys A,B] [--label T] [--db P]\n"
+	"       cxd keys create --role ingest|read|agent|admin [--surveys A,B] [--label T] [--db P]\n"
 	"       cxd keys list [--json] [--db PATH]   every key, without secrets\n"
 	"       cxd keys revoke ID [--db PATH]       safe while cxd serves\n"
 	"       cxd check [--db PATH] recompute the rollups from the rows; exit 1 if they differ\n"
