@@ -386,6 +386,9 @@ static void finish(struct cx_deliver *d, struct xfer *x, CURLcode res)
 	if (tries > (int)d->nsched) {
 		a->outcome = CX_ATTEMPT_DEAD;
 		a->next_at_ms = now;
+		cx_log_info("webhook delivery %lld to endpoint %s is dead after %d attempts (%s); "
+			    "POST /v1/deliveries/%lld/retry sends it again", (long long)x->id,
+			    x->endpoint, tries, msg, (long long)x->id);
 		atomic_fetch_add(&outcomes[CX_OUT_DEAD], 1);
 		return;
 	}

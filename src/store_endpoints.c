@@ -556,7 +556,8 @@ json_t *cx_store_delivery_retry(struct cx_store *st, int64_t id, struct cx_error
 	if (!db)
 		return NULL;
 	if (run(st, db, "UPDATE deliveries SET state = 'pending', next_at = " DUE("?2") ", "
-		"budget_from = attempts WHERE id = ?1", NULL, 0, num, 2, &changes, err) == 0) {
+		"budget_from = attempts, delivered_at = NULL WHERE id = ?1", NULL, 0, num, 2,
+		&changes, err) == 0) {
 		if (changes)
 			d = delivery_get(st, db, id, 0, err);
 		else

@@ -332,18 +332,26 @@ class WebhookTest(unittest.TestCase):
         st, _, page2 = self.srv.get("/v1/endpoints/dead/deliveries?state=dead&limit=1&after=" + page["next"])
         self.assertEqual([x["id"] for x in page2["deliveries"]], [d1["id"]])
         self.assertEqual(self.srv.get("/v1/endpoints/dead")[2]["health"]["dead"], 2)
+        # an operator sees it in the log too, with what to do
+        self.assertIn("webhook delivery %d to endpoint dead is dead after 4 attempts (HTTP 500" % d1["id"],
+                      self.srv.stderr())
         n = len(self.rx.requests("/dead"))
         self.rx.script("/dead", [200])
         st, _, r = self.srv.post_json("/v1/deliveries/%d/retry" % d1["id"], None)
         self.assertEqual((st, r["state"]), (200, "pending"))
         d = self.wait_state(d1["id"], "delivered")
         self.assertEqual(len(d["attempts"]), 5)
+        delivered_at = d["delivered_at_ms"]
+        st, _, r = self.srv.post_json("/v1/deliveries/%d/retry" % d1["id"], None)   # once more
+        self.assertEqual((st, r["state"], r["delivered_at_ms"]), (200, "pending", None))
+        d = self.wait_state(d1["id"], "delivered")
+        self.assertGreaterEqual(d["delivered_at_ms"], delivered_at)
         st, _, r = self.srv.post_json("/v1/endpoints/dead/retry", None)
         self.assertEqual((st, r), (200, {"retried": 1}))
         self.wait_state(d2["id"], "delivered")
         ids = {g[1]["webhook-id"] for g in self.rx.requests("/dead")}
         self.assertEqual(ids, {d1["webhook_id"], d2["webhook_id"]})
-        self.assertEqual(len(self.rx.requests("/dead")), n + 2)
+        self.assertEqual(len(self.rx.requests("/dead")), n + 3)
 
     def test_endpoint_api(self):
         srv = self.srv
