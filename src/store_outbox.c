@@ -443,6 +443,16 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 	w->st = st;
 	if (!(w->rdb = cx_store_connect(st, 1, err)) || !(w->wdb = cx_store_connect(st, 0, err)))
 		goto fail;
+	/* The worker's records (attempts, delivered, dead, an endpoint disabled by a 410) are
+	 * acknowledged to nobody: losing the last of them to a power cut only means sending
+	 * those deliveries again, with the same webhook-id, which at-least-once allows. So
+	 * its commits do not wait for an fsync of their own (the writer's next commit, with
+	 * synchronous=FULL, syncs the log they are in); under load they would otherwise hold
+	 * the write lock through an fsync the responses' group commit then waits behind. */
+	if (sqlite3_exec(w->wdb, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		cx_store_db_fail(st, w->wdb, err, "configuring the delivery worker");
+		goto fail;
+	}
 	/* the due index, then the endpoint's row: only active endpoints' deliveries */
 	if (sqlite3_prepare_v3(w->rdb, "SELECT d.id, d.msg_id, d.endpoint, d.payload, d.attempts, "
 			       "d.budget_from, e.url, e.secret, e.prev_secret, e.prev_secret_until "
