@@ -579,6 +579,13 @@ json_t *cx_store_endpoint_test(struct cx_store *st, const char *id, struct cx_er
 		goto out;
 	if (!(e = endpoint_get(st, db, id, err)))
 		goto out;
+	/* (real events are held for a disabled endpoint; a test is of no use there) */
+	if (strcmp(json_string_value(json_object_get(e, "state")) ?: "", "disabled") == 0) {
+		json_decref(e);
+		cx_error_set(err, 409, "endpoint_disabled", NULL, "endpoint '%.64s' is disabled: "
+			     "resume it first", id);
+		goto out;
+	}
 	json_decref(e);
 	if (exec(st, db, "BEGIN IMMEDIATE", err))
 		goto out;
@@ -586,10 +593,9 @@ json_t *cx_store_endpoint_test(struct cx_store *st, const char *id, struct cx_er
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
 	}
-	if (!queued) {
+	if (!queued) {   /* deleted since it was read */
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		cx_error_set(err, 409, "endpoint_disabled", NULL, "endpoint '%.64s' is disabled: "
-			     "resume it first", id);
+		cx_error_set(err, 404, "not_found", NULL, "no endpoint '%.64s'", id);
 		goto out;
 	}
 	if (exec(st, db, "COMMIT", err)) {

@@ -7,7 +7,7 @@
  * (a case changed over the API, an alert) prepare theirs per call: those paths are rare.
  *
  * The subscriber lookup runs for every new response, so it reads an in-memory copy of the
- * endpoints (id, events, surveys; disabled ones left out), not the table. The copy is made
+ * endpoints (id, events, surveys), not the table. The copy is made
  * from the table on the caller's connection, inside its transaction, whenever the
  * generation number `gen` moved since it was made; every change to an endpoint bumps `gen`
  * after its commit (this file makes all of them). The copy is under `mu`; the matching ids
@@ -28,7 +28,7 @@
 enum { Q_ONE, Q_INSERT, NQ };
 
 static const char *const sql_of[NQ] = {
-	[Q_ONE] = "SELECT id FROM endpoints WHERE id = ?1 AND state <> 'disabled'",
+	[Q_ONE] = "SELECT id FROM endpoints WHERE id = ?1",
 	[Q_INSERT] = "INSERT INTO deliveries(msg_id, endpoint, type, survey, customer, "
 		     "response_id, rule, case_id, payload, next_at, created_at) "
 		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce((SELECT CASE WHEN "
@@ -225,8 +225,8 @@ static int subs_build(struct cx_outbox *ob, sqlite3 *db)
 	int rc;
 
 	subs_clear(ob);
-	if (sqlite3_prepare_v2(db, "SELECT id, events, surveys FROM endpoints WHERE state <> "
-			       "'disabled' ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT id, events, surveys FROM endpoints ORDER BY id", -1, &q,
+			       NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *sv = (const char *)sqlite3_column_text(q, 2);

@@ -247,8 +247,8 @@ struct cx_event {
  * rule's action), or, with endpoint NULL, for every endpoint subscribed to ev->type (and
  * to ev->survey, when the endpoint lists surveys). The body is
  *   {"type": ev->type, "timestamp": RFC 3339 of ev->at_ms, "data": ev->data}
- * and each delivery gets its own webhook-id (msg_...). A disabled endpoint, or an unknown
- * one, gets nothing. *queued (may be NULL) is the number of deliveries written. Fails
+ * and each delivery gets its own webhook-id (msg_...). A paused or disabled endpoint's
+ * deliveries are held (queued, not sent) until it is resumed; an unknown one gets nothing. *queued (may be NULL) is the number of deliveries written. Fails
  * only with a 503 (the transaction is lost). */
 int cx_store_emit(struct cx_store *st, const struct cx_event *ev, const char *endpoint,
 		  int *queued, struct cx_error *err);

@@ -210,7 +210,11 @@ class WebhookTest(unittest.TestCase):
         self.wait_state(d["id"], "delivered")
 
     def test_410_disables_the_endpoint(self):
-        self.endpoint("gone", "/gone")
+        """A 410 disables the endpoint; events that happen meanwhile are still queued (held,
+        not sent) and go out on resume: nothing is lost to a receiver's mistaken 410.
+        Mutation: leaving disabled endpoints out of the subscriber lookup (as before)."""
+        self.srv.post_json("/v1/surveys", {"id": "gone-s", "title": "t", "touchpoints": {"purchase": ["web"]}})
+        self.endpoint("gone", "/gone", events=["webhook.test", "response.created"], surveys=["gone-s"])
         self.rx.script("/gone", [410, 200])
         d = self.send_test("gone")
         self.rx.wait("/gone", 1)
@@ -227,9 +231,24 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(self.delivery(d["id"])["state"], "pending")
         st, _, err = self.srv.post_json("/v1/endpoints/gone/test", None)
         self.assertEqual((st, err["error"]["code"]), (409, "endpoint_disabled"))
+        st, _, r = self.srv.post_json("/v1/responses", {"survey": "gone-s", "stage": "purchase",
+                                                         "touchpoint": "web", "nps": 3})
+        self.assertEqual(st, 201, r)
+        time.sleep(0.5)
+        self.assertEqual(len(self.rx.requests("/gone")), 1, "sent to a disabled endpoint")
+        self.rx.script("/gone", [200, 200])
         st, _, e = self.srv.post_json("/v1/endpoints/gone/resume", None)
         self.assertEqual((st, e["state"], e["state_reason"]), (200, "active", None))
         self.wait_state(d["id"], "delivered")
+        self.rx.wait("/gone", 3)
+        self.assertEqual(len(self.rx.requests("/gone")), 3)   # the 410, then both held events
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.srv.get("/v1/endpoints/gone")[2]["health"]["pending"]:
+            time.sleep(0.05)
+        st, _, page = self.srv.get("/v1/endpoints/gone/deliveries?state=delivered")
+        self.assertEqual(sorted(x["type"] for x in page["deliveries"]), ["response.created", "webhook.test"])
+        self.assertEqual([x["response_id"] for x in page["deliveries"] if x["type"] == "response.created"],
+                         [r["id"]])
 
     def test_a_hanging_receiver_times_out_and_blocks_no_one(self):
         self.endpoint("hang", "/hang")
