@@ -122,7 +122,7 @@ def drain(test, srv, db, endpoints, timeout=DRAIN_S):
             if not s.get("dead"):
                 return retried
             for e in endpoints:
-                st, _, r = srv.post_json("/v1/endpoints/%s/retry" % e, {})
+                st, _, r = srv.request("POST", "/v1/endpoints/%s/retry" % e)
                 test.assertEqual(st, 200, r)
                 retried += r["retried"]
         if time.monotonic() > deadline:
@@ -181,7 +181,9 @@ class ChaosTest(unittest.TestCase):
                 lives.append((time.time(), None))
                 ledger.recover(srv, db, "round %d (%s)" % (k, how))
             rx.set_mode("ok")
+            t0 = time.monotonic()
             retried_dead = drain(self, srv, db, ["created", "ruled"])
+            drain_s = time.monotonic() - t0
             health = {e: srv.get("/v1/endpoints/" + e)[2] for e in ("created", "ruled")}
             srv.assert_clean_exit(self)
         finally:
@@ -196,9 +198,9 @@ class ChaosTest(unittest.TestCase):
             self.assertEqual(h["state"], "active", h)
             self.assertEqual(h["health"]["pending"], 0, h)
         print("webhook chaos: %d kills (%s), receiver modes %s, %d responses acknowledged, "
-              "%d requests received, %d dead deliveries retried by the API"
+              "%d requests received, %d dead deliveries retried by the API, drained in %.1f s"
               % (KILLS, dict(kills_used), dict(modes_used), len(ledger.acked), len(rx.records()),
-                 retried_dead))
+                 retried_dead, drain_s))
 
     def check_deliveries(self, db, ledger, recs, lives):
         rows = {str(i): nps for i, nps in db_rows(db, "SELECT id, nps FROM responses WHERE survey = ?",
@@ -313,7 +315,7 @@ class GoneTest(unittest.TestCase):
                                             % ",".join(map(str, later["ids"])))[0][0]
 
             rx.set_mode("ok")
-            st, _, ep = srv.post_json("/v1/endpoints/g/resume", {})
+            st, _, ep = srv.request("POST", "/v1/endpoints/g/resume")
             self.assertEqual((st, ep["state"]), (200, "active"), ep)
             self.assertTrue(rx.wait_for(lambda recs: held <= {event_key(x)[0] for x in recs
                                                                if x.status == 200}, 30),

@@ -167,6 +167,9 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
+    def handle_error(self, request, client_address):
+        pass   # a client (cxd) killed or gone mid-request: expected here, not news
+
 
 class Receiver:
     """The receiver: a threaded HTTP server on 127.0.0.1 (port 0: a free one, kept across
