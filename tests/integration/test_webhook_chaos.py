@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 import unittest
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
@@ -265,9 +265,61 @@ class ChaosTest(unittest.TestCase):
             if r.body["type"] == "response.matched_rule":
                 self.assertEqual(d["rule"]["id"], "detractor", r)
         dups = sum(len(rs) for rs in by_id.values()) - len(by_id)
+        answers = Counter(str(r.status) if r.status else "none (%s)" % r.mode for r in recs)
         print("webhook chaos: %d events expected, %d delivered, %d requests in all (%d repeats of "
-              "an id), %d acknowledged responses, %d committed rows"
-              % (len(expected), len(answered & expected), len(recs), dups, len(acked), len(rows)))
+              "an id; answers %s), %d acknowledged responses, %d committed rows"
+              % (len(expected), len(answered & expected), len(recs), dups, dict(answers), len(acked),
+                 len(rows)))
+
+
+class RetryTimingTest(unittest.TestCase):
+    """Without load or kills (the chaos's backlog hides timing): a 429's Retry-After is
+    waited for, and a 500 is retried after the schedule's step (+-20 %), both with the
+    same webhook-id."""
+
+    def test_retry_after_and_schedule(self):
+        rx = whreceiver.Receiver().start()
+        srv = Server(args=FLAGS).start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": SURVEY, "title": "Timing"})[0], 201)
+            make_endpoint(self, srv, rx, "t", CREATED, ["response.created"])
+            rx.set_mode("throttle", retry_after=RETRY_AFTER)
+            r = random.Random(9)
+            self.assertEqual(srv.post_json("/v1/responses", [random_response(r, SURVEY)
+                                                              for _ in range(3)])[0], 201)
+            self.assertTrue(rx.wait_for(lambda recs: len(recs) >= 9, 30), rx.records())
+            rx.set_mode("fail")
+            n = rx.count()
+            self.assertTrue(rx.wait_for(lambda recs: len(recs) >= n + 9, 30), rx.records())
+            rx.set_mode("ok")
+            drain(self, srv, db=srv.db, endpoints=["t"])
+            srv.assert_clean_exit(self)
+        finally:
+            stop_server(srv)
+            rx.stop()
+        by_id = defaultdict(list)
+        for x in rx.records():
+            by_id[x.msg_id].append(x)
+        self.assertEqual(len(by_id), 3, "one webhook-id per event")
+        steps = [s.strip() for s in SCHEDULE.split(",")]
+        step_s = [float(s[:-2]) / 1000 if s.endswith("ms") else float(s[:-1]) for s in steps]
+        early = []
+        for mid, rs in by_id.items():
+            self.assertTrue(all(x.verified for x in rs))
+            self.assertEqual(rs[-1].status, 200)
+            fails = 0
+            for a, b in zip(rs, rs[1:]):
+                gap = b.at - a.at
+                if a.status == 429 and gap < RETRY_AFTER - 0.05:
+                    early.append((mid, "429", round(gap, 3)))
+                if a.status == 500:
+                    # the attempt count includes the 429s: the step is the attempts' index
+                    k = rs.index(a)
+                    if gap < 0.8 * step_s[min(k, len(step_s) - 1)] - 0.02:
+                        early.append((mid, "500 after attempt %d" % (k + 1), round(gap, 3)))
+                    fails += 1
+        self.assertEqual(early, [], "retried sooner than Retry-After or the schedule")
+        print("retry timing: %d requests for 3 events" % len(rx.records()))
 
 
 class GoneTest(unittest.TestCase):
