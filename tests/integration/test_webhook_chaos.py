@@ -220,10 +220,10 @@ class ChaosTest(unittest.TestCase):
             keys[r.msg_id].add(k)
             if r.status == 200:
                 answered.add(k)
-        two_ids = {k: v for k, v in ids.items() if len(v) > 1}
-        self.assertEqual(two_ids, {}, "one event sent under several webhook-ids")
-        two_keys = {i: v for i, v in keys.items() if len(v) > 1}
-        self.assertEqual(two_keys, {}, "one webhook-id for several events")
+        two_ids = sorted((k, sorted(v)) for k, v in ids.items() if len(v) > 1)
+        self.assertEqual(two_ids[:3], [], "%d events sent under several webhook-ids" % len(two_ids))
+        two_keys = sorted((i, sorted(v)) for i, v in keys.items() if len(v) > 1)
+        self.assertEqual(two_keys[:3], [], "%d webhook-ids for several events" % len(two_keys))
         uncommitted = sorted(k for k in ids if k not in expected)
         self.assertEqual(uncommitted[:10], [], "%d events sent that no committed row calls for "
                          "(or to the wrong endpoint)" % len(uncommitted))
@@ -382,7 +382,8 @@ class GoneTest(unittest.TestCase):
         ids = defaultdict(set)
         for x in recs:
             ids[event_key(x)].add(x.msg_id)
-        self.assertEqual({k: v for k, v in ids.items() if len(v) > 1}, {})
+        self.assertEqual([(k, v) for k, v in ids.items() if len(v) > 1][:3], [],
+                         "events sent under several webhook-ids")
         print("gone: %d requests answered 410 before the endpoint was disabled, %d held events "
               "delivered after resume, %d deliveries queued for the 5 responses posted while disabled"
               % (n, len(held), queued_while_disabled))
