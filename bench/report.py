@@ -91,11 +91,13 @@ def loop_table():
                 fmt(get("cxd", k, "p50"), 3), fmt(get("cxd", k, "p99"), 3),
                 fmt(o["sent"] / o["dur"]), fmt(o["pending"]), o["dead"]))
         if drained:
-            print("\nAfter the last load the backlog of %s deliveries drained in %.1f s%s; %s delivered in "
-                  "all, %d dead, %d still pending." % (
-                      fmt(drained["pending"]), drained["secs"],
-                      " (%s/s)" % fmt(drained["pending"] / drained["secs"]) if drained["secs"] > 0.5 else "",
-                      fmt(drained["delivered"]), drained["dead"], drained["left"]))
+            d = drained
+            sent = d["pending"] - d["left"]
+            print("\nAfter the last load: a backlog of %s deliveries; %s after %.0f s (%s sent/s), "
+                  "%s delivered in all, %d dead." % (
+                      fmt(d["pending"]), "drained" if not d["left"] else "%s still pending" % fmt(d["left"]),
+                      d["secs"], fmt(sent / d["secs"]) if d["secs"] > 0.5 else "-",
+                      fmt(d["delivered"]), d["dead"]))
 
 
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t") if os.path.exists("/proc/cpuinfo") else "?"
