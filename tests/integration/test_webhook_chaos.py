@@ -74,14 +74,14 @@ FLAGS = ["--webhook-allow-private", "--webhook-allow-http", "--webhook-retry-sch
 RETRY_AFTER = 1          # seconds, in the receiver's 429s
 SURVEY = "chaos"
 CREATED, RULED = "/created", "/rule"    # the receiver's paths of the two endpoints
-DRAIN_S = float(os.environ.get("CHAOS_DRAIN_S", "180"))
+DRAIN_S = float(os.environ.get("CHAOS_DRAIN_S", "420"))
 
 
 class ChaosLedger(Ledger):
     """test_crash's Ledger with lighter requests (a single response 70 %, a batch of 2-10
     30 %) and a short pause between them: every response makes one or two deliveries,
     and the outbox must drain within the test's bounds."""
-    pause = float(os.environ.get("CHAOS_PAUSE", "0.01"))
+    pause = float(os.environ.get("CHAOS_PAUSE", "0.02"))
 
     def next_request(self, r, survey):
         time.sleep(self.pause)
