@@ -16,10 +16,18 @@ for line in open(raw):
     R[(s, load)].append(dict(rps=float(rps), p50=float(p50), p99=float(p99), err=int(n2) + max(int(se), 0)))
 X = {}
 imp = None
+outbox, drained = {}, None   # phase 3b: the loop's outbox after each load, and its drain
 for line in open(extra):
     f = line.rstrip("\n").split("\t")
     if f[0] == "IMPORT":
         imp = dict(rows=int(f[2]), secs=float(f[4]) - float(f[3]), ok=int(f[5]))
+        continue
+    if f[0] == "OUTBOX":
+        outbox[f[1]] = dict(sent=int(f[3]) - int(f[2]), pending=int(f[4]), dead=int(f[5]), dur=float(f[6]))
+        continue
+    if f[0] == "DRAIN":
+        drained = dict(pending=int(f[1]), secs=float(f[3]) - float(f[2]), delivered=int(f[4]),
+                       left=int(f[5]), dead=int(f[6]))
         continue
     kv = dict(x.split("=") for x in f[2].split()[1:])
     dur = int(kv["duration_us"]) / 1e6
@@ -61,15 +69,50 @@ if imp:
 
 errors = {s: sum(r["err"] for (sy, _), rs in R.items() if sy == s for r in rs) + sum(x["err"] for (sy, _), x in X.items() if sy == s)
           for s in ("cxd", "go", "fastapi", "nginx")}
+
+
+def loop_table():
+    """Phase 3b: the same POST loads without and with rules and endpoints active."""
+    if outbox:
+        print("\n**POST with rules and endpoints active** (10 rules on the survey, 4 matching, 3 "
+              "endpoints, one subscribed to response.created: about 2.4 deliveries per response; "
+              "the receiver is nginx answering 204 on 127.0.0.1), beside the same loads on the same "
+              "cxd and database just before, without rules or endpoints:\n")
+        print("| load | plain cxd req/s | with rules + endpoints | ratio | p50 / p99 ms | deliveries sent/s during the load | backlog after it (pending) | dead |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for c in (32, 256, 1):
+            k = "POST%dL" % c
+            if k not in outbox:
+                continue
+            plain, loop = get("cxd", "POST%dP" % c, "rps"), get("cxd", k, "rps")
+            o = outbox[k]
+            print("| POST one JSON response, %d conn%s | %s | %s | %s | %s / %s | %s | %s | %d |" % (
+                c, "s" * (c != 1), fmt(plain), fmt(loop), "%.2f" % (loop / plain) if plain and loop else "-",
+                fmt(get("cxd", k, "p50"), 3), fmt(get("cxd", k, "p99"), 3),
+                fmt(o["sent"] / o["dur"]), fmt(o["pending"]), o["dead"]))
+        if drained:
+            d = drained
+            sent = d["pending"] - d["left"]
+            print("\nAfter the last load: a backlog of %s deliveries; %s after %.0f s (%s sent/s), "
+                  "%s delivered in all, %d dead." % (
+                      fmt(d["pending"]), "drained" if not d["left"] else "%s still pending" % fmt(d["left"]),
+                      d["secs"], fmt(sent / d["secs"]) if d["secs"] > 0.5 else "-",
+                      fmt(d["delivered"]), d["dead"]))
+
+
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t") if os.path.exists("/proc/cpuinfo") else "?"
 print("# cxd benchmark results\n")
 print("Run %s on %s, %d cores (%s), kernel %s. Produced by `bench/run`; every system got the same "
       "requests in the same run, loads on 127.0.0.1 only.\n" % (
           datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), platform.node() or "?",
           os.cpu_count(), cpu, platform.release()))
+if os.environ.get("LOOP_ONLY") == "1":
+    loop_table()
+    sys.exit(0)
 print("| load | cxd req/s | go | fastapi | nginx 204 | cxd/go | cxd/fastapi | cxd/nginx | cxd p50 / p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 print("\n".join(rows))
+loop_table()
 print("\nPeak RSS of cxd (VmHWM): %s MiB after the POST loads, %s MiB after the NDJSON import." % (
     fmt(int(rss_post) / 1024, 1), fmt(int(rss_import) / 1024, 1)))
 print("Errors (non-2xx or socket) over all loads: %s." % ", ".join("%s %d" % kv for kv in errors.items()))
