@@ -28,7 +28,7 @@ drawn from the old case, not the server's answer (test_agent_marks_contacted_the
 every endpoint drawn as active (test_admin_sees_endpoint_health). Run against wp/dash
 merged with wp/cases and wp/deliver, under ASan and UBSan.
 
-Screenshots: CX_SCREENSHOT names the desktop agent view; the same name with -phone,
+Screenshots: CX_SCREENSHOT names the desktop agent view; the same name with -phone, -read,
 -admin, -admin-phone, -read-phone beside it, and the cards alone: -cases, -cases-phone,
 -endpoints, -endpoints-phone.
 """
@@ -202,7 +202,7 @@ class DashboardLoopTest(unittest.TestCase):
                "missing": 999999, "touchpoint": "courier",
                "shots": {"agent": shot("-phone") if phone else SHOT,
                          "admin": shot("-admin-phone") if phone else shot("-admin"),
-                         "read": shot("-read-phone") if phone else None,
+                         "read": shot("-read-phone") if phone else shot("-read"),
                          # the two cards alone, to look at closely
                          "agent-cases": shot("-cases-phone" if phone else "-cases"),
                          "admin-endpoints": shot("-endpoints-phone" if phone else "-endpoints")}}
