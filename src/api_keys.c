@@ -1,4 +1,5 @@
-/* api_keys.c - POST/GET/DELETE /v1/keys (admin): the secret is shown once, on creation. */
+/* api_keys.c - POST/GET/DELETE /v1/keys (admin): the secret is shown once, on creation;
+ * GET /v1/keys/self (any key): who am I. */
 #include <stdio.h>
 #include <string.h>
 
@@ -105,5 +106,13 @@ enum cx_handled cx_api_key_delete(struct cx_req *req)
 		cx_reply_json_take(req, 200, json_pack("{s:s, s:b}", "id", req->params[0],
 						       "deleted", 1));
 	}
+	return CX_DONE;
+}
+
+/* Any key may read itself: its id, role, surveys, label and created_at (what a client
+ * needs to know what it may do), never its secret or hash. */
+enum cx_handled cx_api_key_self(struct cx_req *req)
+{
+	cx_reply_json_take(req, 200, cx_key_json(&req->key));
 	return CX_DONE;
 }

@@ -45,6 +45,8 @@ int cx_auth_role_allows(enum cx_role key_role, enum cx_role route_role)
 	case CX_ROLE_INGEST: return key_role == CX_ROLE_INGEST;
 	case CX_ROLE_READ: return key_role == CX_ROLE_READ || key_role == CX_ROLE_AGENT;
 	case CX_ROLE_AGENT: return key_role == CX_ROLE_AGENT;
+	case CX_ROLE_ANY_KEY: return key_role == CX_ROLE_INGEST || key_role == CX_ROLE_READ ||
+				     key_role == CX_ROLE_AGENT;
 	default: return 0;
 	}
 }

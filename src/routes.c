@@ -21,6 +21,7 @@
 #define ADMIN CX_ROLE_ADMIN
 #define AGENT CX_ROLE_AGENT   /* agent (and admin) keys */
 #define FORM_ CX_ROLE_FORM    /* an ingest key, or none for a public survey */
+#define ANYKEY CX_ROLE_ANY_KEY /* any valid key, whatever its role */
 
 static const struct cx_route routes[] = {
 	/* method      pattern                    role    handler                bodies, batch, line */
@@ -46,6 +47,7 @@ static const struct cx_route routes[] = {
 	{ CX_POST,   "/v1/keys",                  ADMIN,  cx_api_key_create,      JSON, 0, NULL },
 	{ CX_GET,    "/v1/keys",                  ADMIN,  cx_api_key_list,        0, 0, NULL },
 	{ CX_DELETE, "/v1/keys/{}",               ADMIN,  cx_api_key_delete,      0, 0, NULL },
+	{ CX_GET,    "/v1/keys/self",             ANYKEY, cx_api_key_self,        0, 0, NULL },
 	{ CX_GET,    "/v1/alerts",                ADMIN,  cx_api_alerts_list,     0, 0, NULL },
 	{ CX_POST,   "/v1/alerts/run",            ADMIN,  cx_api_alerts_run,      0, 0, NULL },
 	{ CX_GET,    "/v1/cases",                 READ,   cx_api_case_list,       0, 0, NULL },
@@ -174,6 +176,11 @@ static int authenticate(struct cx_req *req)
 		h++;
 	if (cx_auth_key(req->app->store, h, &req->key, &err))
 		goto fail;   /* one answer for unknown, revoked and wrong keys (auth.h) */
+	if (!cx_auth_role_allows(req->key.role, req->route->role) &&
+	    req->route->role == CX_ROLE_ANY_KEY) {   /* (a stored role this build does not know) */
+		cx_error_set(&err, 403, "forbidden", NULL, "this key has no role this server knows");
+		goto fail;
+	}
 	if (!cx_auth_role_allows(req->key.role, req->route->role)) {
 		const char *needs = cx_role_name(req->route->role == CX_ROLE_FORM ? CX_ROLE_INGEST
 										  : req->route->role);

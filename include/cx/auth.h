@@ -24,7 +24,8 @@
 enum cx_role { CX_ROLE_NONE = 0, CX_ROLE_INGEST, CX_ROLE_READ, CX_ROLE_ADMIN,
 	       CX_ROLE_AGENT,          /* read + follow-up cases (schema 010) */
 	       CX_ROLE_PUBLIC = 100,   /* routes: no key needed */
-	       CX_ROLE_FORM = 101 /* routes: an ingest key, or none for public surveys */ };
+	       CX_ROLE_FORM = 101, /* routes: an ingest key, or none for public surveys */
+	       CX_ROLE_ANY_KEY = 102 /* routes: any valid key, whatever its role */ };
 
 #define CX_KEY_ID_LEN 12
 #define CX_KEY_SECRET_MAX 80
@@ -42,8 +43,9 @@ struct cx_key {
 const char *cx_role_name(enum cx_role r);
 enum cx_role cx_role_parse(const char *s);   /* CX_ROLE_NONE if unknown */
 /* May a key of key_role use a route that needs route_role? The one place that says who
- * passes where: PUBLIC routes need no key; admin passes everything; agent passes read and
- * agent routes; read passes read routes; ingest passes ingest and FORM routes. */
+ * passes where: PUBLIC routes need no key; ANY_KEY routes need a key of any role; admin
+ * passes everything; agent passes read and agent routes; read passes read routes; ingest
+ * passes ingest and FORM routes. */
 int cx_auth_role_allows(enum cx_role key_role, enum cx_role route_role);
 
 /* A new key: random id and secret (written to secret, NUL-terminated), hash filled in. */

@@ -83,6 +83,8 @@ enum cx_handled cx_api_endpoint_test(struct cx_req *req);
 enum cx_handled cx_api_endpoint_deliveries(struct cx_req *req);
 enum cx_handled cx_api_delivery_get(struct cx_req *req);
 enum cx_handled cx_api_delivery_retry(struct cx_req *req);
+/* GET /v1/keys/self: the caller's own key (cx_key_json: no secret, no hash), any role. */
+enum cx_handled cx_api_key_self(struct cx_req *req);
 
 /* Validate a key definition {role, surveys?, label?}, create and store it; the secret is
  * written to `secret` (shown once). Used by POST /v1/keys and `cxd keys create`. */

@@ -198,6 +198,7 @@ async function readScenario() {
   out.read.consoleAfter = log.console.slice();
   out.read.failedAfter = log.failed.slice();
   out.read.forbiddenAfter = log.forbidden.slice();
+  out.read.selfAsked = since(log, 0).filter(p => p === "/v1/keys/self").length;   // the role: once per load
   // a failed load shows the banner; the next good load clears it
   let once = true;
   await page.route("**/journey?**", route => {

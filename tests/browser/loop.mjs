@@ -6,8 +6,8 @@
 //
 // Three visits (or job.only: those keys' visits, without steps), each in a fresh browser profile: an agent key (reads the cases, pages on,
 // chooses a touchpoint, marks case `work` contacted and then closed), a read key (sees the
-// cases without buttons; a reload does not ask the server its role again) and an admin key
-// (sees the endpoints' health). Each visit: axe-core (WCAG 2.1 A/AA), the console, CSP
+// cases without buttons, then reloads) and an admin key (sees the endpoints' health, then
+// reloads). Each visit: axe-core (WCAG 2.1 A/AA), the console, CSP
 // violations, failed requests and the page's width.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -156,8 +156,8 @@ async function agent(page, log, r) {
   r.axeAfter = await axe(page);
 }
 
-/* The read key: no buttons; a reload does not probe the role again. */
-async function reader(page, log, r) {
+/* A reload: what it asks (GET /v1/keys/self once more, nothing refused) and shows. */
+async function reload(page, log, r) {
   const n = log.requests.length;
   await page.reload();
   await ready(page);
@@ -167,7 +167,7 @@ async function reader(page, log, r) {
 }
 
 try {
-  const steps = { agent, read: reader, admin: null };
+  const steps = { agent, read: reload, admin: reload };
   for (const role of job.only || Object.keys(steps)) await visit(role, job.only ? null : steps[role]);
 } catch (e) {
   out.crash = String(e && e.stack || e);

@@ -36,6 +36,9 @@ TABLE = [
     ("GET", "/v1/keys", None, (401, 401, 403, 403, 403, 200)),
     ("POST", "/v1/keys", {"role": "read"}, (401, 401, 403, 403, 403, 201)),
     ("DELETE", "/v1/keys/aaaaaaaaaaaa", None, (401, 401, 403, 403, 403, 404)),
+    ("GET", "/v1/keys/self", None, (401, 401, 200, 200, 200, 200)),   # any key: itself
+    ("DELETE", "/v1/keys/self", None, (401, 401, 403, 403, 403, 404)),   # the key with id "self"
+    ("POST", "/v1/keys/self", None, (405, 405, 405, 405, 405, 405)),
     # issue 12: agent works cases; rules, endpoints, deliveries and alerts are admin's
     ("GET", "/metrics", None, (401, 401, 403, 200, 200, 200)),
     ("GET", "/v1/cases", None, (401, 401, 403, 200, 200, 200)),
@@ -100,6 +103,40 @@ class AuthTest(unittest.TestCase):
                     self.assertEqual(st, status, got)
                     if st in (401, 403):
                         self.assertEqual(got["error"]["code"], {401: "unauthorized", 403: "forbidden"}[st])
+
+    def test_keys_self_is_the_callers_own_key(self):
+        made = {}
+        for role in ("ingest", "read", "agent"):
+            st, _, listing = self.srv.get("/v1/keys")
+            made[role] = next(k for k in listing["keys"] if k.get("label") == role + " key")
+        st, _, lim = self.srv.post_json("/v1/keys", {"role": "ingest", "surveys": ["s2"], "label": "only s2"})
+        self.assertEqual(st, 201, lim)
+        cases = [(self.keys[r], made[r]) for r in made] + [(lim["secret"], lim)]
+        for secret, want in cases:
+            with self.subTest(role=want["role"], label=want.get("label")):
+                st, hdrs, me = self.srv.request("GET", "/v1/keys/self", auth=False,
+                                                headers={"Authorization": "Bearer " + secret})
+                self.assertEqual(st, 200, me)
+                self.assertEqual(me["id"], secret.split("_")[1])
+                self.assertEqual(me["id"], want["id"])
+                self.assertEqual(me["role"], want["role"])
+                self.assertEqual(me["label"], want["label"])
+                self.assertEqual(me["surveys"], want.get("surveys"))
+                self.assertEqual(me["created_at"], want["created_at"])
+                self.assertEqual(set(me), {"id", "role", "surveys", "label", "created_at"})
+                text = json.dumps(me)
+                self.assertNotIn(secret, text)
+                self.assertNotIn(secret.split("_")[2], text)   # not the secret part either
+        st, _, me = self.srv.get("/v1/keys/self")   # the admin key
+        self.assertEqual((st, me["role"], me["id"]), (200, "admin", self.srv.key.split("_")[1]))
+        self.assertNotIn("hash", me)
+        self.assertNotIn("secret", me)
+        # a revoked key is a stranger at once
+        st, _, tmp = self.srv.post_json("/v1/keys", {"role": "read"})
+        self.assertEqual(self.srv.request("DELETE", "/v1/keys/" + tmp["id"])[0], 200)
+        st, _, body = self.srv.request("GET", "/v1/keys/self", auth=False,
+                                       headers={"Authorization": "Bearer " + tmp["secret"]})
+        self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
 
     def test_malformed_authorization(self):
         for h in ("Basic abc", "Bearer", "Bearer cxd_", "Bearer cxd_!!!!!!!!!!!!_x", "Bearer " + "x" * 500,

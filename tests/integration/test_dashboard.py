@@ -15,8 +15,8 @@ and reports what the page did; the tests here assert on those facts against the 
   API, a typed date makes one load, 30/90-day buttons keep aria-pressed right, the CSV
   export downloads the range, a failed load's banner clears on the next good one;
 - axe-core (WCAG 2.1 A and AA) finds nothing, layout shift stays under 0.1, nothing is
-  logged to the console but the one refused role probe (PROBE) and no request fails
-  (favicon included);
+  logged to the console, no request is refused (403) and none fails (favicon included);
+  the key's role is asked of GET /v1/keys/self once per load;
 - the page's own headers: CSP with its script and style hashes, no framing, no referrer,
   gzip when the client takes it.
 
@@ -54,9 +54,6 @@ NODE = shutil.which("node")
 SHOT = os.environ.get("CX_SCREENSHOT", os.path.join(tempfile.gettempdir(), "cxd-dashboard.png"))
 PHONE_SHOT = re.sub(r"(\.png)?$", "-phone.png", SHOT, count=1)
 FULL = (390, 1400)        # every scenario
-# The page learns whether a key is an admin's from GET /v1/endpoints (there is no who-am-I
-# route): a read key's is refused, once per key, and the browser logs that 403.
-PROBE = "error: Failed to load resource: the server responded with a status of 403 (Forbidden)"
 LAYOUT = (360, 1920)      # load, measure, audit
 
 
@@ -194,16 +191,19 @@ class DashboardTest(unittest.TestCase):
                 d = r["read"]
                 self.assertEqual(d["dialogs"], 0)
                 self.assertEqual(d["errors"], "0")
-                self.assertEqual(d["consoleBefore"], [PROBE], "console errors or warnings")
-                self.assertEqual(d["forbidden"], ["GET /v1/endpoints"])
+                self.assertEqual(d["consoleBefore"], [], "console errors or warnings")
+                self.assertEqual(d["forbidden"], [], "refused requests")
+                self.assertEqual(d["first"].count("/v1/keys/self"), 1, d["first"])   # the key's role
+                self.assertNotIn("/v1/endpoints", d["first"])   # (an admin's only)
                 self.assertEqual(d["failedBefore"], [], "404s or failed requests")
                 self.assertEqual(d["csp"], [], "CSP violations")
                 self.assertEqual([m["stage"] for m in d["marks"]], survey["stages"])
                 self.assertEqual(d["tables"][0], len(survey["stages"]), "the journey as a table")
                 self.assertGreater(d["tables"][1], 3, "the trend as a table")
                 if w in FULL:
-                    self.assertEqual(d["consoleAfter"], [PROBE], "console errors after the clicks")
-                    self.assertEqual(d["forbiddenAfter"], ["GET /v1/endpoints"])   # asked once
+                    self.assertEqual(d["consoleAfter"], [], "console errors after the clicks")
+                    self.assertEqual(d["forbiddenAfter"], [])
+                    self.assertEqual(d["selfAsked"], 1, "the role is asked once per load, not per step")
                     self.assertEqual(d["failedAfter"], [])
 
     def test_axe_finds_nothing(self):

@@ -195,14 +195,15 @@ START_TEST(agent_role)
 	static const enum cx_role keys[] = { CX_ROLE_NONE, CX_ROLE_INGEST, CX_ROLE_READ,
 					     CX_ROLE_AGENT, CX_ROLE_ADMIN };
 	static const enum cx_role routes[] = { CX_ROLE_PUBLIC, CX_ROLE_FORM, CX_ROLE_INGEST,
-					       CX_ROLE_READ, CX_ROLE_AGENT, CX_ROLE_ADMIN };
+					       CX_ROLE_READ, CX_ROLE_AGENT, CX_ROLE_ADMIN,
+					       CX_ROLE_ANY_KEY };
 	/* rows: keys; columns: routes */
-	static const int allowed[5][6] = {
-		{ 1, 0, 0, 0, 0, 0 },   /* no key: public routes only (FORM: the handler decides) */
-		{ 1, 1, 1, 0, 0, 0 },   /* ingest */
-		{ 1, 0, 0, 1, 0, 0 },   /* read */
-		{ 1, 0, 0, 1, 1, 0 },   /* agent: read + cases */
-		{ 1, 1, 1, 1, 1, 1 },   /* admin: everything */
+	static const int allowed[5][7] = {
+		{ 1, 0, 0, 0, 0, 0, 0 },   /* no key: public routes only (FORM: the handler decides) */
+		{ 1, 1, 1, 0, 0, 0, 1 },   /* ingest */
+		{ 1, 0, 0, 1, 0, 0, 1 },   /* read */
+		{ 1, 0, 0, 1, 1, 0, 1 },   /* agent: read + cases */
+		{ 1, 1, 1, 1, 1, 1, 1 },   /* admin: everything */
 	};
 
 	/* stored roles keep their numbers: the enum is only appended to */
@@ -214,7 +215,7 @@ START_TEST(agent_role)
 	ck_assert_int_eq(cx_role_parse("admin"), CX_ROLE_ADMIN);
 	ck_assert_int_eq(cx_role_parse("none"), CX_ROLE_NONE);
 	for (int k = 0; k < 5; k++)
-		for (int r = 0; r < 6; r++)
+		for (int r = 0; r < 7; r++)
 			ck_assert_msg(cx_auth_role_allows(keys[k], routes[r]) == allowed[k][r],
 				      "key %s on route role %d", cx_role_name(keys[k]), (int)routes[r]);
 }
