@@ -31,16 +31,11 @@ static json_t *response_json(const struct cx_response *r, int64_t id)
 /* {"response": R, "survey": {"id", "name"}, "stage", "touchpoint"} */
 static json_t *event_data(struct cx_store *st, const struct cx_response *r, int64_t id)
 {
-	struct cx_survey s;
-	json_t *data;
-	int have = cx_store_survey_get(st, r->survey, &s) == 0;
+	json_t *name = cx_store_survey_title(st, r->survey);
 
-	data = json_pack("{s:o, s:{s:s, s:s?}, s:s?, s:s?}", "response", response_json(r, id),
-			 "survey", "id", r->survey, "name", have ? s.title : NULL,
+	return json_pack("{s:o, s:{s:s, s:o}, s:s?, s:s?}", "response", response_json(r, id),
+			 "survey", "id", r->survey, "name", name ? name : json_null(),
 			 "stage", r->stage, "touchpoint", r->touchpoint);
-	if (have)
-		cx_survey_release(&s);
-	return data;
 }
 
 /* The rule's actions for response id (r): a delivery per webhook action (the payload of

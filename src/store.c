@@ -677,6 +677,18 @@ int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *o
 	return rc;
 }
 
+json_t *cx_store_survey_title(struct cx_store *st, const char *id)
+{
+	struct cx_survey *s;
+	json_t *title = NULL;
+
+	pthread_rwlock_rdlock(&st->survey_lock);
+	if ((s = find_survey(st, id)) && s->title)
+		title = json_string(s->title);
+	pthread_rwlock_unlock(&st->survey_lock);
+	return title;
+}
+
 int cx_store_origin_public(struct cx_store *st, const char *origin)
 {
 	int found = 0;

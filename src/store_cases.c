@@ -2,8 +2,9 @@
  * writer's connection inside the response's transaction, worked over the API on
  * connections of their own (see include/cx/store.h, "follow-up cases", and case.h).
  *
- * Statements are prepared per call: cases are opened only for responses that match a
- * rule's case action, and worked by people, so none of this is on a hot path.
+ * Statements on the writer's connection (a rule opening a case, for every matching
+ * response) are prepared once and kept, by call site; the API's connections prepare
+ * theirs per call: cases are worked by people, not on a hot path.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,8 +17,11 @@
 
 #define HISTORY_MAX 2000
 
+#define KEPT_MAX 8
+
 struct cx_casestore {
 	struct cx_store *st;
+	struct { const char *sql; sqlite3_stmt *q; } kept[KEPT_MAX];   /* writer's, by site */
 };
 
 int cx_casestore_open(struct cx_store *st, struct cx_casestore **out, struct cx_error *err)
@@ -34,7 +38,47 @@ int cx_casestore_open(struct cx_store *st, struct cx_casestore **out, struct cx_
 
 void cx_casestore_close(struct cx_casestore *cs)
 {
+	if (!cs)
+		return;
+	for (int i = 0; i < KEPT_MAX; i++)
+		sqlite3_finalize(cs->kept[i].q);
 	free(cs);
+}
+
+/* The statement for `sql` (a string literal: its address names the call site) on db: on
+ * the writer's connection the kept one, else a new one (*owned = 1: finalize it). */
+static sqlite3_stmt *prep(struct cx_store *st, sqlite3 *db, const char *sql, int *owned)
+{
+	struct cx_casestore *cs = cx_store_casestore(st);
+	sqlite3_stmt *q = NULL;
+	int i;
+
+	*owned = 0;
+	if (db == cx_store_wdb(st) && cs) {
+		for (i = 0; i < KEPT_MAX && cs->kept[i].sql; i++)
+			if (cs->kept[i].sql == sql)
+				return cs->kept[i].q;
+		if (i < KEPT_MAX && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q,
+						       NULL) == SQLITE_OK) {
+			cs->kept[i].sql = sql;
+			cs->kept[i].q = q;
+			return q;
+		}
+	}
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return NULL;
+	*owned = 1;
+	return q;
+}
+
+static void unprep(sqlite3_stmt *q, int owned)
+{
+	if (owned) {
+		sqlite3_finalize(q);
+	} else if (q) {
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+	}
 }
 
 int cx_casestore_erase_customer(struct cx_store *st, const char *customer,
@@ -142,18 +186,18 @@ static json_t *case_json(sqlite3_stmt *q, int64_t now)
 static int load_case(struct cx_store *st, sqlite3 *db, int64_t id, json_t **out,
 		     struct cx_error *err)
 {
+	static const char sql[] = "SELECT " CASE_COLS "WHERE c.id = ?1";
 	sqlite3_stmt *q;
-	int rc;
+	int rc, owned;
 
 	*out = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT " CASE_COLS "WHERE c.id = ?1", -1, &q, NULL) !=
-	    SQLITE_OK)
+	if (!(q = prep(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "reading a case");
 	sqlite3_bind_int64(q, 1, id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*out = case_json(q, cx_time_now());
-	sqlite3_finalize(q);
+	unprep(q, owned);
 	if (rc == SQLITE_ROW)
 		return *out ? 0 : cx_error_set(err, 503, "storage_unavailable", NULL,
 					       "out of memory");
@@ -162,14 +206,16 @@ static int load_case(struct cx_store *st, sqlite3 *db, int64_t id, json_t **out,
 
 /* The event payload's R (the contract's response object) of response id; JSON null when
  * the response is gone. */
-static json_t *response_json(sqlite3 *db, int64_t id)
+static json_t *response_json(struct cx_store *st, sqlite3 *db, int64_t id)
 {
+	static const char sql[] = "SELECT id, survey, stage, touchpoint, channel, segment, "
+				  "customer, nps, csat, ces, comment, attributes, submitted_at "
+				  "FROM responses WHERE id = ?1";
 	sqlite3_stmt *q;
 	json_t *o = NULL;
+	int owned;
 
-	if (sqlite3_prepare_v2(db, "SELECT id, survey, stage, touchpoint, channel, segment, "
-			       "customer, nps, csat, ces, comment, attributes, submitted_at "
-			       "FROM responses WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+	if (!(q = prep(st, db, sql, &owned)))
 		return NULL;
 	sqlite3_bind_int64(q, 1, id);
 	if (sqlite3_step(q) == SQLITE_ROW) {
@@ -186,7 +232,7 @@ static json_t *response_json(sqlite3 *db, int64_t id)
 	} else {
 		o = json_null();
 	}
-	sqlite3_finalize(q);
+	unprep(q, owned);
 	return o;
 }
 
@@ -203,7 +249,7 @@ static int emit_case(struct cx_store *st, sqlite3 *db, const char *type, int64_t
 		return rc < 0 ? -1 : cx_error_set(err, 503, "storage_unavailable", NULL,
 						  "case %" PRId64 " vanished", id);
 	ev.response_id = json_integer_value(json_object_get(c, "response_id"));
-	resp = ev.response_id ? response_json(db, ev.response_id) : json_null();
+	resp = ev.response_id ? response_json(st, db, ev.response_id) : json_null();
 	data = json_pack("{s:O, s:o}", "case", c, "response", resp ? resp : json_null());
 	if (!data) {
 		json_decref(c);
@@ -224,13 +270,13 @@ static int add_event(struct cx_store *st, sqlite3 *db, int64_t id, int64_t at,
 		     const char *actor, const char *kind, const char *from, const char *to,
 		     const char *note, struct cx_error *err)
 {
+	static const char sql[] = "INSERT INTO case_events(case_id, seq, at, actor, kind, "
+				  "from_value, to_value, note) VALUES (?1, (SELECT COALESCE(MAX(seq), "
+				  "0) + 1 FROM case_events WHERE case_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)";
 	sqlite3_stmt *q;
-	int rc;
+	int rc, owned;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO case_events(case_id, seq, at, actor, kind, "
-			       "from_value, to_value, note) VALUES (?1, (SELECT COALESCE(MAX(seq), "
-			       "0) + 1 FROM case_events WHERE case_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = prep(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "recording a case's history");
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, at);
@@ -240,7 +286,7 @@ static int add_event(struct cx_store *st, sqlite3 *db, int64_t id, int64_t at,
 	bind_text(q, 6, to);
 	bind_text(q, 7, note);
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	unprep(q, owned);
 	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "recording a case's history");
 }
 
@@ -250,13 +296,13 @@ static int64_t open_case_of(struct cx_store *st, sqlite3 *db, const char *survey
 			    const char *rule, const char *customer, int64_t except,
 			    struct cx_error *err)
 {
+	static const char sql[] = "SELECT id FROM cases WHERE survey = ?1 AND rule = ?2 AND "
+				  "customer = ?3 AND status <> 'closed' AND id <> ?4";
 	sqlite3_stmt *q;
 	int64_t id = 0;
-	int rc;
+	int rc, owned;
 
-	if (sqlite3_prepare_v2(db, "SELECT id FROM cases WHERE survey = ?1 AND rule = ?2 AND "
-			       "customer = ?3 AND status <> 'closed' AND id <> ?4", -1, &q,
-			       NULL) != SQLITE_OK)
+	if (!(q = prep(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "finding a customer's open case");
 	bind_text(q, 1, survey);
 	bind_text(q, 2, rule);
@@ -265,7 +311,7 @@ static int64_t open_case_of(struct cx_store *st, sqlite3 *db, const char *survey
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		id = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	unprep(q, owned);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return cx_store_db_fail(st, db, err, "finding a customer's open case");
 	return id;
@@ -277,11 +323,15 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 		       const char *rule, const char *assignee, int64_t *case_id, int *opened,
 		       struct cx_error *err)
 {
+	static const char sql[] = "INSERT INTO cases(survey, rule, response_id, customer, stage, "
+				  "touchpoint, channel, segment, status, assignee, opened_at, "
+				  "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?10, "
+				  "?10)";
 	sqlite3 *db = cx_store_wdb(st);
 	sqlite3_stmt *q;
 	char actor[80], idtext[24];
 	int64_t now = cx_time_now(), existing = 0;
-	int rc;
+	int rc, owned;
 
 	*case_id = 0;
 	*opened = 0;
@@ -294,10 +344,7 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 		*case_id = existing;
 		return add_event(st, db, existing, now, actor, "response", NULL, idtext, NULL, err);
 	}
-	if (sqlite3_prepare_v2(db, "INSERT INTO cases(survey, rule, response_id, customer, stage, "
-			       "touchpoint, channel, segment, status, assignee, opened_at, "
-			       "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9, ?10, "
-			       "?10)", -1, &q, NULL) != SQLITE_OK)
+	if (!(q = prep(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "opening a case");
 	bind_text(q, 1, r->survey);
 	bind_text(q, 2, rule);
@@ -310,7 +357,7 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 	bind_text(q, 9, assignee);
 	sqlite3_bind_int64(q, 10, now);
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	unprep(q, owned);
 	if (rc != SQLITE_DONE)
 		return cx_store_db_fail(st, db, err, "opening a case");
 	*case_id = sqlite3_last_insert_rowid(db);

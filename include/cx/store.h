@@ -59,6 +59,9 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 			int *created, struct cx_error *err);
 /* Copy survey `id` into *out (release it after); 0 if found, -1 if not. */
 int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *out);
+/* Survey `id`'s title as a new JSON string, or NULL when there is no such survey (what
+ * an event payload names a survey by: no copy of the whole definition). */
+json_t *cx_store_survey_title(struct cx_store *st, const char *id);
 /* 1 if some public survey lists origin among its allowed origins. */
 int cx_store_origin_public(struct cx_store *st, const char *origin);
 /* JSON array of every survey, ordered by id; new reference. */
