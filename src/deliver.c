@@ -306,6 +306,32 @@ static int in_flight(struct cx_deliver *d, int64_t id, const char *endpoint, uns
 	return 0;
 }
 
+/* The endpoints with CX_DELIVER_PER_ENDPOINT transfers in flight, as a JSON array of ids
+ * (ids are [A-Za-z0-9._-], nothing to escape); NULL when none is full (or out of memory:
+ * want() still skips their rows). The caller frees it. */
+static char *busy_list(struct cx_deliver *d)
+{
+	size_t cap = 3 + (size_t)d->nfly * (sizeof(d->fly[0]->endpoint) + 3), len = 0;
+	char *out = NULL;
+
+	for (unsigned i = 0; i < d->nfly; i++) {
+		unsigned per, seen = 0;
+
+		in_flight(d, -1, d->fly[i]->endpoint, &per);
+		for (unsigned j = 0; j < i; j++)
+			seen |= strcmp(d->fly[j]->endpoint, d->fly[i]->endpoint) == 0;
+		if (per < CX_DELIVER_PER_ENDPOINT || seen)
+			continue;
+		if (!out && !(out = malloc(cap)))
+			return NULL;
+		len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", len ? "," : "[",
+					d->fly[i]->endpoint);
+	}
+	if (out)
+		snprintf(out + len, cap - len, "]");
+	return out;
+}
+
 /* 1 to send delivery id now, 0 to skip it, -1 when every slot is taken. */
 static int want(void *ctx, int64_t id, const char *endpoint)
 {
@@ -459,10 +485,13 @@ static void *run(void *arg)
 		    (ended || now - last_poll >= CX_DELIVER_POLL_MS * 1000ull)) {
 			/* the timed look goes deeper: past the backlog of endpoints that are busy */
 			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
+			char *busy = busy_list(d);
 
 			last_poll = now;
-			if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, want, take, d, &err))
+			if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, busy, want, take, d,
+						&err))
 				cx_log_info("webhooks: %s", err.message);
+			free(busy);
 		}
 		curl_multi_perform(d->multi, &running);
 		ended = reap(d);

@@ -448,6 +448,7 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 			       "d.budget_from, e.url, e.secret, e.prev_secret, e.prev_secret_until "
 			       "FROM deliveries d JOIN endpoints e ON e.id = d.endpoint "
 			       "WHERE d.state = 'pending' AND d.next_at <= ?1 AND e.state = 'active' "
+			       "AND d.endpoint NOT IN (SELECT value FROM json_each(?3)) "
 			       "ORDER BY d.next_at LIMIT ?2", -1, SQLITE_PREPARE_PERSISTENT, &w->due,
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(w->wdb, "INSERT OR REPLACE INTO delivery_attempts(delivery, n, at, "
@@ -482,7 +483,7 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *q, int i)
 }
 
 int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
-			int (*want)(void *ctx, int64_t id, const char *endpoint),
+			const char *busy, int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err)
 {
 	sqlite3_stmt *q = w->due;
@@ -491,6 +492,10 @@ int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max
 	sqlite3_reset(q);
 	sqlite3_bind_int64(q, 1, now_ms);
 	sqlite3_bind_int64(q, 2, max_rows);
+	if (busy)
+		sqlite3_bind_text(q, 3, busy, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(q, 3);
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_due d = { .id = sqlite3_column_int64(q, 0) };
 
