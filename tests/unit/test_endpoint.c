@@ -184,5 +184,35 @@ START_TEST(definitions)
 }
 END_TEST
 
+/* Found by the hostile pass: repeated list entries and control characters were stored. */
+START_TEST(definitions_hostile)
+{
+	static const char *const bad[][2] = {
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"events\": "
+		  "[\"case.opened\", \"case.opened\"]}", "invalid_events" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"surveys\": [\"a\", \"a\"]}",
+		  "invalid_surveys" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"description\": \"a\\r\\nb\"}",
+		  "invalid_description" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"description\": \"a\\u007f\"}",
+		  "invalid_description" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"events\": [\"nope\"]}",
+		  "invalid_events" },
+	};
+	char secret[96];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cx_error err = { 0 };
+		json_t *out = NULL, *body = json_loads(bad[i][0], 0, NULL);
+
+		ck_assert_ptr_nonnull(body);
+		ck_assert_int_eq(cx_endpoint_from_json(body, NULL, 0, 1, &out, secret, &err), -1);
+		ck_assert_str_eq(err.code, bad[i][1]);
+		ck_assert_ptr_null(out);
+		json_decref(body);
+	}
+}
+END_TEST
+
 CX_CHECK_MAIN("endpoint", NULL, NULL, ipv4_ranges, ipv6_ranges, other_families_refused, url_policy,
-	      schedules, jitter_bounds, retry_after, definitions)
+	      schedules, jitter_bounds, retry_after, definitions, definitions_hostile)
