@@ -473,7 +473,7 @@ static unsigned reap(struct cx_deliver *d)
 static void *run(void *arg)
 {
 	struct cx_deliver *d = arg;
-	uint64_t last_poll = 0;
+	uint64_t last_poll = 0, cost = 0;   /* the last look's duration, us */
 	struct cx_error err;
 	unsigned ended = 0;
 	int running;
@@ -481,7 +481,9 @@ static void *run(void *arg)
 	while (!atomic_load(&d->stop)) {
 		uint64_t now = cx_time_mono_us();
 
-		if (d->nfly < d->concurrency &&
+		/* a look walks past every due row of the busy endpoints: with a backlog of
+		 * them it costs, so it takes at most about a tenth of this thread's time */
+		if (d->nfly < d->concurrency && now - last_poll >= 10 * cost &&
 		    (ended || now - last_poll >= CX_DELIVER_POLL_MS * 1000ull)) {
 			/* the timed look goes deeper: past the backlog of endpoints that are busy */
 			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
@@ -492,6 +494,7 @@ static void *run(void *arg)
 						&err))
 				cx_log_info("webhooks: %s", err.message);
 			free(busy);
+			cost = cx_time_mono_us() - now;
 		}
 		curl_multi_perform(d->multi, &running);
 		ended = reap(d);
