@@ -469,5 +469,75 @@ class CaseRaceTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+class RaceTest(unittest.TestCase):
+    """Rules replaced and deleted, an endpoint deleted and made again, all while responses
+    pour in: every POST answered 201, each response stored once, no crash or sanitizer
+    report, and no delivery row left for an endpoint that no longer exists."""
+
+    def test_rules_and_endpoints_change_under_load(self):
+        q = Quick()
+        srv = Server(args=LOCAL).start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": "a", "title": "A"})[0], 201)
+            for eid in ("keep", "churn"):
+                st, _, b = srv.post_json("/v1/endpoints", {"id": eid, "url": q.url("/" + eid),
+                                                           "events": ["response.created"]})
+                self.assertEqual(st, 201, b)
+            rule = {"name": "R", "when": {"nps": {"max": 6}},
+                    "actions": [{"type": "webhook", "endpoint": "keep"}, {"type": "case"}]}
+            stop, statuses, errors = threading.Event(), [], []
+
+            def poster(n):
+                c = srv.conn()
+                for i in range(n):
+                    st, _, b = srv.post_json("/v1/responses", {"survey": "a", "stage": "purchase",
+                                                               "touchpoint": "w", "nps": i % 11,
+                                                               "customer": "c%d" % (i % 7)}, conn=c)
+                    statuses.append(st)
+
+            def churn_rules():
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    for method, path, body in (("PUT", "/v1/surveys/a/rules/r", rule),
+                                               ("PUT", "/v1/surveys/a/rules/r", dict(rule, enabled=False)),
+                                               ("DELETE", "/v1/surveys/a/rules/r", None)):
+                        st, _, b = srv.request(method, path, body=body)
+                        if st >= 500:
+                            errors.append((method, st, b))
+
+            def churn_endpoint():
+                while not stop.is_set():
+                    for method, path, body in (("DELETE", "/v1/endpoints/churn", None),
+                                               ("POST", "/v1/endpoints", {"id": "churn", "url": q.url("/churn"),
+                                                                          "events": ["response.created"]})):
+                        st, _, b = srv.request(method, path, body=body)
+                        if st >= 500:
+                            errors.append((method, st, b))
+
+            side = [threading.Thread(target=f) for f in (churn_rules, churn_endpoint)]
+            posters = [threading.Thread(target=poster, args=(150,)) for _ in range(4)]
+            for t in side + posters:
+                t.start()
+            for t in posters:
+                t.join()
+            stop.set()
+            for t in side:
+                t.join()
+            self.assertEqual(errors, [])
+            self.assertEqual(statuses, [201] * 600)
+            import sqlite3
+            with sqlite3.connect(srv.db, timeout=30) as c:
+                self.assertEqual(c.execute("SELECT count(*) FROM responses").fetchone()[0], 600)
+                orphans = c.execute("SELECT count(*) FROM deliveries WHERE endpoint NOT IN "
+                                    "(SELECT id FROM endpoints)").fetchone()[0]
+                self.assertEqual(orphans, 0)
+                self.assertEqual(c.execute("SELECT count(*) FROM delivery_attempts WHERE delivery NOT IN "
+                                           "(SELECT id FROM deliveries)").fetchone()[0], 0)
+            self.assertEqual(srv.get("/healthz")[0], 200)
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("loop_hostile")
