@@ -470,9 +470,11 @@ class CaseRaceTest(unittest.TestCase):
 
 
 class RaceTest(unittest.TestCase):
-    """Rules replaced and deleted, an endpoint deleted and made again, all while responses
-    pour in: every POST answered 201, each response stored once, no crash or sanitizer
-    report, and no delivery row left for an endpoint that no longer exists."""
+    """Rules replaced and deleted, an endpoint deleted and made again, cases closed and
+    noted, all while responses pour in (and deliveries go out): every POST answered 201,
+    each response stored once, no crash or sanitizer report, and no delivery row left for
+    an endpoint that no longer exists. test_stress.py runs it too, so test.sh runs it
+    under ThreadSanitizer."""
 
     def test_rules_and_endpoints_change_under_load(self):
         q = Quick()
@@ -515,7 +517,19 @@ class RaceTest(unittest.TestCase):
                         if st >= 500:
                             errors.append((method, st, b))
 
-            side = [threading.Thread(target=f) for f in (churn_rules, churn_endpoint)]
+            def work_cases():
+                while not stop.is_set():
+                    st, _, b = srv.get("/v1/cases?status=open,contacted&limit=5")
+                    if st >= 500:
+                        errors.append(("GET cases", st, b))
+                    for c in b.get("cases", []) if st == 200 else []:
+                        for method, path, body in (("PATCH", "/v1/cases/%d" % c["id"], {"status": "closed"}),
+                                                   ("POST", "/v1/cases/%d/notes" % c["id"], {"text": "called"})):
+                            st, _, b = srv.request(method, path, body=body)
+                            if st >= 500:
+                                errors.append((method, st, b))
+
+            side = [threading.Thread(target=f) for f in (churn_rules, churn_endpoint, work_cases)]
             posters = [threading.Thread(target=poster, args=(150,)) for _ in range(4)]
             for t in side + posters:
                 t.start()
