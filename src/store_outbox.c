@@ -29,11 +29,12 @@ enum { Q_ONE, Q_INSERT, NQ };
 
 static const char *const sql_of[NQ] = {
 	[Q_ONE] = "SELECT id FROM endpoints WHERE id = ?1 AND state <> 'disabled'",
+	/* nothing for an endpoint that is gone: the subscriber copy may be a moment older
+	 * than a DELETE that committed (the row would wait for a new endpoint of that id) */
 	[Q_INSERT] = "INSERT INTO deliveries(msg_id, endpoint, type, survey, customer, "
 		     "response_id, rule, case_id, payload, next_at, created_at) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce((SELECT CASE WHEN "
-		     "state = 'active' THEN ?10 ELSE " PARKED_MS " END FROM endpoints WHERE "
-		     "id = ?2), ?10), ?10)",
+		     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN state = 'active' "
+		     "THEN ?10 ELSE " PARKED_MS " END, ?10 FROM endpoints WHERE id = ?2",
 };
 
 struct sub {

@@ -553,5 +553,34 @@ class RaceTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+class StaleSubscribersTest(unittest.TestCase):
+    """The writer matches subscribers on an in-memory copy of the endpoints, refreshed after
+    a change commits; in the moment between, a response could queue a delivery for an
+    endpoint just deleted: a row nobody sends, which an endpoint made later under the same
+    id would then send to its own URL. Simulated by deleting the row behind the copy's
+    back; before the fix the delivery was written all the same."""
+
+    def test_no_delivery_for_a_deleted_endpoint(self):
+        import sqlite3
+        srv = Server(args=LOCAL).start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": "a", "title": "A"})[0], 201)
+            st, _, b = srv.post_json("/v1/endpoints", {"id": "gone", "url": "http://127.0.0.1:9/",
+                                                       "events": ["response.created"]})
+            self.assertEqual(st, 201, b)
+            srv.post_json("/v1/endpoints/gone/pause", {})
+            resp = {"survey": "a", "stage": "purchase", "touchpoint": "w", "nps": 5}
+            self.assertEqual(srv.post_json("/v1/responses", resp)[0], 201)   # the copy is loaded
+            with sqlite3.connect(srv.db, timeout=30) as c:
+                self.assertEqual(c.execute("SELECT count(*) FROM deliveries").fetchone()[0], 1)
+                c.execute("DELETE FROM deliveries")
+                c.execute("DELETE FROM endpoints WHERE id = 'gone'")
+            self.assertEqual(srv.post_json("/v1/responses", resp)[0], 201)
+            with sqlite3.connect(srv.db, timeout=30) as c:
+                self.assertEqual(c.execute("SELECT count(*) FROM deliveries").fetchone()[0], 0)
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("loop_hostile")
