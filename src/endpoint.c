@@ -55,6 +55,7 @@ static int v6_forbidden(const unsigned char *b)
 	static const unsigned char zero[16];
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const unsigned char nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 };
 
 	if (memcmp(b, zero, 16) == 0)
 		return 1;                                   /* :: */
@@ -63,6 +64,10 @@ static int v6_forbidden(const unsigned char *b)
 	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
 	    memcmp(b, zero, 12) == 0)                   /* ::ffff:v4, 64:ff9b::v4, ::v4 */
 		return v4_forbidden(v4_at(b + 12));
+	if (memcmp(b, nat64_local, 6) == 0)
+		return 1;                                   /* 64:ff9b:1::/48, local-use NAT64 */
+	if (b[0] == 0x20 && b[1] == 0x02)              /* 2002:v4::/48, 6to4 */
+		return v4_forbidden(v4_at(b + 2));
 	return (b[0] & 0xfe) == 0xfc ||                     /* fc00::/7 unique-local */
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||  /* fe80::/10 link-local */
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) ||  /* fec0::/10 site-local */

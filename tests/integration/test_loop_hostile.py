@@ -138,7 +138,7 @@ class SsrfTest(unittest.TestCase):
                    "https://localhost/", "https://LOCALHOST/", "HTTPS://127.0.0.1/",
                    "https://127.0.0.1:8443/", "https://127.0.0.1/#frag",
                    "https://%31%32%37.0.0.1/", "https://100.64.0.1/", "https://10.0.0.5/",
-                   "https://255.255.255.255/"]
+                   "https://255.255.255.255/", "https://[2002:7f00:1::]/", "https://[64:ff9b:1::1]/"]
         for i, url in enumerate(private):
             with self.subTest(url=url):
                 st, _, body = self.srv.post_json("/v1/endpoints", {"id": "p%d" % i, "url": url})
