@@ -407,8 +407,10 @@ int cx_outbox_erase_customer(struct cx_store *st, const char *customer, struct c
 
 int cx_outbox_redact_response(struct cx_store *st, int64_t response_id, struct cx_error *err)
 {
+	/* R in response.* and case.* events, and the case's own copy in case.* events */
 	return wexec(st, "UPDATE deliveries SET payload = json_remove(payload, "
-		     "'$.data.response.comment') WHERE response_id = ?1", NULL, response_id, err);
+		     "'$.data.response.comment', '$.data.case.response.comment') "
+		     "WHERE response_id = ?1", NULL, response_id, err);
 }
 
 /* ---- the delivery worker's side ---- */

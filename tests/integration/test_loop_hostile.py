@@ -582,5 +582,40 @@ class StaleSubscribersTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+class RedactionTest(unittest.TestCase):
+    """DELETE /v1/responses/{id}/comment must reach every queued payload that holds the
+    comment: case.opened and case.closed carry it twice (data.response and the case's
+    own data.case.response); before the fix the case's copy stayed, shown by
+    GET /v1/deliveries/{id} and sent on the next attempt."""
+
+    def test_redaction_reaches_case_events(self):
+        srv = Server(args=LOCAL).start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": "a", "title": "A"})[0], 201)
+            st, _, b = srv.post_json("/v1/endpoints", {"id": "e", "url": "http://127.0.0.1:9/", "events": [
+                "case.opened", "case.closed", "response.created"]})
+            self.assertEqual(st, 201, b)
+            srv.post_json("/v1/endpoints/e/pause", {})
+            st, _, b = srv.post_json("/v1/surveys/a/rules", {"id": "d", "name": "D", "actions": [
+                {"type": "case"}, {"type": "webhook", "endpoint": "e"}]})
+            self.assertEqual(st, 201, b)
+            st, _, b = srv.post_json("/v1/responses", {"survey": "a", "stage": "purchase", "touchpoint": "w",
+                                                       "nps": 2, "comment": "my card number is 4111"})
+            self.assertEqual(st, 201, b)
+            self.assertEqual(srv.request("PATCH", "/v1/cases/1", body={"status": "closed"})[0], 200)
+            ds = srv.get("/v1/endpoints/e/deliveries")[2]["deliveries"]
+            self.assertEqual(sorted(d["type"] for d in ds),
+                             ["case.closed", "case.opened", "response.created", "response.matched_rule"])
+            self.assertTrue(all("4111" in srv.get("/v1/deliveries/%d" % d["id"])[2]["payload"] for d in ds))
+            self.assertEqual(srv.request("DELETE", "/v1/responses/1/comment")[0], 200)
+            for d in ds:
+                with self.subTest(type=d["type"]):
+                    payload = srv.get("/v1/deliveries/%d" % d["id"])[2]["payload"]
+                    self.assertNotIn("4111", payload)
+                    json.loads(payload)
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     cxdtest.main("loop_hostile")
