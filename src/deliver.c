@@ -115,6 +115,7 @@ struct cx_deliver {
 	size_t nsched;
 	struct xfer **fly;     /* concurrency slots */
 	unsigned nfly;
+	unsigned per_cap;      /* transfers per endpoint the current look may fill up to */
 	struct cx_attempt *done;
 	size_t ndone;
 };
@@ -306,9 +307,9 @@ static int in_flight(struct cx_deliver *d, int64_t id, const char *endpoint, uns
 	return 0;
 }
 
-/* The endpoints with CX_DELIVER_PER_ENDPOINT transfers in flight, as a JSON array of ids
- * (ids are [A-Za-z0-9._-], nothing to escape); NULL when none is full (or out of memory:
- * want() still skips their rows). The caller frees it. */
+/* The endpoints with d->per_cap transfers in flight, as a JSON array of ids (ids are
+ * [A-Za-z0-9._-], nothing to escape); NULL when there is none (or out of memory: want()
+ * still skips their rows). The caller frees it. */
 static char *busy_list(struct cx_deliver *d)
 {
 	size_t cap = 3 + (size_t)d->nfly * (sizeof(d->fly[0]->endpoint) + 3), len = 0;
@@ -320,7 +321,7 @@ static char *busy_list(struct cx_deliver *d)
 		in_flight(d, -1, d->fly[i]->endpoint, &per);
 		for (unsigned j = 0; j < i; j++)
 			seen |= strcmp(d->fly[j]->endpoint, d->fly[i]->endpoint) == 0;
-		if (per < CX_DELIVER_PER_ENDPOINT || seen)
+		if (per < d->per_cap || seen)
 			continue;
 		if (!out && !(out = malloc(cap)))
 			return NULL;
@@ -338,9 +339,12 @@ static int want(void *ctx, int64_t id, const char *endpoint)
 	struct cx_deliver *d = ctx;
 	unsigned per;
 
-	if (d->nfly >= d->concurrency)
+	/* a quarter of the slots is kept for endpoints with nothing in flight: second and
+	 * later transfers of an endpoint use the rest */
+	if (d->nfly >= d->concurrency || (d->per_cap > 1 && d->nfly >= d->concurrency -
+					  d->concurrency / 4))
 		return -1;
-	return !in_flight(d, id, endpoint, &per) && per < CX_DELIVER_PER_ENDPOINT;
+	return !in_flight(d, id, endpoint, &per) && per < d->per_cap;
 }
 
 static int take(void *ctx, struct cx_due *due)
@@ -468,13 +472,30 @@ static unsigned reap(struct cx_deliver *d)
 	return n;
 }
 
+/* Start due deliveries while slots are free, up to per_cap transfers per endpoint. Taking
+ * one per endpoint first is what keeps endpoints that hang (a slot each until the timeout)
+ * from holding every slot while another endpoint waits: a freed slot goes to an endpoint
+ * with nothing in flight before anyone gets a second. */
+static void look(struct cx_deliver *d, unsigned depth, unsigned per_cap)
+{
+	struct cx_error err;
+	char *busy;
+
+	if (d->nfly >= d->concurrency)
+		return;
+	d->per_cap = per_cap;   /* what want() allows */
+	busy = busy_list(d);
+	if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, busy, want, take, d, &err))
+		cx_log_info("webhooks: %s", err.message);
+	free(busy);
+}
+
 /* Look for due deliveries every CX_DELIVER_POLL_MS, and at once whenever a transfer ended
  * (a backlog then flows at the receivers' pace, not one batch per poll). */
 static void *run(void *arg)
 {
 	struct cx_deliver *d = arg;
 	uint64_t last_poll = 0, cost = 0;   /* the last look's duration, us */
-	struct cx_error err;
 	unsigned ended = 0;
 	int running;
 
@@ -487,13 +508,10 @@ static void *run(void *arg)
 		    (ended || now - last_poll >= CX_DELIVER_POLL_MS * 1000ull)) {
 			/* the timed look goes deeper: past the backlog of endpoints that are busy */
 			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
-			char *busy = busy_list(d);
 
 			last_poll = now;
-			if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, busy, want, take, d,
-						&err))
-				cx_log_info("webhooks: %s", err.message);
-			free(busy);
+			look(d, depth, 1);   /* first a slot for every endpoint with none */
+			look(d, depth, CX_DELIVER_PER_ENDPOINT);
 			cost = cx_time_mono_us() - now;
 		}
 		curl_multi_perform(d->multi, &running);
