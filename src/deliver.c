@@ -115,7 +115,6 @@ struct cx_deliver {
 	size_t nsched;
 	struct xfer **fly;     /* concurrency slots */
 	unsigned nfly;
-	unsigned per_cap;      /* transfers per endpoint the current look may fill up to */
 	struct cx_attempt *done;
 	size_t ndone;
 };
@@ -307,9 +306,18 @@ static int in_flight(struct cx_deliver *d, int64_t id, const char *endpoint, uns
 	return 0;
 }
 
-/* The endpoints with d->per_cap transfers in flight, as a JSON array of ids (ids are
- * [A-Za-z0-9._-], nothing to escape); NULL when there is none (or out of memory: want()
- * still skips their rows). The caller frees it. */
+/* How many transfers an endpoint may have in flight for another to start now: a quarter
+ * of the slots is kept for endpoints with nothing in flight (so endpoints that hang, each
+ * holding its slots until the timeout, cannot take them all while another waits); second
+ * and later transfers of an endpoint use the rest. */
+static unsigned per_cap(const struct cx_deliver *d)
+{
+	return d->nfly < d->concurrency - d->concurrency / 4 ? CX_DELIVER_PER_ENDPOINT : 1;
+}
+
+/* The endpoints that may not start another transfer now (per_cap), as a JSON array of
+ * ids (ids are [A-Za-z0-9._-], nothing to escape); NULL when there is none (or out of
+ * memory: want() still skips their rows). The caller frees it. */
 static char *busy_list(struct cx_deliver *d)
 {
 	size_t cap = 3 + (size_t)d->nfly * (sizeof(d->fly[0]->endpoint) + 3), len = 0;
@@ -321,7 +329,7 @@ static char *busy_list(struct cx_deliver *d)
 		in_flight(d, -1, d->fly[i]->endpoint, &per);
 		for (unsigned j = 0; j < i; j++)
 			seen |= strcmp(d->fly[j]->endpoint, d->fly[i]->endpoint) == 0;
-		if (per < d->per_cap || seen)
+		if (per < per_cap(d) || seen)
 			continue;
 		if (!out && !(out = malloc(cap)))
 			return NULL;
@@ -339,12 +347,9 @@ static int want(void *ctx, int64_t id, const char *endpoint)
 	struct cx_deliver *d = ctx;
 	unsigned per;
 
-	/* a quarter of the slots is kept for endpoints with nothing in flight: second and
-	 * later transfers of an endpoint use the rest */
-	if (d->nfly >= d->concurrency || (d->per_cap > 1 && d->nfly >= d->concurrency -
-					  d->concurrency / 4))
+	if (d->nfly >= d->concurrency)
 		return -1;
-	return !in_flight(d, id, endpoint, &per) && per < d->per_cap;
+	return !in_flight(d, id, endpoint, &per) && per < per_cap(d);
 }
 
 static int take(void *ctx, struct cx_due *due)
@@ -472,19 +477,12 @@ static unsigned reap(struct cx_deliver *d)
 	return n;
 }
 
-/* Start due deliveries while slots are free, up to per_cap transfers per endpoint. Taking
- * one per endpoint first is what keeps endpoints that hang (a slot each until the timeout)
- * from holding every slot while another endpoint waits: a freed slot goes to an endpoint
- * with nothing in flight before anyone gets a second. */
-static void look(struct cx_deliver *d, unsigned depth, unsigned per_cap)
+/* Start due deliveries while slots are free (see per_cap). */
+static void look(struct cx_deliver *d, unsigned depth)
 {
 	struct cx_error err;
-	char *busy;
+	char *busy = busy_list(d);
 
-	if (d->nfly >= d->concurrency)
-		return;
-	d->per_cap = per_cap;   /* what want() allows */
-	busy = busy_list(d);
 	if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, busy, want, take, d, &err))
 		cx_log_info("webhooks: %s", err.message);
 	free(busy);
@@ -510,8 +508,7 @@ static void *run(void *arg)
 			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
 
 			last_poll = now;
-			look(d, depth, 1);   /* first a slot for every endpoint with none */
-			look(d, depth, CX_DELIVER_PER_ENDPOINT);
+			look(d, depth);
 			cost = cx_time_mono_us() - now;
 		}
 		curl_multi_perform(d->multi, &running);
