@@ -3,6 +3,7 @@
  * change (the route table says who; auth.c decides). The rules are case.h's; the store
  * (store.h, "follow-up cases") does each change in one transaction of its own.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,9 @@ static int whole(const char *s, int64_t lo, int64_t hi, int64_t *v)
 
 	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
 		return -1;
+	errno = 0;
 	x = strtoll(s, &end, 10);
-	if (*end || x < lo || x > hi)
+	if (*end || errno == ERANGE || x < lo || x > hi)   /* ERANGE: saturated, not s */
 		return -1;
 	*v = x;
 	return 0;

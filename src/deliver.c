@@ -306,6 +306,41 @@ static int in_flight(struct cx_deliver *d, int64_t id, const char *endpoint, uns
 	return 0;
 }
 
+/* How many transfers an endpoint may have in flight for another to start now: a quarter
+ * of the slots is kept for endpoints with nothing in flight (so endpoints that hang, each
+ * holding its slots until the timeout, cannot take them all while another waits); second
+ * and later transfers of an endpoint use the rest. */
+static unsigned per_cap(const struct cx_deliver *d)
+{
+	return d->nfly < d->concurrency - d->concurrency / 4 ? CX_DELIVER_PER_ENDPOINT : 1;
+}
+
+/* The endpoints that may not start another transfer now (per_cap), as a JSON array of
+ * ids (ids are [A-Za-z0-9._-], nothing to escape); NULL when there is none (or out of
+ * memory: want() still skips their rows). The caller frees it. */
+static char *busy_list(struct cx_deliver *d)
+{
+	size_t cap = 3 + (size_t)d->nfly * (sizeof(d->fly[0]->endpoint) + 3), len = 0;
+	char *out = NULL;
+
+	for (unsigned i = 0; i < d->nfly; i++) {
+		unsigned per, seen = 0;
+
+		in_flight(d, -1, d->fly[i]->endpoint, &per);
+		for (unsigned j = 0; j < i; j++)
+			seen |= strcmp(d->fly[j]->endpoint, d->fly[i]->endpoint) == 0;
+		if (per < per_cap(d) || seen)
+			continue;
+		if (!out && !(out = malloc(cap)))
+			return NULL;
+		len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", len ? "," : "[",
+					d->fly[i]->endpoint);
+	}
+	if (out)
+		snprintf(out + len, cap - len, "]");
+	return out;
+}
+
 /* 1 to send delivery id now, 0 to skip it, -1 when every slot is taken. */
 static int want(void *ctx, int64_t id, const char *endpoint)
 {
@@ -314,7 +349,7 @@ static int want(void *ctx, int64_t id, const char *endpoint)
 
 	if (d->nfly >= d->concurrency)
 		return -1;
-	return !in_flight(d, id, endpoint, &per) && per < CX_DELIVER_PER_ENDPOINT;
+	return !in_flight(d, id, endpoint, &per) && per < per_cap(d);
 }
 
 static int take(void *ctx, struct cx_due *due)
@@ -445,27 +480,39 @@ static unsigned reap(struct cx_deliver *d)
 	return n;
 }
 
+/* Start due deliveries while slots are free (see per_cap). */
+static void look(struct cx_deliver *d, unsigned depth)
+{
+	struct cx_error err;
+	char *busy = busy_list(d);
+
+	if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, busy, want, take, d, &err))
+		cx_log_info("webhooks: %s", err.message);
+	free(busy);
+}
+
 /* Look for due deliveries every CX_DELIVER_POLL_MS, and at once whenever a transfer ended
  * (a backlog then flows at the receivers' pace, not one batch per poll). */
 static void *run(void *arg)
 {
 	struct cx_deliver *d = arg;
-	uint64_t last_poll = 0;
-	struct cx_error err;
+	uint64_t last_poll = 0, cost = 0;   /* the last look's duration, us */
 	unsigned ended = 0;
 	int running;
 
 	while (!atomic_load(&d->stop)) {
 		uint64_t now = cx_time_mono_us();
 
-		if (d->nfly < d->concurrency &&
+		/* a look walks past every due row of the busy endpoints: with a backlog of
+		 * them it costs, so it takes at most about a tenth of this thread's time */
+		if (d->nfly < d->concurrency && now - last_poll >= 10 * cost &&
 		    (ended || now - last_poll >= CX_DELIVER_POLL_MS * 1000ull)) {
 			/* the timed look goes deeper: past the backlog of endpoints that are busy */
 			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
 
 			last_poll = now;
-			if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, want, take, d, &err))
-				cx_log_info("webhooks: %s", err.message);
+			look(d, depth);
+			cost = cx_time_mono_us() - now;
 		}
 		curl_multi_perform(d->multi, &running);
 		ended = reap(d);

@@ -55,6 +55,7 @@ static int v6_forbidden(const unsigned char *b)
 	static const unsigned char zero[16];
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const unsigned char nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 };
 
 	if (memcmp(b, zero, 16) == 0)
 		return 1;                                   /* :: */
@@ -63,6 +64,10 @@ static int v6_forbidden(const unsigned char *b)
 	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
 	    memcmp(b, zero, 12) == 0)                   /* ::ffff:v4, 64:ff9b::v4, ::v4 */
 		return v4_forbidden(v4_at(b + 12));
+	if (memcmp(b, nat64_local, 6) == 0)
+		return 1;                                   /* 64:ff9b:1::/48, local-use NAT64 */
+	if (b[0] == 0x20 && b[1] == 0x02)              /* 2002:v4::/48, 6to4 */
+		return v4_forbidden(v4_at(b + 2));
 	return (b[0] & 0xfe) == 0xfc ||                     /* fc00::/7 unique-local */
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||  /* fe80::/10 link-local */
 	       (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) ||  /* fec0::/10 site-local */
@@ -171,16 +176,27 @@ static int string_list(const json_t *v, const char *field, size_t max, int event
 
 		if (!s || (events ? !cx_endpoint_event_known(s) : !cx_survey_valid_id(s)))
 			goto bad;
+		for (size_t j = 0; j < i; j++)   /* each at most once */
+			if (strcmp(s, json_string_value(json_array_get(v, j))) == 0)
+				goto bad;
 	}
 	return 0;
 bad:
 	if (events)
 		return cx_error_set(err, 422, "invalid_events", field, "events must be a list of "
-				    "event types: response.created, response.matched_rule, "
+				    "distinct event types: response.created, response.matched_rule, "
 				    "case.opened, case.closed, journey.score_dropped, "
 				    "journey.pain_point_found, webhook.test");
 	return cx_error_set(err, 422, "invalid_surveys", field, "surveys must be null (every "
-			    "survey) or a list of at most %zu survey ids", max);
+			    "survey) or a list of at most %zu distinct survey ids", max);
+}
+
+static int has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
 }
 
 int cx_endpoint_from_json(const json_t *body, const char *path_id, int allow_http,
@@ -213,9 +229,11 @@ int cx_endpoint_from_json(const json_t *body, const char *path_id, int allow_htt
 		return -1;
 	desc = json_object_get(body, "description");
 	if (desc && !json_is_null(desc) &&
-	    (!json_is_string(desc) || json_string_length(desc) > CX_ENDPOINT_DESC_MAX))
+	    (!json_is_string(desc) || json_string_length(desc) > CX_ENDPOINT_DESC_MAX ||
+	     has_control(json_string_value(desc))))
 		return cx_error_set(err, 422, "invalid_description", "description", "description "
-				    "must be a string of at most %d bytes", CX_ENDPOINT_DESC_MAX);
+				    "must be a string of at most %d bytes without control characters",
+				    CX_ENDPOINT_DESC_MAX);
 	events = json_object_get(body, "events");
 	if (events && string_list(events, "events", 16, 1, err))
 		return -1;

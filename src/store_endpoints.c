@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cx/cxtime.h"
+#include "cx/endpoint.h"
 #include "store_loop.h"
 #include "store_outbox.h"
 
@@ -224,6 +225,20 @@ static int run(struct cx_store *st, sqlite3 *db, const char *sql, const char *co
 	return 0;
 }
 
+static int endpoint_exists(struct cx_store *st, sqlite3 *db, const char *id)
+{
+	struct cx_error err;
+	sqlite3_stmt *q = prep(st, db, "SELECT 1 FROM endpoints WHERE id = ?1", &err);
+	int found;
+
+	if (!q)
+		return 1;   /* the 409 is the likelier answer */
+	bind_text(q, 1, id);
+	found = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return found;
+}
+
 static int endpoint_write(struct cx_store *st, const json_t *def, const char *secret,
 			  struct cx_error *err)
 {
@@ -240,13 +255,20 @@ static int endpoint_write(struct cx_store *st, const json_t *def, const char *se
 	if (!db)
 		goto out;
 	if (secret) {
+		int64_t num[2] = { now, CX_ENDPOINTS_MAX };
+
+		/* one statement: two creates at once cannot both pass the cap */
 		rc = run(st, db, "INSERT INTO endpoints(id, url, description, events, surveys, "
-			 "secret, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
-			 "ON CONFLICT(id) DO NOTHING", text, 6, &now, 1, &changes, err);
-		if (rc == 0 && changes == 0)
+			 "secret, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 "
+			 "WHERE (SELECT count(*) FROM endpoints) < ?8 "
+			 "ON CONFLICT(id) DO NOTHING", text, 6, num, 2, &changes, err);
+		if (rc == 0 && changes == 0 && endpoint_exists(st, db, text[0]))
 			rc = cx_error_set(err, 409, "endpoint_exists", "id", "endpoint '%.64s' "
 					  "exists: PUT /v1/endpoints/%.64s replaces it", text[0],
 					  text[0]);
+		else if (rc == 0 && changes == 0)
+			rc = cx_error_set(err, 422, "too_many_endpoints", NULL, "at most %d webhook "
+					  "endpoints: delete one first", CX_ENDPOINTS_MAX);
 	} else {
 		rc = run(st, db, "UPDATE endpoints SET url = ?2, description = ?3, events = ?4, "
 			 "surveys = ?5, updated_at = ?6 WHERE id = ?1", text, 5, &now, 1, &changes,

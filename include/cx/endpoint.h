@@ -20,6 +20,7 @@ struct sockaddr;
 #define CX_ENDPOINT_URL_MAX 2048
 #define CX_ENDPOINT_DESC_MAX 500
 #define CX_ENDPOINT_SURVEYS_MAX 100
+#define CX_ENDPOINTS_MAX 100   /* endpoints in all (422 too_many_endpoints past it) */
 
 /* 1 if a webhook may not go to sa (AF_INET or AF_INET6) without --webhook-allow-private:
  * unspecified (0.0.0.0/8, ::), loopback (127/8, ::1), private (10/8, 172.16/12,

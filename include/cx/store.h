@@ -331,8 +331,11 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 void cx_store_worker_close(struct cx_outbox_worker *w);
 /* For each pending delivery of an active endpoint due at now_ms (oldest due first), at
  * most max_rows: want(ctx, id, endpoint) says whether to read it whole (0 skips it: in
- * flight already, or its endpoint is busy), then fn gets it; either returns -1 to stop. */
+ * flight already, or its endpoint is busy), then fn gets it; either returns -1 to stop.
+ * busy (NULL = none) is a JSON array of endpoint ids left out in the query itself, so a
+ * backlog of a busy endpoint cannot fill max_rows and hide the others' deliveries. */
 int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
+			const char *busy,
 			int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err);
 /* Record n finished attempts in one transaction (each gets a delivery_attempts row). */

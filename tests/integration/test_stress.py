@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import cxdtest  # noqa: E402
 from cxdtest import Server  # noqa: E402
 from test_api import random_response  # noqa: E402
+from test_loop_hostile import RaceTest as LoopRaceTest  # noqa: E402,F401  issue 12's threads, under TSan too
 
 SECONDS = float(os.environ.get("STRESS_SECONDS", "4"))
 CONNS = int(os.environ.get("STRESS_CONNS", "96"))

@@ -50,10 +50,13 @@ START_TEST(ipv6_ranges)
 		"ff05::1:3", "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:192.168.1.1",
 		"::ffff:169.254.169.254", "::ffff:100.64.0.1", "::ffff:0.0.0.0", "::127.0.0.1",
 		"64:ff9b::10.0.0.1", "64:ff9b::7f00:1",
+		/* the hostile pass: 6to4 of internal IPv4, local-use NAT64 (RFC 8215) */
+		"2002:7f00:1::", "2002:a00:5::1", "2002:a9fe:a9fe::", "2002:c0a8:101::1",
+		"64:ff9b:1::8.8.8.8", "64:ff9b:1:ffff::1",
 	};
 	static const char *const yes[] = {
 		"2001:4860:4860::8888", "2606:4700::1111", "fbff::1", "fe00::1", "::ffff:8.8.8.8",
-		"64:ff9b::8.8.8.8", "2001:db8::1",
+		"64:ff9b::8.8.8.8", "2001:db8::1", "2002:808:808::1", "64:ff9b:2::1",
 	};
 
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
@@ -184,5 +187,35 @@ START_TEST(definitions)
 }
 END_TEST
 
+/* Found by the hostile pass: repeated list entries and control characters were stored. */
+START_TEST(definitions_hostile)
+{
+	static const char *const bad[][2] = {
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"events\": "
+		  "[\"case.opened\", \"case.opened\"]}", "invalid_events" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"surveys\": [\"a\", \"a\"]}",
+		  "invalid_surveys" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"description\": \"a\\r\\nb\"}",
+		  "invalid_description" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"description\": \"a\\u007f\"}",
+		  "invalid_description" },
+		{ "{\"id\": \"d\", \"url\": \"https://127.0.0.1/\", \"events\": [\"nope\"]}",
+		  "invalid_events" },
+	};
+	char secret[96];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cx_error err = { 0 };
+		json_t *out = NULL, *body = json_loads(bad[i][0], 0, NULL);
+
+		ck_assert_ptr_nonnull(body);
+		ck_assert_int_eq(cx_endpoint_from_json(body, NULL, 0, 1, &out, secret, &err), -1);
+		ck_assert_str_eq(err.code, bad[i][1]);
+		ck_assert_ptr_null(out);
+		json_decref(body);
+	}
+}
+END_TEST
+
 CX_CHECK_MAIN("endpoint", NULL, NULL, ipv4_ranges, ipv6_ranges, other_families_refused, url_policy,
-	      schedules, jitter_bounds, retry_after, definitions)
+	      schedules, jitter_bounds, retry_after, definitions, definitions_hostile)
