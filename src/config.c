@@ -1,5 +1,6 @@
 /* config.c - see include/cx/config.h */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -72,6 +73,9 @@ const char cx_config_help[] =
 	"      --webhook-retry-schedule L  retry steps after failed attempts (ms, s, m, h)\n"
 	"                             (CXD_WEBHOOK_RETRY_SCHEDULE, default\n"
 	"                             5s,30s,2m,10m,30m,1h,2h,4h,8h,8h; then dead)\n"
+	"      --webhook-retention T  keep delivered and dead deliveries this long, then delete\n"
+	"                             them (N days, or Ns, Nm, Nh, Nd; CXD_WEBHOOK_RETENTION,\n"
+	"                             default 30d; pending ones are never deleted)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -99,6 +103,7 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->webhook_timeout_s = 10;
 	cfg->webhook_concurrency = 16;
 	snprintf(cfg->webhook_schedule, sizeof(cfg->webhook_schedule), "%s", CX_DEFAULT_SCHEDULE);
+	cfg->webhook_retention_s = 30 * 86400;
 }
 
 /* "RATE" or "RATE/BURST" (burst defaults to twice the rate); "0" turns the limit off. */
@@ -195,7 +200,7 @@ enum opt_id {
 	OPT_PER_IP = 1000, OPT_QUEUE, OPT_NO_ACCESS_LOG, OPT_BATCH, OPT_DEMO, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES, OPT_CORS,
 	OPT_ALERT_INTERVAL, OPT_ALERT_WINDOW, OPT_ALERT_COOLDOWN, OPT_ALERT_MIN_N,
-	OPT_WH_HTTP, OPT_WH_PRIVATE, OPT_WH_TIMEOUT, OPT_WH_CONC, OPT_WH_SCHEDULE,
+	OPT_WH_HTTP, OPT_WH_PRIVATE, OPT_WH_TIMEOUT, OPT_WH_CONC, OPT_WH_SCHEDULE, OPT_WH_RETENTION,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -313,6 +318,18 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 			snprintf(cfg->webhook_schedule, sizeof(cfg->webhook_schedule), "%s", val);
 		break;
 	}
+	case OPT_WH_RETENTION: {   /* N days, or N with s, m, h, d: 1 s to 10 years */
+		char *end;
+		long long n = strtoll(val, &end, 10);
+		int64_t unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+
+		bad = !isdigit((unsigned char)val[0]) || n <= 0 || n > 3650LL * 86400 ||
+		      (*end && (strchr("smhd", *end) == NULL || end[1])) ||
+		      n * unit > 3650LL * 86400;
+		if (!bad)
+			cfg->webhook_retention_s = n * unit;
+		break;
+	}
 	}
 	if (bad)
 		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
@@ -336,6 +353,7 @@ static const struct {
 	{ "CXD_ALERT_COOLDOWN", OPT_ALERT_COOLDOWN }, { "CXD_ALERT_MIN_N", OPT_ALERT_MIN_N },
 	{ "CXD_WEBHOOK_TIMEOUT", OPT_WH_TIMEOUT }, { "CXD_WEBHOOK_CONCURRENCY", OPT_WH_CONC },
 	{ "CXD_WEBHOOK_RETRY_SCHEDULE", OPT_WH_SCHEDULE },
+	{ "CXD_WEBHOOK_RETENTION", OPT_WH_RETENTION },
 };
 
 static const char *option_name(const struct option *opts, int id)
@@ -377,6 +395,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "webhook-timeout", required_argument, NULL, OPT_WH_TIMEOUT },
 		{ "webhook-concurrency", required_argument, NULL, OPT_WH_CONC },
 		{ "webhook-retry-schedule", required_argument, NULL, OPT_WH_SCHEDULE },
+		{ "webhook-retention", required_argument, NULL, OPT_WH_RETENTION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "alert-interval", required_argument, NULL, OPT_ALERT_INTERVAL },

@@ -113,6 +113,8 @@ struct cx_deliver {
 	unsigned concurrency;
 	int64_t sched[CX_SCHEDULE_MAX];
 	size_t nsched;
+	int64_t retention_ms;  /* delivered and dead rows older than this are deleted */
+	uint64_t next_purge_us;
 	struct xfer **fly;     /* concurrency slots */
 	unsigned nfly;
 	struct cx_attempt *done;
@@ -491,6 +493,32 @@ static void look(struct cx_deliver *d, unsigned depth)
 	free(busy);
 }
 
+/* Delete delivered and dead deliveries past the retention, a batch per transaction so the
+ * writer never waits long for the lock; runs every quarter of the retention (at most
+ * hourly, at least every second). */
+static void purge(struct cx_deliver *d, uint64_t now_us)
+{
+	int64_t every_us = d->retention_ms * 250, total = 0, n = 0;
+	struct cx_error err;
+
+	if (now_us < d->next_purge_us)
+		return;
+	if (every_us > 3600000000LL)
+		every_us = 3600000000LL;
+	d->next_purge_us = now_us + (uint64_t)(every_us > 1000000 ? every_us : 1000000);
+	do {
+		if (cx_store_worker_purge(d->w, cx_time_now_ms() - d->retention_ms, 1000, &n,
+					  &err)) {
+			cx_log_info("webhooks: %s", err.message);
+			break;
+		}
+		total += n;
+	} while (n == 1000 && total < 50000 && !atomic_load(&d->stop));
+	if (total)
+		cx_log_info("webhooks: deleted %lld delivered or dead deliveries older than the "
+			    "retention (--webhook-retention)", (long long)total);
+}
+
 /* Look for due deliveries every CX_DELIVER_POLL_MS, and at once whenever a transfer ended
  * (a backlog then flows at the receivers' pace, not one batch per poll). */
 static void *run(void *arg)
@@ -517,6 +545,7 @@ static void *run(void *arg)
 		curl_multi_perform(d->multi, &running);
 		ended = reap(d);
 		record(d);
+		purge(d, now);
 		if (!ended)
 			curl_multi_poll(d->multi, NULL, 0, CX_DELIVER_POLL_MS, NULL);
 	}
@@ -542,6 +571,7 @@ int cx_deliver_start(struct cx_deliver **out, struct cx_store *st,
 	d->allow_private = cfg->webhook_allow_private;
 	d->timeout_s = (long)cfg->webhook_timeout_s;
 	d->concurrency = cfg->webhook_concurrency;
+	d->retention_ms = cfg->webhook_retention_s * 1000;
 	if (cx_deliver_parse_schedule(cfg->webhook_schedule, d->sched, CX_SCHEDULE_MAX,
 				      &d->nsched)) {
 		free(d);

@@ -541,6 +541,29 @@ int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max
 	return 0;
 }
 
+int cx_store_worker_purge(struct cx_outbox_worker *w, int64_t before_ms, unsigned max_rows,
+			  int64_t *deleted, struct cx_error *err)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	*deleted = 0;
+	/* rowid order is creation order: the old rows come first, so LIMIT stops early */
+	if (sqlite3_prepare_v2(w->wdb, "DELETE FROM deliveries WHERE id IN (SELECT id FROM "
+			       "deliveries WHERE state IN ('delivered', 'dead') AND "
+			       "coalesce(delivered_at, last_at, created_at) < ?1 ORDER BY id LIMIT ?2)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return cx_store_db_fail(w->st, w->wdb, err, "purging old deliveries");
+	sqlite3_bind_int64(q, 1, before_ms);
+	sqlite3_bind_int(q, 2, (int)max_rows);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return cx_store_db_fail(w->st, w->wdb, err, "purging old deliveries");
+	*deleted = sqlite3_changes(w->wdb);
+	return 0;
+}
+
 int cx_store_worker_record(struct cx_outbox_worker *w, const struct cx_attempt *a, size_t n,
 			   struct cx_error *err)
 {

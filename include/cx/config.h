@@ -41,6 +41,7 @@ struct cx_config {
 	unsigned webhook_timeout_s; /* connect and total time of one delivery attempt */
 	unsigned webhook_concurrency; /* deliveries in flight at once */
 	char webhook_schedule[256]; /* retry steps, e.g. "5s,30s,2m" (deliver.h) */
+	int64_t webhook_retention_s; /* delivered and dead deliveries are kept this long */
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };

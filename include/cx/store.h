@@ -338,6 +338,11 @@ int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max
 			const char *busy,
 			int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err);
+/* Delete at most max_rows delivered or dead deliveries (with their attempts) whose last
+ * change (delivered, or last attempt) is older than before_ms, oldest first, in one
+ * transaction; *deleted is how many. Pending deliveries are never deleted. */
+int cx_store_worker_purge(struct cx_outbox_worker *w, int64_t before_ms, unsigned max_rows,
+			  int64_t *deleted, struct cx_error *err);
 /* Record n finished attempts in one transaction (each gets a delivery_attempts row). */
 int cx_store_worker_record(struct cx_outbox_worker *w, const struct cx_attempt *a, size_t n,
 			   struct cx_error *err);

@@ -432,6 +432,51 @@ class WebhookTest(unittest.TestCase):
         self.assertIn('cxd_webhook_endpoints{state="active"}', m)
 
 
+class RetentionTest(unittest.TestCase):
+    """--webhook-retention: delivered deliveries (and their attempts) go once older than it;
+    pending ones stay whatever their age. Mutation: purging pending rows too (the paused
+    endpoint's delivery vanishes); no purge (the delivered one stays)."""
+
+    def test_delivered_go_pending_stay(self):
+        rx = Receiver()
+        srv = Server(args=FLAGS + ["--webhook-retention", "2s"]).start()
+        try:
+            for eid in ("kept", "held"):
+                st, _, ep = srv.post_json("/v1/endpoints", {"id": eid, "url": rx.url("/" + eid),
+                                                            "events": ["webhook.test"]})
+                self.assertEqual(st, 201, ep)
+            st, _, done = srv.post_json("/v1/endpoints/kept/test", None)
+            self.assertEqual(st, 201, done)
+            rx.wait("/kept", 1)
+            self.assertEqual(srv.request("POST", "/v1/endpoints/held/pause")[0], 200)
+            st, _, held = srv.post_json("/v1/endpoints/held/test", None)
+            self.assertEqual(st, 201, held)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and srv.get("/v1/deliveries/%d" % done["id"])[0] == 200:
+                time.sleep(0.2)
+            self.assertEqual(srv.get("/v1/deliveries/%d" % done["id"])[0], 404, "delivered row kept")
+            time.sleep(2.5)   # older than the retention now, but pending
+            st, _, d = srv.get("/v1/deliveries/%d" % held["id"])
+            self.assertEqual((st, d["state"]), (200, "pending"))
+            db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
+            self.assertEqual(db.execute("SELECT count(*) FROM delivery_attempts WHERE delivery = ?",
+                                        (done["id"],)).fetchone()[0], 0)
+            db.close()
+            self.assertIn("deleted 1 delivered or dead deliveries", srv.stderr())
+            srv.assert_clean_exit(self)
+        finally:
+            rx.httpd.shutdown()
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+
+    def test_bad_values_exit_2(self):
+        for bad in ("0", "-1d", "1w", "3651d", "x", "5dd"):
+            p = subprocess.run([cxdtest.CXD, "--webhook-retention", bad, "--db", "/nonexistent/x"],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("--webhook-retention", p.stderr)
+
+
 class PolicyTest(unittest.TestCase):
     """Without the flags: https only, and no private addresses."""
 
