@@ -19,7 +19,6 @@
 #include "cx_version.h"
 
 #define SNIPPET 160   /* bytes of a failing answer kept for last_error */
-#define CX_DELIVER_SCAN_MAX 2048   /* due rows looked at per timed poll, at most */
 
 static atomic_ulong outcomes[CX_OUT_N];
 
@@ -114,6 +113,7 @@ struct cx_deliver {
 	int64_t sched[CX_SCHEDULE_MAX];
 	size_t nsched;
 	int64_t retention_ms;  /* delivered and dead rows older than this are deleted */
+	size_t rr;             /* where the next look starts in the list of endpoints */
 	uint64_t next_purge_us;
 	struct xfer **fly;     /* concurrency slots */
 	unsigned nfly;
@@ -317,32 +317,6 @@ static unsigned per_cap(const struct cx_deliver *d)
 	return d->nfly < d->concurrency - d->concurrency / 4 ? CX_DELIVER_PER_ENDPOINT : 1;
 }
 
-/* The endpoints that may not start another transfer now (per_cap), as a JSON array of
- * ids (ids are [A-Za-z0-9._-], nothing to escape); NULL when there is none (or out of
- * memory: want() still skips their rows). The caller frees it. */
-static char *busy_list(struct cx_deliver *d)
-{
-	size_t cap = 3 + (size_t)d->nfly * (sizeof(d->fly[0]->endpoint) + 3), len = 0;
-	char *out = NULL;
-
-	for (unsigned i = 0; i < d->nfly; i++) {
-		unsigned per, seen = 0;
-
-		in_flight(d, -1, d->fly[i]->endpoint, &per);
-		for (unsigned j = 0; j < i; j++)
-			seen |= strcmp(d->fly[j]->endpoint, d->fly[i]->endpoint) == 0;
-		if (per < per_cap(d) || seen)
-			continue;
-		if (!out && !(out = malloc(cap)))
-			return NULL;
-		len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", len ? "," : "[",
-					d->fly[i]->endpoint);
-	}
-	if (out)
-		snprintf(out + len, cap - len, "]");
-	return out;
-}
-
 /* 1 to send delivery id now, 0 to skip it, -1 when every slot is taken. */
 static int want(void *ctx, int64_t id, const char *endpoint)
 {
@@ -482,15 +456,34 @@ static unsigned reap(struct cx_deliver *d)
 	return n;
 }
 
-/* Start due deliveries while slots are free (see per_cap). */
-static void look(struct cx_deliver *d, unsigned depth)
+/* Start due deliveries while slots are free: endpoint by endpoint, from a start that
+ * moves on at each look so none is always served first, each up to its free slots
+ * (per_cap). A look costs an index range per active endpoint, whatever the backlogs. */
+static void look(struct cx_deliver *d)
 {
+	static char ids[CX_ENDPOINTS_MAX][72];   /* the worker thread's only */
+	int64_t now = cx_time_now_ms();
 	struct cx_error err;
-	char *busy = busy_list(d);
+	size_t n;
 
-	if (cx_store_worker_due(d->w, cx_time_now_ms(), depth, busy, want, take, d, &err))
+	if (cx_store_worker_active(d->w, ids, CX_ENDPOINTS_MAX, &n, &err)) {
 		cx_log_info("webhooks: %s", err.message);
-	free(busy);
+		return;
+	}
+	for (size_t i = 0; i < n && d->nfly < d->concurrency; i++) {
+		const char *ep = ids[(d->rr + i) % n];
+		unsigned per, cap = per_cap(d);
+
+		in_flight(d, -1, ep, &per);
+		if (per >= cap)
+			continue;
+		/* its rows in flight are still pending, and due first: the limit looks past them */
+		if (cx_store_worker_due(d->w, now, cap, ep, want, take, d, &err)) {
+			cx_log_info("webhooks: %s", err.message);
+			break;
+		}
+	}
+	d->rr++;
 }
 
 /* Delete delivered and dead deliveries past the retention, a batch per transaction so the
@@ -524,23 +517,20 @@ static void purge(struct cx_deliver *d, uint64_t now_us)
 static void *run(void *arg)
 {
 	struct cx_deliver *d = arg;
-	uint64_t last_poll = 0, cost = 0;   /* the last look's duration, us */
+	uint64_t last_poll = 0;
 	unsigned ended = 0;
 	int running;
 
 	while (!atomic_load(&d->stop)) {
 		uint64_t now = cx_time_mono_us();
 
-		/* a look walks past every due row of the busy endpoints: with a backlog of
-		 * them it costs, so it takes at most about a tenth of this thread's time */
-		if (d->nfly < d->concurrency && now - last_poll >= 10 * cost &&
+		/* a look is an index range per active endpoint (schema 012), cheap whatever
+		 * the backlogs: done as soon as a transfer ended, so a backlog flows at the
+		 * receivers' pace (a throttle here held it to 4 per endpoint per poll) */
+		if (d->nfly < d->concurrency &&
 		    (ended || now - last_poll >= CX_DELIVER_POLL_MS * 1000ull)) {
-			/* the timed look goes deeper: past the backlog of endpoints that are busy */
-			unsigned depth = ended ? 4 * d->concurrency + 64 : CX_DELIVER_SCAN_MAX;
-
 			last_poll = now;
-			look(d, depth);
-			cost = cx_time_mono_us() - now;
+			look(d);
 		}
 		curl_multi_perform(d->multi, &running);
 		ended = reap(d);

@@ -418,7 +418,7 @@ int cx_outbox_redact_response(struct cx_store *st, int64_t response_id, struct c
 struct cx_outbox_worker {
 	struct cx_store *st;
 	sqlite3 *rdb, *wdb;
-	sqlite3_stmt *due, *attempt, *update, *disable, *park;
+	sqlite3_stmt *due, *active, *attempt, *update, *disable, *park;
 };
 
 void cx_store_worker_close(struct cx_outbox_worker *w)
@@ -426,6 +426,7 @@ void cx_store_worker_close(struct cx_outbox_worker *w)
 	if (!w)
 		return;
 	sqlite3_finalize(w->due);
+	sqlite3_finalize(w->active);
 	sqlite3_finalize(w->attempt);
 	sqlite3_finalize(w->update);
 	sqlite3_finalize(w->disable);
@@ -456,14 +457,15 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 		cx_store_db_fail(st, w->wdb, err, "configuring the delivery worker");
 		goto fail;
 	}
-	/* the due index, then the endpoint's row: only active endpoints' deliveries */
+	/* one endpoint's due deliveries (index deliveries_due_by_endpoint, schema 012) */
 	if (sqlite3_prepare_v3(w->rdb, "SELECT d.id, d.msg_id, d.endpoint, d.payload, d.attempts, "
 			       "d.budget_from, e.url, e.secret, e.prev_secret, e.prev_secret_until "
 			       "FROM deliveries d JOIN endpoints e ON e.id = d.endpoint "
-			       "WHERE d.state = 'pending' AND d.next_at <= ?1 AND e.state = 'active' "
-			       "AND d.endpoint NOT IN (SELECT value FROM json_each(?3)) "
-			       "ORDER BY d.next_at LIMIT ?2", -1, SQLITE_PREPARE_PERSISTENT, &w->due,
-			       NULL) != SQLITE_OK ||
+			       "WHERE d.endpoint = ?3 AND d.state = 'pending' AND d.next_at <= ?1 "
+			       "AND e.state = 'active' ORDER BY d.next_at LIMIT ?2", -1,
+			       SQLITE_PREPARE_PERSISTENT, &w->due, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(w->rdb, "SELECT id FROM endpoints WHERE state = 'active' ORDER BY id",
+			       -1, SQLITE_PREPARE_PERSISTENT, &w->active, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(w->wdb, "INSERT OR REPLACE INTO delivery_attempts(delivery, n, at, "
 			       "duration_ms, status, error) SELECT id, attempts + 1, ?2, ?3, ?4, ?5 "
 			       "FROM deliveries WHERE id = ?1", -1, SQLITE_PREPARE_PERSISTENT,
@@ -495,8 +497,25 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *q, int i)
 	snprintf(dst, len, "%s", t ? t : "");
 }
 
+int cx_store_worker_active(struct cx_outbox_worker *w, char (*ids)[72], size_t max,
+			   size_t *n, struct cx_error *err)
+{
+	sqlite3_stmt *q = w->active;
+	int rc;
+
+	*n = 0;
+	sqlite3_reset(q);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n < max)
+		copy_col(ids[(*n)++], sizeof(ids[0]), q, 0);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cx_store_db_fail(w->st, w->rdb, err, "listing active endpoints");
+	return 0;
+}
+
 int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
-			const char *busy, int (*want)(void *ctx, int64_t id, const char *endpoint),
+			const char *endpoint,
+			int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err)
 {
 	sqlite3_stmt *q = w->due;
@@ -505,10 +524,7 @@ int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max
 	sqlite3_reset(q);
 	sqlite3_bind_int64(q, 1, now_ms);
 	sqlite3_bind_int64(q, 2, max_rows);
-	if (busy)
-		sqlite3_bind_text(q, 3, busy, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(q, 3);
+	sqlite3_bind_text(q, 3, endpoint, -1, SQLITE_TRANSIENT);
 	while (!stop && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct cx_due d = { .id = sqlite3_column_int64(q, 0) };
 

@@ -329,13 +329,15 @@ struct cx_attempt {
 int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 			 struct cx_error *err);
 void cx_store_worker_close(struct cx_outbox_worker *w);
-/* For each pending delivery of an active endpoint due at now_ms (oldest due first), at
+/* The ids of the active endpoints (at most max), in id order. */
+int cx_store_worker_active(struct cx_outbox_worker *w, char (*ids)[72], size_t max,
+			   size_t *n, struct cx_error *err);
+/* For each pending delivery of `endpoint` (if active) due at now_ms, oldest due first, at
  * most max_rows: want(ctx, id, endpoint) says whether to read it whole (0 skips it: in
- * flight already, or its endpoint is busy), then fn gets it; either returns -1 to stop.
- * busy (NULL = none) is a JSON array of endpoint ids left out in the query itself, so a
- * backlog of a busy endpoint cannot fill max_rows and hide the others' deliveries. */
+ * flight already), then fn gets it; either returns -1 to stop. One endpoint at a time, on
+ * an index of its own pending rows: another endpoint's backlog costs this look nothing. */
 int cx_store_worker_due(struct cx_outbox_worker *w, int64_t now_ms, unsigned max_rows,
-			const char *busy,
+			const char *endpoint,
 			int (*want)(void *ctx, int64_t id, const char *endpoint),
 			int (*fn)(void *ctx, struct cx_due *d), void *ctx, struct cx_error *err);
 /* Delete at most max_rows delivered or dead deliveries (with their attempts) whose last
