@@ -882,14 +882,17 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 
 void cx_http_stop(struct cx_http *h, unsigned grace_ms)
 {
-	MHD_socket fd;
 	uint64_t deadline;
 
 	if (!h)
 		return;
-	fd = MHD_quiesce_daemon(h->daemon);   /* no new connections from here on */
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	/* No MHD_quiesce_daemon() here: on an epoll daemon with its own threads (what
+	 * MHD_USE_AUTO picks on Linux) it races with the workers' own removal of the listen
+	 * socket from their epoll sets, and libmicrohttpd 0.9.75 then aborts the process
+	 * ("Failed to remove listen FD from epoll set", MHD_PANIC; seen once here, in
+	 * test_loop_hostile). So connections are still accepted during the grace period and
+	 * served as usual (the writer runs until after this returns); the wait ends when
+	 * nothing is in flight or at the deadline, and MHD_stop_daemon closes the rest. */
 	deadline = cx_time_mono_us() + (uint64_t)grace_ms * 1000u;
 	while (atomic_load(&h->inflight) > 0 && cx_time_mono_us() < deadline)
 		usleep(10 * 1000);

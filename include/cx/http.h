@@ -141,7 +141,8 @@ void cx_req_finish(struct cx_req *req);
 /* Start listening with the limits in cfg; the bound port is in *port on return. */
 int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_config *cfg,
 		  uint16_t *port, struct cx_error *err);
-/* Stop accepting; wait up to grace_ms for in-flight requests; close everything. */
+/* Wait up to grace_ms for in-flight requests (new ones are still accepted meanwhile: see
+ * http.c for why there is no MHD_quiesce_daemon), then close everything. */
 void cx_http_stop(struct cx_http *h, unsigned grace_ms);
 
 #endif
