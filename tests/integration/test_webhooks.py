@@ -490,7 +490,7 @@ class PolicyTest(unittest.TestCase):
                               ("https://169.254.169.254/latest", "endpoint_private"),
                               ("https://[::1]:8443/hook", "endpoint_private"),
                               ("https://[::ffff:127.0.0.1]/hook", "endpoint_private"),
-                              ("https://localhost/hook", "endpoint_private"),
+                              ("https://localhost/hook", cxdtest.localhost_refusal()),
                               ("https://user:pw@example.com/hook", "invalid_url")):
                 with self.subTest(url=url):
                     st, _, err = srv.post_json("/v1/endpoints", {"id": "p", "url": url})
