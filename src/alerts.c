@@ -53,92 +53,6 @@ int cx_alerts_is_new_pain(const struct cx_hist *tp_now, const struct cx_hist *al
 	return !cx_journey_is_pain(tp_then, all_then, m, min_n, &before);
 }
 
-/* --- one survey's cells --- */
-
-struct cell {
-	char *stage, *touchpoint;
-	int rank;             /* the stage's place in the journey; unlisted stages last */
-	struct cx_hist now, then;
-};
-
-struct cells {
-	const struct cx_survey *survey;
-	struct cell *v;
-	size_t n, cap;
-	struct cx_cell_index ix;
-	int then;             /* which window the store is walking */
-	int too_many;
-};
-
-static struct cell *cell_of(struct cells *c, const char *stage, const char *touchpoint)
-{
-	long at = cx_cell_index_get(&c->ix, stage, touchpoint);
-	struct cell *e;
-	int rank;
-
-	if (at >= 0)
-		return &c->v[at];
-	if (c->n >= CX_MAX_CELLS) {
-		c->too_many = 1;
-		return NULL;
-	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 32;
-		struct cell *p = realloc(c->v, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		c->v = p;
-		c->cap = cap;
-	}
-	e = &c->v[c->n];
-	memset(e, 0, sizeof(*e));
-	rank = cx_survey_stage_index(c->survey, stage);
-	e->rank = rank < 0 ? 1 << 20 : rank;
-	if (!(e->stage = strdup(stage)) || !(e->touchpoint = strdup(touchpoint)) ||
-	    cx_cell_index_put(&c->ix, e->stage, e->touchpoint, (long)c->n)) {
-		free(e->stage);
-		free(e->touchpoint);
-		return NULL;
-	}
-	c->n++;
-	return e;
-}
-
-static int on_cell(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
-{
-	struct cells *c = ctx;
-	struct cell *e;
-
-	if (!key->stage || !key->touchpoint)
-		return 0;
-	if (!(e = cell_of(c, key->stage, key->touchpoint)))
-		return -1;
-	*(c->then ? &e->then : &e->now) = *h;
-	return 0;
-}
-
-static void cells_release(struct cells *c)
-{
-	cx_cell_index_release(&c->ix);
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->v[i].stage);
-		free(c->v[i].touchpoint);
-	}
-	free(c->v);
-}
-
-static int by_stage_then_name(const void *a, const void *b)
-{
-	const struct cell *x = a, *y = b;
-
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (strcmp(x->stage, y->stage))
-		return strcmp(x->stage, y->stage);
-	return strcmp(x->touchpoint, y->touchpoint);
-}
-
 /* --- findings --- */
 
 struct finding {
@@ -253,7 +167,7 @@ static int add_drop(struct run *r, const struct cx_survey *s, const char *stage,
 
 /* c compares touchpoint e now (b) with the rest of the journey now (a); e->then is the
  * touchpoint in the previous window. */
-static int add_pain(struct run *r, const struct cx_survey *s, const struct cell *e,
+static int add_pain(struct run *r, const struct cx_survey *s, const struct cx_journey_cell *e,
 		    enum cx_metric m, const struct cx_compare *c)
 {
 	struct finding *f = add(r, s, CX_ALERT_PAIN, e->stage, e->touchpoint, m);
@@ -301,7 +215,7 @@ static int drops(struct run *r, const struct cx_survey *s, const char *stage,
 }
 
 /* The findings of one survey's cells, sorted by stage, in journey order. */
-static int judge(struct run *r, const struct cx_survey *s, const struct cells *c)
+static int judge(struct run *r, const struct cx_survey *s, const struct cx_journey_cells *c)
 {
 	struct cx_hist all_now = { 0 }, all_then = { 0 };
 	int headline;
@@ -323,7 +237,7 @@ static int judge(struct run *r, const struct cx_survey *s, const struct cells *c
 		if (drops(r, s, c->v[lo].stage, NULL, &then, &now))
 			return -1;
 		for (size_t k = lo; k < i; k++) {
-			const struct cell *e = &c->v[k];
+			const struct cx_journey_cell *e = &c->v[k];
 			struct cx_compare cmp;
 
 			if (drops(r, s, e->stage, e->touchpoint, &e->then, &e->now))
@@ -346,19 +260,18 @@ static int check_survey(struct run *r, const struct cx_survey *s, struct cx_erro
 		.survey = s->id, .from_day = r->now_from, .to_day = r->now_to,
 		.dims = CX_DIM_STAGE | CX_DIM_TOUCHPOINT,
 	};
-	struct cells c = { .survey = s };
+	struct cx_journey_cells c;
 	int rc = -1;
 
-	cx_cell_index_init(&c.ix);
-	if (cx_store_scores(r->st, &q, on_cell, &c, err))
+	cx_journey_cells_init(&c, s);
+	if (cx_store_scores(r->st, &q, cx_journey_cells_on_scores, &c, err))
 		goto failed;
 	q.from_day = r->then_from;
 	q.to_day = r->now_from;
 	c.then = 1;
-	if (cx_store_scores(r->st, &q, on_cell, &c, err))
+	if (cx_store_scores(r->st, &q, cx_journey_cells_on_scores, &c, err))
 		goto failed;
-	if (c.n > 1)
-		qsort(c.v, c.n, sizeof(c.v[0]), by_stage_then_name);
+	cx_journey_cells_sort(&c);
 	if (judge(r, s, &c) == 0)
 		rc = 0;
 	else
@@ -373,7 +286,7 @@ failed:
 		cx_error_set(err, 503, "out_of_memory", NULL, "out of memory");
 	}
 out:
-	cells_release(&c);
+	cx_journey_cells_release(&c);
 	return rc;
 }
 

@@ -21,90 +21,26 @@
 #define MAX_DAYS 3660
 #define DEFAULT_MIN_N 30
 
-struct cell {            /* one (stage, touchpoint) in both periods */
-	char *stage, *touchpoint;
-	int rank;            /* the stage's place in the journey; unlisted stages last */
-	struct cx_hist now, then;
-	struct cx_case_stats cases;   /* follow-up cases opened in the period */
-};
-
-struct cells {
-	const struct cx_survey *survey;
-	struct cell *v;
-	size_t n, cap;
-	struct cx_cell_index ix;
-	int then;            /* which period the store is walking */
-	int too_many;
-};
-
 static const char *const params[] = { "from", "to", "segment", "channel", "min_n" };
 static const char *const metric_names[] = { "nps", "csat", "ces" };
-
-/* The cell of (stage, touchpoint), added empty if new; NULL when out of memory or past
- * CX_MAX_CELLS (too_many set). The index keys point into the cells' own strings. */
-static struct cell *cell_of(struct cells *c, const char *stage, const char *touchpoint)
-{
-	long at = cx_cell_index_get(&c->ix, stage, touchpoint);
-	struct cell *e;
-	int rank;
-
-	if (at >= 0)
-		return &c->v[at];
-	if (c->n >= CX_MAX_CELLS) {
-		c->too_many = 1;
-		return NULL;
-	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 32;
-		struct cell *p = realloc(c->v, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		c->v = p;
-		c->cap = cap;
-	}
-	e = &c->v[c->n];
-	memset(e, 0, sizeof(*e));
-	rank = cx_survey_stage_index(c->survey, stage);
-	e->rank = rank < 0 ? 1 << 20 : rank;
-	if (!(e->stage = strdup(stage)) || !(e->touchpoint = strdup(touchpoint)) ||
-	    cx_cell_index_put(&c->ix, e->stage, e->touchpoint, (long)c->n)) {
-		free(e->stage);
-		free(e->touchpoint);
-		return NULL;
-	}
-	c->n++;
-	return e;
-}
-
-static int on_cell(void *ctx, const struct cx_group_key *key, const struct cx_hist *h)
-{
-	struct cells *c = ctx;
-	struct cell *e = cell_of(c, key->stage, key->touchpoint);
-
-	if (!e)
-		return -1;
-	*(c->then ? &e->then : &e->now) = *h;
-	return 0;
-}
 
 /* A follow-up case opened in the period counts in its cell. */
 static int on_case(void *ctx, const struct cx_case_fact *f)
 {
-	struct cells *c = ctx;
-	struct cell *e = cell_of(c, f->stage, f->touchpoint);
+	struct cx_journey_cells *c = ctx;
+	struct cx_journey_cell *e = cx_journey_cell_of(c, f->stage, f->touchpoint);
 
 	return !e || cx_case_stats_add(&e->cases, f) ? -1 : 0;
 }
 
 /* Every touchpoint of the map under a listed stage gets a cell, answered or not. */
-static int seed_map(struct cells *c)
+static int seed_map(struct cx_journey_cells *c)
 {
 	const struct cx_survey *s = c->survey;
 
 	for (size_t i = 0; i < s->ntouchpoints; i++)
 		if (cx_survey_stage_index(s, s->touchpoints[i].stage) >= 0 &&
-		    !cell_of(c, s->touchpoints[i].stage, s->touchpoints[i].name))
+		    !cx_journey_cell_of(c, s->touchpoints[i].stage, s->touchpoints[i].name))
 			return -1;
 	return 0;
 }
@@ -160,18 +96,7 @@ static json_t *scored(const struct cx_hist *now, const struct cx_hist *then)
 	return o;
 }
 
-static int by_stage_then_name(const void *a, const void *b)
-{
-	const struct cell *x = a, *y = b;
-
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (strcmp(x->stage, y->stage))
-		return strcmp(x->stage, y->stage);
-	return strcmp(x->touchpoint, y->touchpoint);
-}
-
-static json_t *stage_json(const char *stage, const struct cells *c, size_t lo, size_t hi)
+static json_t *stage_json(const char *stage, const struct cx_journey_cells *c, size_t lo, size_t hi)
 {
 	struct cx_hist now = { 0 }, then = { 0 };
 	struct cx_case_stats cases = { 0 };
@@ -203,7 +128,7 @@ static json_t *stage_json(const char *stage, const struct cells *c, size_t lo, s
 }
 
 struct pain {
-	const struct cell *cell;
+	const struct cx_journey_cell *cell;
 	struct cx_compare cmp;
 };
 
@@ -214,7 +139,7 @@ static int by_gap(const void *a, const void *b)
 	return x->cmp.delta < y->cmp.delta ? -1 : x->cmp.delta > y->cmp.delta;
 }
 
-static json_t *pain_points(const struct cells *c, const struct cx_hist *all, int64_t min_n)
+static json_t *pain_points(const struct cx_journey_cells *c, const struct cx_hist *all, int64_t min_n)
 {
 	int m = cx_journey_headline(all);
 	struct pain *p = calloc(c->n + 1, sizeof(*p));
@@ -259,15 +184,14 @@ static json_t *period_json(int64_t from, int64_t to)
 	return json_pack("{s:s, s:s}", "from", f, "to", t);
 }
 
-static json_t *journey_json(const struct cx_survey *s, struct cells *c,
+static json_t *journey_json(const struct cx_survey *s, struct cx_journey_cells *c,
 			    const struct cx_scores_query *q, int64_t min_n)
 {
 	struct cx_hist all = { 0 }, all_then = { 0 };
 	json_t *stages = json_array(), *out, *overall;
 	size_t i = 0;
 
-	if (c->n > 1)
-		qsort(c->v, c->n, sizeof(c->v[0]), by_stage_then_name);
+	cx_journey_cells_sort(c);
 	for (size_t k = 0; k < c->n; k++) {
 		cx_hist_add(&all, &c->v[k].now);
 		cx_hist_add(&all_then, &c->v[k].then);
@@ -306,25 +230,24 @@ enum cx_handled cx_api_journey(struct cx_req *req)
 {
 	struct cx_survey s;
 	struct cx_scores_query q = { 0 };
-	struct cells c = { 0 };
+	struct cx_journey_cells c;
 	struct cx_error err = { 0 };
 	int64_t min_n = 0, days;
 
 	if (cx_api_path_survey(req, &s))
 		return CX_DONE;
-	c.survey = &s;
-	cx_cell_index_init(&c.ix);
+	cx_journey_cells_init(&c, &s);
 	if (parse(req, &s, &q, &min_n, &err)) {
 		cx_reply_error(req, &err);
 		goto out;
 	}
-	if (seed_map(&c) || cx_store_scores(req->app->store, &q, on_cell, &c, &err))
+	if (seed_map(&c) || cx_store_scores(req->app->store, &q, cx_journey_cells_on_scores, &c, &err))
 		goto failed;
 	days = q.to_day - q.from_day;      /* the previous period of equal length */
 	q.to_day = q.from_day;
 	q.from_day -= days;
 	c.then = 1;
-	if (cx_store_scores(req->app->store, &q, on_cell, &c, &err))
+	if (cx_store_scores(req->app->store, &q, cx_journey_cells_on_scores, &c, &err))
 		goto failed;
 	q.from_day = q.to_day;
 	q.to_day = q.from_day + days;
@@ -342,13 +265,7 @@ failed:
 		cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
 	cx_reply_error(req, &err);
 out:
-	cx_cell_index_release(&c.ix);
-	for (size_t i = 0; i < c.n; i++) {
-		free(c.v[i].stage);
-		free(c.v[i].touchpoint);
-		cx_case_stats_release(&c.v[i].cases);
-	}
-	free(c.v);
+	cx_journey_cells_release(&c);
 	cx_survey_release(&s);
 	return CX_DONE;
 }

@@ -210,3 +210,91 @@ void cx_cell_index_release(struct cx_cell_index *ix)
 	free(ix->slots);
 	memset(ix, 0, sizeof(*ix));
 }
+
+/* --- a survey's cells in two periods --- */
+
+void cx_journey_cells_init(struct cx_journey_cells *c, const struct cx_survey *survey)
+{
+	memset(c, 0, sizeof(*c));
+	c->survey = survey;
+	cx_cell_index_init(&c->ix);
+}
+
+struct cx_journey_cell *cx_journey_cell_of(struct cx_journey_cells *c, const char *stage,
+					   const char *touchpoint)
+{
+	long at = cx_cell_index_get(&c->ix, stage, touchpoint);
+	struct cx_journey_cell *e;
+	int rank;
+
+	if (at >= 0)
+		return &c->v[at];
+	if (c->n >= CX_MAX_CELLS) {
+		c->too_many = 1;
+		return NULL;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		struct cx_journey_cell *p = realloc(c->v, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		c->v = p;
+		c->cap = cap;
+	}
+	e = &c->v[c->n];
+	memset(e, 0, sizeof(*e));
+	rank = cx_survey_stage_index(c->survey, stage);
+	e->rank = rank < 0 ? 1 << 20 : rank;
+	if (!(e->stage = strdup(stage)) || !(e->touchpoint = strdup(touchpoint)) ||
+	    cx_cell_index_put(&c->ix, e->stage, e->touchpoint, (long)c->n)) {
+		free(e->stage);
+		free(e->touchpoint);
+		return NULL;
+	}
+	c->n++;
+	return e;
+}
+
+int cx_journey_cells_on_scores(void *ctx, const struct cx_group_key *key,
+			       const struct cx_hist *h)
+{
+	struct cx_journey_cells *c = ctx;
+	struct cx_journey_cell *e;
+
+	if (!key->stage || !key->touchpoint)
+		return 0;
+	if (!(e = cx_journey_cell_of(c, key->stage, key->touchpoint)))
+		return -1;
+	*(c->then ? &e->then : &e->now) = *h;
+	return 0;
+}
+
+static int by_stage_then_name(const void *a, const void *b)
+{
+	const struct cx_journey_cell *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (strcmp(x->stage, y->stage))
+		return strcmp(x->stage, y->stage);
+	return strcmp(x->touchpoint, y->touchpoint);
+}
+
+void cx_journey_cells_sort(struct cx_journey_cells *c)
+{
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(c->v[0]), by_stage_then_name);
+}
+
+void cx_journey_cells_release(struct cx_journey_cells *c)
+{
+	cx_cell_index_release(&c->ix);
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].stage);
+		free(c->v[i].touchpoint);
+		cx_case_stats_release(&c->v[i].cases);
+	}
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}

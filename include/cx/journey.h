@@ -21,7 +21,9 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "cx/case.h"
 #include "cx/score.h"
+#include "cx/store.h"
 
 /* The most groups one read answer may hold: scores (groups x time buckets) and /journey
  * ((stage, touchpoint) cells). Past it: 422 too_many_groups, decided before any JSON. */
@@ -76,5 +78,35 @@ long cx_cell_index_get(struct cx_cell_index *ix, const char *stage, const char *
 int cx_cell_index_put(struct cx_cell_index *ix, const char *stage, const char *touchpoint,
 		      long value);
 void cx_cell_index_release(struct cx_cell_index *ix);
+
+/* A survey's (stage, touchpoint) cells in two periods, as the journey view and the alerts
+ * check read them: filled from cx_store_scores (cx_journey_cells_on_scores is its
+ * callback), found through a cx_cell_index, at most CX_MAX_CELLS of them. */
+struct cx_journey_cell {
+	char *stage, *touchpoint;
+	int rank;                      /* the stage's place in the journey; unlisted last */
+	struct cx_hist now, then;
+	struct cx_case_stats cases;    /* follow-up cases opened in the period (journey view) */
+};
+struct cx_journey_cells {
+	const struct cx_survey *survey;
+	struct cx_journey_cell *v;
+	size_t n, cap;
+	struct cx_cell_index ix;
+	int then;                      /* 1: the callback fills `then`, else `now` */
+	int too_many;                  /* a cell past CX_MAX_CELLS was asked for */
+};
+void cx_journey_cells_init(struct cx_journey_cells *c, const struct cx_survey *survey);
+/* The cell of (stage, touchpoint), added empty if new; NULL when out of memory or past
+ * CX_MAX_CELLS (too_many set). The index keys point into the cells' own strings. */
+struct cx_journey_cell *cx_journey_cell_of(struct cx_journey_cells *c, const char *stage,
+					   const char *touchpoint);
+/* A cx_group_fn (ctx: the cells): the group's histogram into its cell's `now` or `then`;
+ * groups without a stage or touchpoint are skipped. */
+int cx_journey_cells_on_scores(void *ctx, const struct cx_group_key *key,
+			       const struct cx_hist *h);
+/* Journey order: stage rank, then stage name, then touchpoint name. */
+void cx_journey_cells_sort(struct cx_journey_cells *c);
+void cx_journey_cells_release(struct cx_journey_cells *c);
 
 #endif
