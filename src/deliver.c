@@ -112,6 +112,7 @@ struct cx_deliver {
 	unsigned concurrency;
 	int64_t sched[CX_SCHEDULE_MAX];
 	size_t nsched;
+	int64_t maxstep;       /* the schedule's longest step: the most a Retry-After waits */
 	int64_t retention_ms;  /* delivered and dead rows older than this are deleted */
 	size_t rr;             /* where the next look starts in the list of endpoints */
 	uint64_t next_purge_us;
@@ -352,12 +353,9 @@ static void finish(struct cx_deliver *d, struct xfer *x, CURLcode res)
 	struct cx_attempt *a = &d->done[d->ndone++];
 	long code = 0;
 	int tries = x->attempts + 1 - x->budget_from;
-	int64_t now = cx_time_now_ms(), maxstep = 0;
+	int64_t now = cx_time_now_ms();
 	char msg[300];
 
-	for (size_t i = 0; i < d->nsched; i++)
-		if (d->sched[i] > maxstep)
-			maxstep = d->sched[i];
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
 	if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && x->too_big))
 		code = 0;   /* no complete answer */
@@ -407,7 +405,7 @@ static void finish(struct cx_deliver *d, struct xfer *x, CURLcode res)
 	if ((code == 429 || code == 503) && x->retry_after >= 0) {
 		int64_t ms = x->retry_after * 1000;
 
-		a->next_at_ms = now + (ms < maxstep ? ms : maxstep);
+		a->next_at_ms = now + (ms < d->maxstep ? ms : d->maxstep);
 		atomic_fetch_add(&outcomes[CX_OUT_RETRY_AFTER], 1);
 		return;
 	}
@@ -568,6 +566,9 @@ int cx_deliver_start(struct cx_deliver **out, struct cx_store *st,
 		return cx_error_set(err, 400, "invalid_schedule", NULL, "bad retry schedule '%s'",
 				    cfg->webhook_schedule);
 	}
+	for (size_t i = 0; i < d->nsched; i++)
+		if (d->sched[i] > d->maxstep)
+			d->maxstep = d->sched[i];
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		free(d);
 		return cx_error_set(err, 503, "internal", NULL, "cannot initialise libcurl");

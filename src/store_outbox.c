@@ -25,12 +25,12 @@
 #include "store_loop.h"
 #include "store_outbox.h"
 
-enum { Q_ONE, Q_INSERT, NQ };
+enum { Q_INSERT, NQ };
 
 static const char *const sql_of[NQ] = {
-	[Q_ONE] = "SELECT id FROM endpoints WHERE id = ?1",
-	/* nothing for an endpoint that is gone: the subscriber copy may be a moment older
-	 * than a DELETE that committed (the row would wait for a new endpoint of that id) */
+	/* nothing for an endpoint that is gone (an unknown id named by a rule, or one the
+	 * subscriber copy still lists a moment after a DELETE committed: the row would wait
+	 * for a new endpoint of that id) */
 	[Q_INSERT] = "INSERT INTO deliveries(msg_id, endpoint, type, survey, customer, "
 		     "response_id, rule, case_id, payload, next_at, created_at) "
 		     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN state = 'active' "
@@ -165,9 +165,10 @@ static void time_ordered(char *msg_id, int64_t ms)
 	}
 }
 
-/* Write one delivery of body to endpoint. */
+/* Write one delivery of body to endpoint; *added = 1, or 0 when there is no such
+ * endpoint. */
 static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *ev,
-		      const char *endpoint, const char *body, int64_t now_ms,
+		      const char *endpoint, const char *body, int64_t now_ms, int *added,
 		      struct cx_error *err)
 {
 	char msg_id[CX_WHSIG_MSG_ID_SIZE];
@@ -193,6 +194,7 @@ static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *e
 	sqlite3_bind_text(q, 9, body, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 10, now_ms);
 	rc = sqlite3_step(q);
+	*added = rc == SQLITE_DONE ? sqlite3_changes(db) : 0;
 	done(q, owned);
 	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "queueing a webhook");
 }
@@ -273,14 +275,15 @@ static int listed(const json_t *arr, const char *s)
 }
 
 /* The ids of the endpoints subscribed to ev into *ids (malloc'd array of malloc'd strings,
- * *n of them; nothing allocated when none). */
+ * *n of them; nothing allocated when none); with ids NULL, only how many (*n). */
 static int subscribers(struct cx_store *st, sqlite3 *db, const struct cx_event *ev,
 		       char ***ids, size_t *n)
 {
 	struct cx_outbox *ob = cx_store_outbox(st);
 	int rc = 0;
 
-	*ids = NULL;
+	if (ids)
+		*ids = NULL;
 	*n = 0;
 	pthread_mutex_lock(&ob->mu);
 	if (!ob->built || ob->built_gen != atomic_load(&ob->gen))
@@ -292,6 +295,10 @@ static int subscribers(struct cx_store *st, sqlite3 *db, const struct cx_event *
 		if (!listed(sb->events, ev->type) ||
 		    (sb->surveys && !listed(sb->surveys, ev->survey ? ev->survey : "")))
 			continue;
+		if (!ids) {
+			(*n)++;
+			continue;
+		}
 		if (!(more = realloc(*ids, (*n + 1) * sizeof(*more))) ||
 		    !(more[*n] = strdup(sb->id))) {
 			if (more)
@@ -316,22 +323,20 @@ static void free_ids(char **ids, size_t n)
 int cx_store_emit_wanted(struct cx_store *st, const char *type, const char *survey)
 {
 	struct cx_event ev = { .type = type, .survey = survey };
-	char **ids;
 	size_t n;
-	int rc = subscribers(st, cx_store_wdb(st), &ev, &ids, &n);
 
-	free_ids(ids, n);
-	return rc != 0 || n > 0;   /* when in doubt, let cx_store_emit find out */
+	return subscribers(st, cx_store_wdb(st), &ev, NULL, &n) != 0 || n > 0;   /* when in doubt, let cx_store_emit find out */
 }
 
 int cx_outbox_insert(struct cx_store *st, sqlite3 *db, const struct cx_event *ev,
 		     const char *endpoint, int *queued, struct cx_error *err)
 {
-	int owned, step, n = 0, rc = 0;
 	int64_t now = cx_time_now_ms();
 	char *body = NULL, **ids = NULL;
-	size_t nids = 0;
-	sqlite3_stmt *q;
+	const char *one[1] = { endpoint };
+	const char *const *to = one;
+	size_t nto = 1, nids = 0;
+	int n = 0, rc = 0, added;
 
 	if (queued)
 		*queued = 0;
@@ -340,35 +345,16 @@ int cx_outbox_insert(struct cx_store *st, sqlite3 *db, const struct cx_event *ev
 			free_ids(ids, nids);
 			return cx_store_db_fail(st, db, err, "finding webhook endpoints");
 		}
-		for (size_t i = 0; rc == 0 && i < nids; i++) {
-			if (!body && !(body = payload(ev)))
-				rc = cx_error_set(err, 503, "storage_unavailable", NULL,
-						  "out of memory");
-			else if ((rc = insert_one(st, db, ev, ids[i], body, now, err)) == 0)
-				n++;
-		}
-		free_ids(ids, nids);
-		free(body);
-		if (queued)
-			*queued = n;
-		return rc;
+		to = (const char *const *)ids;
+		nto = nids;
 	}
-	if (!(q = stmt(st, db, Q_ONE, &owned)))
-		return cx_store_db_fail(st, db, err, "finding webhook endpoints");
-	sqlite3_bind_text(q, 1, endpoint, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-		if (!body && !(body = payload(ev))) {
+	for (size_t i = 0; rc == 0 && i < nto; i++) {
+		if (!body && !(body = payload(ev)))
 			rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
-			break;
-		}
-		if ((rc = insert_one(st, db, ev, (const char *)sqlite3_column_text(q, 0), body, now,
-				     err)))
-			break;
-		n++;
+		else if ((rc = insert_one(st, db, ev, to[i], body, now, &added, err)) == 0)
+			n += added;
 	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = cx_store_db_fail(st, db, err, "finding webhook endpoints");
-	done(q, owned);
+	free_ids(ids, nids);
 	free(body);
 	if (queued)
 		*queued = n;
