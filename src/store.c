@@ -67,7 +67,10 @@ struct cx_store {
 	/* closing the loop (src/store_loop.h: each part owns its struct) */
 	struct cx_outbox *outbox;
 	struct cx_rulestore *rules;
-	struct cx_casestore *cases;   /* CX_STORE_MUST_EXIST: never create the file */
+	struct cx_casestore *cases;
+	/* the writer-family statements those parts keep (cx_store_stmt), by their SQL's address */
+	struct { const char *sql; sqlite3_stmt *q; } kept[16];
+	unsigned nkept;   /* CX_STORE_MUST_EXIST: never create the file */
 
 	/* readers */
 	pthread_mutex_t reader_mu;
@@ -533,6 +536,8 @@ void cx_store_close(struct cx_store *st)
 	cx_casestore_close(st->cases);
 	cx_rulestore_close(st->rules);
 	cx_outbox_close(st->outbox);
+	for (unsigned i = 0; i < st->nkept; i++)
+		sqlite3_finalize(st->kept[i].q);
 	free(st->learned);
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
@@ -1536,6 +1541,40 @@ sqlite3 *cx_store_wdb(struct cx_store *st)
 sqlite3 *cx_store_connect(struct cx_store *st, int readonly, struct cx_error *err)
 {
 	return connect(st, readonly, err);
+}
+
+sqlite3_stmt *cx_store_stmt(struct cx_store *st, sqlite3 *db, const char *sql, int *owned)
+{
+	sqlite3_stmt *q = NULL;
+	unsigned i;
+
+	*owned = 0;
+	if (db == st->wdb) {   /* the writer thread's: no lock */
+		for (i = 0; i < st->nkept; i++)
+			if (st->kept[i].sql == sql)
+				return st->kept[i].q;
+		if (i < sizeof(st->kept) / sizeof(st->kept[0]) &&
+		    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) == SQLITE_OK) {
+			st->kept[i].sql = sql;
+			st->kept[i].q = q;
+			st->nkept++;
+			return q;
+		}
+	}
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return NULL;
+	*owned = 1;
+	return q;
+}
+
+void cx_store_stmt_done(sqlite3_stmt *q, int owned)
+{
+	if (owned) {
+		sqlite3_finalize(q);
+	} else if (q) {
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+	}
 }
 
 int cx_store_db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const char *what)

@@ -3,7 +3,7 @@
  * connections of their own (see include/cx/store.h, "follow-up cases", and case.h).
  *
  * Statements on the writer's connection (a rule opening a case, for every matching
- * response) are prepared once and kept, by call site; the API's connections prepare
+ * response) are kept by the store (cx_store_stmt); the API's connections prepare
  * theirs per call: cases are worked by people, not on a hot path.
  */
 #include <inttypes.h>
@@ -17,11 +17,8 @@
 
 #define HISTORY_MAX 2000
 
-#define KEPT_MAX 8
-
 struct cx_casestore {
 	struct cx_store *st;
-	struct { const char *sql; sqlite3_stmt *q; } kept[KEPT_MAX];   /* writer's, by site */
 };
 
 int cx_casestore_open(struct cx_store *st, struct cx_casestore **out, struct cx_error *err)
@@ -38,47 +35,7 @@ int cx_casestore_open(struct cx_store *st, struct cx_casestore **out, struct cx_
 
 void cx_casestore_close(struct cx_casestore *cs)
 {
-	if (!cs)
-		return;
-	for (int i = 0; i < KEPT_MAX; i++)
-		sqlite3_finalize(cs->kept[i].q);
 	free(cs);
-}
-
-/* The statement for `sql` (a string literal: its address names the call site) on db: on
- * the writer's connection the kept one, else a new one (*owned = 1: finalize it). */
-static sqlite3_stmt *prep(struct cx_store *st, sqlite3 *db, const char *sql, int *owned)
-{
-	struct cx_casestore *cs = cx_store_casestore(st);
-	sqlite3_stmt *q = NULL;
-	int i;
-
-	*owned = 0;
-	if (db == cx_store_wdb(st) && cs) {
-		for (i = 0; i < KEPT_MAX && cs->kept[i].sql; i++)
-			if (cs->kept[i].sql == sql)
-				return cs->kept[i].q;
-		if (i < KEPT_MAX && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q,
-						       NULL) == SQLITE_OK) {
-			cs->kept[i].sql = sql;
-			cs->kept[i].q = q;
-			return q;
-		}
-	}
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return NULL;
-	*owned = 1;
-	return q;
-}
-
-static void unprep(sqlite3_stmt *q, int owned)
-{
-	if (owned) {
-		sqlite3_finalize(q);
-	} else if (q) {
-		sqlite3_reset(q);
-		sqlite3_clear_bindings(q);
-	}
 }
 
 int cx_casestore_erase_customer(struct cx_store *st, const char *customer,
@@ -191,13 +148,13 @@ static int load_case(struct cx_store *st, sqlite3 *db, int64_t id, json_t **out,
 	int rc, owned;
 
 	*out = NULL;
-	if (!(q = prep(st, db, sql, &owned)))
+	if (!(q = cx_store_stmt(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "reading a case");
 	sqlite3_bind_int64(q, 1, id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*out = case_json(q, cx_time_now());
-	unprep(q, owned);
+	cx_store_stmt_done(q, owned);
 	if (rc == SQLITE_ROW)
 		return *out ? 0 : cx_error_set(err, 503, "storage_unavailable", NULL,
 					       "out of memory");
@@ -215,7 +172,7 @@ static json_t *response_json(struct cx_store *st, sqlite3 *db, int64_t id)
 	json_t *o = NULL;
 	int owned;
 
-	if (!(q = prep(st, db, sql, &owned)))
+	if (!(q = cx_store_stmt(st, db, sql, &owned)))
 		return NULL;
 	sqlite3_bind_int64(q, 1, id);
 	if (sqlite3_step(q) == SQLITE_ROW) {
@@ -232,7 +189,7 @@ static json_t *response_json(struct cx_store *st, sqlite3 *db, int64_t id)
 	} else {
 		o = json_null();
 	}
-	unprep(q, owned);
+	cx_store_stmt_done(q, owned);
 	return o;
 }
 
@@ -276,7 +233,7 @@ static int add_event(struct cx_store *st, sqlite3 *db, int64_t id, int64_t at,
 	sqlite3_stmt *q;
 	int rc, owned;
 
-	if (!(q = prep(st, db, sql, &owned)))
+	if (!(q = cx_store_stmt(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "recording a case's history");
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, at);
@@ -286,7 +243,7 @@ static int add_event(struct cx_store *st, sqlite3 *db, int64_t id, int64_t at,
 	bind_text(q, 6, to);
 	bind_text(q, 7, note);
 	rc = sqlite3_step(q);
-	unprep(q, owned);
+	cx_store_stmt_done(q, owned);
 	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "recording a case's history");
 }
 
@@ -302,7 +259,7 @@ static int64_t open_case_of(struct cx_store *st, sqlite3 *db, const char *survey
 	int64_t id = 0;
 	int rc, owned;
 
-	if (!(q = prep(st, db, sql, &owned)))
+	if (!(q = cx_store_stmt(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "finding a customer's open case");
 	bind_text(q, 1, survey);
 	bind_text(q, 2, rule);
@@ -311,7 +268,7 @@ static int64_t open_case_of(struct cx_store *st, sqlite3 *db, const char *survey
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		id = sqlite3_column_int64(q, 0);
-	unprep(q, owned);
+	cx_store_stmt_done(q, owned);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return cx_store_db_fail(st, db, err, "finding a customer's open case");
 	return id;
@@ -344,7 +301,7 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 		*case_id = existing;
 		return add_event(st, db, existing, now, actor, "response", NULL, idtext, NULL, err);
 	}
-	if (!(q = prep(st, db, sql, &owned)))
+	if (!(q = cx_store_stmt(st, db, sql, &owned)))
 		return cx_store_db_fail(st, db, err, "opening a case");
 	bind_text(q, 1, r->survey);
 	bind_text(q, 2, rule);
@@ -357,7 +314,7 @@ int cx_store_case_open(struct cx_store *st, const struct cx_response *r, int64_t
 	bind_text(q, 9, assignee);
 	sqlite3_bind_int64(q, 10, now);
 	rc = sqlite3_step(q);
-	unprep(q, owned);
+	cx_store_stmt_done(q, owned);
 	if (rc != SQLITE_DONE)
 		return cx_store_db_fail(st, db, err, "opening a case");
 	*case_id = sqlite3_last_insert_rowid(db);

@@ -22,6 +22,13 @@ sqlite3 *cx_store_wdb(struct cx_store *st);
 /* A new connection to st's file with the store's settings (busy timeout, synchronous=FULL,
  * foreign_keys, secure_delete); NULL with a 503 in err. The caller closes it. */
 sqlite3 *cx_store_connect(struct cx_store *st, int readonly, struct cx_error *err);
+/* The statement for `sql` on db. `sql` must be a string literal (or other storage that
+ * lives as long as the store): its address names the statement. On the writer's
+ * connection the statement is prepared once and kept by the store (*owned = 0); on any
+ * other connection it is prepared for this use (*owned = 1). NULL when it cannot be
+ * prepared. Hand it back with cx_store_stmt_done() (reset and unbound, or finalized). */
+sqlite3_stmt *cx_store_stmt(struct cx_store *st, sqlite3 *db, const char *sql, int *owned);
+void cx_store_stmt_done(sqlite3_stmt *q, int owned);
 /* A 503 `storage_unavailable` naming `what` and the cause (returns -1). */
 int cx_store_db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err,
 		     const char *what);

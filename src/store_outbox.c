@@ -3,8 +3,8 @@
  * src/store_loop.h), and what the delivery worker reads and records. The endpoints and
  * deliveries over the API are in src/store_endpoints.c.
  *
- * Statements on the writer's connection are prepared once and kept; other connections
- * (a case changed over the API, an alert) prepare theirs per call: those paths are rare.
+ * On the writer's connection the insert is kept by the store (cx_store_stmt); other
+ * connections (a case changed over the API, an alert) prepare theirs per use: rare.
  *
  * The subscriber lookup runs for every new response, so it reads an in-memory copy of the
  * endpoints (id, events, surveys), not the table. The copy is made
@@ -25,17 +25,14 @@
 #include "store_loop.h"
 #include "store_outbox.h"
 
-enum { Q_INSERT, NQ };
-
-static const char *const sql_of[NQ] = {
-	/* nothing for an endpoint that is gone (an unknown id named by a rule, or one the
-	 * subscriber copy still lists a moment after a DELETE committed: the row would wait
-	 * for a new endpoint of that id) */
-	[Q_INSERT] = "INSERT INTO deliveries(msg_id, endpoint, type, survey, customer, "
-		     "response_id, rule, case_id, payload, next_at, created_at) "
-		     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN state = 'active' "
-		     "THEN ?10 ELSE " PARKED_MS " END, ?10 FROM endpoints WHERE id = ?2",
-};
+/* A delivery; nothing for an endpoint that is gone (an unknown id named by a rule, or one
+ * the subscriber copy still lists a moment after a DELETE committed: the row would wait
+ * for a new endpoint of that id). A paused or disabled endpoint's is parked. */
+static const char sql_insert[] =
+	"INSERT INTO deliveries(msg_id, endpoint, type, survey, customer, response_id, rule, "
+	"case_id, payload, next_at, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	"CASE WHEN state = 'active' THEN ?10 ELSE " PARKED_MS " END, ?10 FROM endpoints "
+	"WHERE id = ?2";
 
 struct sub {
 	char *id;
@@ -45,7 +42,6 @@ struct sub {
 
 struct cx_outbox {
 	struct cx_store *st;
-	sqlite3_stmt *q[NQ];   /* on the writer's connection */
 	atomic_uint gen;       /* bumped after every committed change to an endpoint */
 	pthread_mutex_t mu;    /* the copy of the endpoints: */
 	int built;
@@ -57,20 +53,12 @@ struct cx_outbox {
 int cx_outbox_open(struct cx_store *st, struct cx_outbox **out, struct cx_error *err)
 {
 	struct cx_outbox *ob = calloc(1, sizeof(*ob));
-	sqlite3 *db = cx_store_wdb(st);
 
 	*out = NULL;
 	if (!ob)
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	ob->st = st;
 	pthread_mutex_init(&ob->mu, NULL);
-	for (int i = 0; i < NQ; i++)
-		if (sqlite3_prepare_v3(db, sql_of[i], -1, SQLITE_PREPARE_PERSISTENT, &ob->q[i],
-				       NULL) != SQLITE_OK) {
-			cx_store_db_fail(st, db, err, "preparing the outbox");
-			cx_outbox_close(ob);
-			return -1;
-		}
 	*out = ob;
 	return 0;
 }
@@ -100,38 +88,9 @@ void cx_outbox_close(struct cx_outbox *ob)
 {
 	if (!ob)
 		return;
-	for (int i = 0; i < NQ; i++)
-		sqlite3_finalize(ob->q[i]);
 	subs_clear(ob);
 	pthread_mutex_destroy(&ob->mu);
 	free(ob);
-}
-
-/* Statement i for db: the kept one on the writer's connection (reset), else a new one the
- * caller finalizes (*owned = 1). */
-static sqlite3_stmt *stmt(struct cx_store *st, sqlite3 *db, int i, int *owned)
-{
-	struct cx_outbox *ob = cx_store_outbox(st);
-	sqlite3_stmt *q = NULL;
-
-	*owned = 0;
-	if (db == cx_store_wdb(st) && ob) {
-		sqlite3_reset(ob->q[i]);
-		sqlite3_clear_bindings(ob->q[i]);
-		return ob->q[i];
-	}
-	if (sqlite3_prepare_v2(db, sql_of[i], -1, &q, NULL) != SQLITE_OK)
-		return NULL;
-	*owned = 1;
-	return q;
-}
-
-static void done(sqlite3_stmt *q, int owned)
-{
-	if (owned)
-		sqlite3_finalize(q);
-	else if (q)
-		sqlite3_reset(q);
 }
 
 static void bind_text(sqlite3_stmt *q, int i, const char *s)
@@ -173,12 +132,12 @@ static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *e
 {
 	char msg_id[CX_WHSIG_MSG_ID_SIZE];
 	int owned, rc;
-	sqlite3_stmt *q = stmt(st, db, Q_INSERT, &owned);
+	sqlite3_stmt *q = cx_store_stmt(st, db, sql_insert, &owned);
 
 	if (!q)
 		return cx_store_db_fail(st, db, err, "queueing a webhook");
 	if (cx_whsig_msg_id(msg_id)) {
-		done(q, owned);
+		cx_store_stmt_done(q, owned);
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "no random numbers for "
 				    "a webhook id");
 	}
@@ -195,7 +154,7 @@ static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *e
 	sqlite3_bind_int64(q, 10, now_ms);
 	rc = sqlite3_step(q);
 	*added = rc == SQLITE_DONE ? sqlite3_changes(db) : 0;
-	done(q, owned);
+	cx_store_stmt_done(q, owned);
 	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "queueing a webhook");
 }
 
