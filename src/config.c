@@ -76,6 +76,21 @@ const char cx_config_help[] =
 	"      --webhook-retention T  keep delivered and dead deliveries this long, then delete\n"
 	"                             them (N days, or Ns, Nm, Nh, Nd; CXD_WEBHOOK_RETENTION,\n"
 	"                             default 30d; pending ones are never deleted)\n"
+	"      --public-url URL       how respondents reach cxd (https://cx.example.com): personal\n"
+	"                             links and QR codes start with it (CXD_PUBLIC_URL,\n"
+	"                             default http://LISTEN, fine on one machine only)\n"
+	"      --link-ttl T           a personal link's lifetime unless the invitation sets one\n"
+	"                             (N days, or Ns, Nm, Nh, Nd; CXD_LINK_TTL, default 30d)\n"
+	"      --edit-window T        an answered link (or a survey page's answer) may be\n"
+	"                             changed this long, then it is refused politely\n"
+	"                             (CXD_EDIT_WINDOW, default 1d)\n"
+	"      --smtp-url URL         send invitation mail through this server\n"
+	"                             (smtps://host:465 or smtp://host:587 with STARTTLS;\n"
+	"                             CXD_SMTP_URL, default none: no mail is sent)\n"
+	"      --smtp-from ADDRESS    From address of that mail (CXD_SMTP_FROM)\n"
+	"      --smtp-user NAME       SMTP login (CXD_SMTP_USER; the password is read from\n"
+	"                             CXD_SMTP_PASSWORD only, so it is not in `ps`)\n"
+	"      --smtp-allow-insecure  allow smtp:// without TLS (a relay on this machine)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -104,6 +119,31 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->webhook_concurrency = 16;
 	snprintf(cfg->webhook_schedule, sizeof(cfg->webhook_schedule), "%s", CX_DEFAULT_SCHEDULE);
 	cfg->webhook_retention_s = 30 * 86400;
+	cfg->link_ttl_s = 30 * 86400;
+	cfg->edit_window_s = 86400;
+}
+
+/* "N" days, or N with s, m, h, d: 1 s to 10 years, into *out; 0, or -1 if malformed. */
+static int parse_duration(const char *val, int64_t *out)
+{
+	char *end;
+	long long n = strtoll(val, &end, 10);
+	int64_t unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+
+	if (!isdigit((unsigned char)val[0]) || n <= 0 || n > 3650LL * 86400 ||
+	    (*end && (strchr("smhd", *end) == NULL || end[1])) || n * unit > 3650LL * 86400)
+		return -1;
+	*out = n * unit;
+	return 0;
+}
+
+/* Copy a string setting into dst (size n); -1 if it does not fit. */
+static int set_text(char *dst, size_t n, const char *val)
+{
+	if (strlen(val) >= n)
+		return -1;
+	snprintf(dst, n, "%s", val);
+	return 0;
 }
 
 /* "RATE" or "RATE/BURST" (burst defaults to twice the rate); "0" turns the limit off. */
@@ -201,6 +241,8 @@ enum opt_id {
 	OPT_TLS_KEY, OPT_RATE_IP, OPT_RATE_KEY, OPT_PROXIES, OPT_CORS,
 	OPT_ALERT_INTERVAL, OPT_ALERT_WINDOW, OPT_ALERT_COOLDOWN, OPT_ALERT_MIN_N,
 	OPT_WH_HTTP, OPT_WH_PRIVATE, OPT_WH_TIMEOUT, OPT_WH_CONC, OPT_WH_SCHEDULE, OPT_WH_RETENTION,
+	OPT_PUBLIC_URL, OPT_LINK_TTL, OPT_EDIT_WINDOW, OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_USER,
+	OPT_SMTP_PASSWORD, OPT_SMTP_INSECURE,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -318,18 +360,42 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 			snprintf(cfg->webhook_schedule, sizeof(cfg->webhook_schedule), "%s", val);
 		break;
 	}
-	case OPT_WH_RETENTION: {   /* N days, or N with s, m, h, d: 1 s to 10 years */
-		char *end;
-		long long n = strtoll(val, &end, 10);
-		int64_t unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400;
+	case OPT_WH_RETENTION:
+		bad = parse_duration(val, &cfg->webhook_retention_s);
+		break;
+	case OPT_PUBLIC_URL: {   /* http(s)://host[:port][/prefix], no query, no trailing '/' */
+		size_t n = strlen(val);
 
-		bad = !isdigit((unsigned char)val[0]) || n <= 0 || n > 3650LL * 86400 ||
-		      (*end && (strchr("smhd", *end) == NULL || end[1])) ||
-		      n * unit > 3650LL * 86400;
-		if (!bad)
-			cfg->webhook_retention_s = n * unit;
+		bad = (strncmp(val, "https://", 8) != 0 && strncmp(val, "http://", 7) != 0) ||
+		      n < 9 || strpbrk(val, "?#\"<> \t\r\n") != NULL || val[n - 1] == '/' ||
+		      set_text(cfg->public_url, sizeof(cfg->public_url), val);
 		break;
 	}
+	case OPT_LINK_TTL:
+		bad = parse_duration(val, &cfg->link_ttl_s);
+		break;
+	case OPT_EDIT_WINDOW:
+		bad = parse_duration(val, &cfg->edit_window_s);
+		break;
+	case OPT_SMTP_URL:
+		bad = (strncmp(val, "smtp://", 7) != 0 && strncmp(val, "smtps://", 8) != 0) ||
+		      strpbrk(val, " \t\r\n") != NULL ||
+		      set_text(cfg->smtp_url, sizeof(cfg->smtp_url), val);
+		break;
+	case OPT_SMTP_FROM:
+		bad = !strchr(val, '@') || strpbrk(val, "<>\r\n \t") != NULL ||
+		      set_text(cfg->smtp_from, sizeof(cfg->smtp_from), val);
+		break;
+	case OPT_SMTP_USER:
+		bad = strpbrk(val, "\r\n") != NULL ||
+		      set_text(cfg->smtp_user, sizeof(cfg->smtp_user), val);
+		break;
+	case OPT_SMTP_PASSWORD:
+		bad = set_text(cfg->smtp_password, sizeof(cfg->smtp_password), val);
+		break;
+	case OPT_SMTP_INSECURE:
+		cfg->smtp_allow_insecure = 1;
+		break;
 	}
 	if (bad)
 		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
@@ -354,6 +420,10 @@ static const struct {
 	{ "CXD_WEBHOOK_TIMEOUT", OPT_WH_TIMEOUT }, { "CXD_WEBHOOK_CONCURRENCY", OPT_WH_CONC },
 	{ "CXD_WEBHOOK_RETRY_SCHEDULE", OPT_WH_SCHEDULE },
 	{ "CXD_WEBHOOK_RETENTION", OPT_WH_RETENTION },
+	{ "CXD_PUBLIC_URL", OPT_PUBLIC_URL }, { "CXD_LINK_TTL", OPT_LINK_TTL },
+	{ "CXD_EDIT_WINDOW", OPT_EDIT_WINDOW }, { "CXD_SMTP_URL", OPT_SMTP_URL },
+	{ "CXD_SMTP_FROM", OPT_SMTP_FROM }, { "CXD_SMTP_USER", OPT_SMTP_USER },
+	{ "CXD_SMTP_PASSWORD", OPT_SMTP_PASSWORD },
 };
 
 static const char *option_name(const struct option *opts, int id)
@@ -396,6 +466,13 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "webhook-concurrency", required_argument, NULL, OPT_WH_CONC },
 		{ "webhook-retry-schedule", required_argument, NULL, OPT_WH_SCHEDULE },
 		{ "webhook-retention", required_argument, NULL, OPT_WH_RETENTION },
+		{ "public-url", required_argument, NULL, OPT_PUBLIC_URL },
+		{ "link-ttl", required_argument, NULL, OPT_LINK_TTL },
+		{ "edit-window", required_argument, NULL, OPT_EDIT_WINDOW },
+		{ "smtp-url", required_argument, NULL, OPT_SMTP_URL },
+		{ "smtp-from", required_argument, NULL, OPT_SMTP_FROM },
+		{ "smtp-user", required_argument, NULL, OPT_SMTP_USER },
+		{ "smtp-allow-insecure", no_argument, NULL, OPT_SMTP_INSECURE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "alert-interval", required_argument, NULL, OPT_ALERT_INTERVAL },
@@ -455,6 +532,10 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		cfg->alert_cooldown_s = 2 * 86400 * cfg->alert_window_days;
 	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
 		snprintf(errbuf, errlen, "cxd: --tls-cert and --tls-key go together");
+		return CX_CONFIG_BAD;
+	}
+	if (cfg->smtp_url[0] && !cfg->smtp_from[0]) {
+		snprintf(errbuf, errlen, "cxd: --smtp-url needs --smtp-from");
 		return CX_CONFIG_BAD;
 	}
 	if (optind < argc) {

@@ -72,6 +72,20 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/v1/endpoints/{}/deliveries", ADMIN, cx_api_endpoint_deliveries, 0, 0, NULL },
 	{ CX_GET,    "/v1/deliveries/{}",         ADMIN,  cx_api_delivery_get,    0, 0, NULL },
 	{ CX_POST,   "/v1/deliveries/{}/retry",   ADMIN,  cx_api_delivery_retry,  0, 0, NULL },
+	/* asking customers: invitations and links, the hosted page, QR codes, the widget */
+	{ CX_POST,   "/v1/surveys/{}/invitations", INGEST, cx_api_invitations_create, JSON, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/funnel",     READ,   cx_api_funnel,          0, 0, NULL },
+	{ CX_GET,    "/v1/surveys/{}/qr",         ADMIN,  cx_api_qr,              0, 0, NULL },
+	{ CX_GET,    "/v1/link-keys",             ADMIN,  cx_api_link_keys_list,  0, 0, NULL },
+	{ CX_POST,   "/v1/link-keys",             ADMIN,  cx_api_link_keys_rotate, 0, 0, NULL },
+	{ CX_DELETE, "/v1/link-keys/{}",          ADMIN,  cx_api_link_keys_delete, 0, 0, NULL },
+	{ CX_GET,    "/v1/settings/fatigue",      ADMIN,  cx_api_fatigue_get,     0, 0, NULL },
+	{ CX_PUT,    "/v1/settings/fatigue",      ADMIN,  cx_api_fatigue_put,     JSON, 0, NULL },
+	{ CX_GET,    "/i/{}",                     PUBLIC, cx_api_page_link_get,   0, 0, NULL },
+	{ CX_POST,   "/i/{}",                     PUBLIC, cx_api_page_link_post,  FORM, 0, NULL },
+	{ CX_GET,    "/s/{}",                     PUBLIC, cx_api_page_survey_get, 0, 0, NULL },
+	{ CX_POST,   "/s/{}",                     PUBLIC, cx_api_page_survey_post, FORM, 0, NULL },
+	{ CX_GET,    "/widget.js",                PUBLIC, cx_api_widget,          0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -22,6 +22,7 @@
 #include "store_keys.h"
 #include "store_loop.h"
 #include "store_map.h"
+#include "store_invite.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define QUERY_SHAPES (16 * 4 * 2)   /* dims bitmask x bucket kind x UTC or local days */
@@ -421,7 +422,8 @@ static int load_surveys(struct cx_store *st, struct cx_error *err)
 
 		survey_from_row(q, &s);
 		if (cx_store_map_load(st->adb, &s, err) ||
-		    cx_casestore_root_causes_load(st->adb, &s, err)) {
+		    cx_casestore_root_causes_load(st->adb, &s, err) ||
+		    cx_hosted_load(st->adb, &s, err)) {
 			cx_survey_release(&s);
 			sqlite3_finalize(q);
 			return -1;
@@ -579,7 +581,8 @@ static int reload_survey(struct cx_store *st, const char *id, struct cx_error *e
 	survey_from_row(q, &s);
 	sqlite3_finalize(q);
 	if (cx_store_map_load(st->adb, &s, err) ||
-	    cx_casestore_root_causes_load(st->adb, &s, err)) {
+	    cx_casestore_root_causes_load(st->adb, &s, err) ||
+	    cx_hosted_load(st->adb, &s, err)) {
 		cx_survey_release(&s);
 		return -1;
 	}
@@ -651,7 +654,7 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 	sqlite3_finalize(q);
 	q = NULL;
 	if (cx_store_map_save(st->adb, s, err) ||
-	    cx_casestore_root_causes_save(st->adb, s, err))
+	    cx_casestore_root_causes_save(st->adb, s, err) || cx_hosted_save(st->adb, s, err))
 		goto out;
 	if (exec(st->adb, "COMMIT")) {
 		db_fail(st, st->adb, err, "defining a survey");
@@ -1378,6 +1381,8 @@ int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *
 		return db_fail(st, st->wdb, err, "erasure");
 	if (cx_outbox_erase_customer(st, customer, err) ||
 	    cx_casestore_erase_customer(st, customer, err) ||
+	    cx_invitestore_erase_customer(st, customer, err) ||
+	    cx_mailstore_erase_customer(st, customer, err) ||
 	    wexec_bound(st, "DELETE FROM idempotency WHERE response_id IN "
 			    "(SELECT id FROM responses WHERE customer = ?1)", customer, 0, err) ||
 	    wexec_bound(st, "DELETE FROM responses WHERE customer = ?1", customer, 0, err))
@@ -1580,6 +1585,11 @@ void cx_store_stmt_done(sqlite3_stmt *q, int owned)
 int cx_store_db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const char *what)
 {
 	return db_fail(st, db, err, what);
+}
+
+int cx_store_rollup_count(struct cx_store *st, const struct cx_response *r, int delta)
+{
+	return cx_rollup_add(st->acc, r, delta);
 }
 
 struct cx_outbox *cx_store_outbox(struct cx_store *st)

@@ -39,6 +39,7 @@ static int valid_url(const char *u)
 static const char *const survey_fields[] = {
 	"id", "title", "stages", "thank_you_url", "public", "allowed_origins",
 	"touchpoints", "channels", "segments", "open_touchpoints", "root_causes",
+	"question", "texts", "fatigue", "email",
 	"created_at", "updated_at",   /* read-only: accepted and ignored, so a GET can be PUT back */
 };
 
@@ -57,7 +58,8 @@ static int check_fields(const json_t *body, struct cx_error *err)
 			return cx_error_set(err, 422, "unknown_field", key,
 					    "unknown field '%.60s'; a survey has id, title, stages, "
 					    "touchpoints, channels, segments, open_touchpoints, "
-					    "root_causes, thank_you_url, public and allowed_origins",
+					    "root_causes, thank_you_url, public, allowed_origins, "
+					    "question, texts, fatigue and email",
 					    key);
 	}
 	return 0;
@@ -361,7 +363,8 @@ int cx_survey_from_json(const json_t *body, const char *path_id, struct cx_surve
 		out->thank_you_url = strdup(json_string_value(url));
 	}
 	if (read_public(body, out, err) || read_map(body, out, err) ||
-	    read_root_causes(json_object_get(body, "root_causes"), out, err))
+	    read_root_causes(json_object_get(body, "root_causes"), out, err) ||
+	    cx_survey_hosted_from_json(body, out, err))
 		goto fail;
 	return 0;
 bad_id:
@@ -418,9 +421,11 @@ json_t *cx_survey_to_json(const struct cx_survey *s)
 			 "public", s->is_public, "allowed_origins", origins,
 			 "created_at", (json_int_t)s->created_at, "updated_at",
 			 (json_int_t)s->updated_at);
-	if (out)
+	if (out) {
 		json_object_set_new(out, "root_causes", labels_json(s->root_causes,
 								     s->nroot_causes));
+		cx_survey_hosted_to_json(s, out);
+	}
 	return out;
 }
 
@@ -461,6 +466,7 @@ int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src)
 	memset(dst->stages, 0, sizeof(dst->stages));
 	memset(dst->origins, 0, sizeof(dst->origins));
 	memset(dst->root_causes, 0, sizeof(dst->root_causes));
+	failed |= cx_survey_hosted_copy(dst, src) != 0;
 	if (src->ntouchpoints &&
 	    !(dst->touchpoints = calloc(src->ntouchpoints, sizeof(*dst->touchpoints))))
 		failed = 1;
@@ -519,6 +525,7 @@ void cx_survey_release(struct cx_survey *s)
 		free(s->origins[i]);
 	for (size_t i = 0; i < s->nroot_causes; i++)
 		free(s->root_causes[i]);
+	cx_survey_hosted_release(s);
 	cx_survey_clear_map(s);
 	memset(s, 0, sizeof(*s));
 }

@@ -60,19 +60,55 @@ size_t cx_writer_depth(struct cx_writer *w)
 	return d;
 }
 
+/* A personal link's answer or first view, or a page answer's second step: one response at
+ * most, under a savepoint so a refusal undoes only this job. */
+static int write_link_job(struct cx_store *st, struct cx_write_job *job)
+{
+	int64_t now = cx_time_now();
+	int rc;
+
+	if (cx_store_job_begin(st, 1, &job->err))
+		return -1;
+	if (job->kind == CX_JOB_OPENED)
+		rc = cx_store_invitation_opened(st, job->claims, now, &job->err);
+	else if (job->kind == CX_JOB_AMEND)
+		rc = cx_store_response_amend(st, job->target_id, &job->items[0], job->edit_window_s,
+					     now, &job->outcome, &job->err);
+	else
+		rc = cx_store_link_answer(st, &job->items[0], job->claims, job->edit_window_s,
+					  now, &job->ids[0], &job->outcome, &job->err);
+	/* rules, cases and webhooks in the same transaction, for a first answer only */
+	if (rc == 0 && job->kind == CX_JOB_ANSWER && job->outcome == CX_ANSWER_NEW)
+		rc = cx_loop_on_response(st, &job->items[0], job->ids[0], &job->err);
+	if (rc == 0 && job->kind == CX_JOB_AMEND)
+		job->ids[0] = job->target_id;
+	job->ok = rc == 0;
+	job->failed_index = 0;
+	cx_store_job_end(st, job->ok);
+	return (job->ok || job->err.status < 500) ? 0 : -1;
+}
+
 /* Write one job inside the open transaction; a refused item undoes only this job. */
 static int write_job(struct cx_store *st, struct cx_write_job *job)
 {
 	size_t i;
 
 	job->nreplayed = 0;
-	if (job->kind != CX_JOB_APPEND) {
+	switch (job->kind) {
+	case CX_JOB_APPEND:
+		break;
+	case CX_JOB_ANSWER:
+	case CX_JOB_AMEND:
+	case CX_JOB_OPENED:
+		return write_link_job(st, job);
+	default: {
 		int rc = job->kind == CX_JOB_ERASE
 			 ? cx_store_erase_customer(st, job->customer, &job->count, &job->err)
 			 : cx_store_redact_comment(st, job->target_id, &job->count, &job->err);
 
 		job->ok = rc == 0;
 		return rc;
+	}
 	}
 	/* a lone response without a key needs no savepoint: its INSERT is atomic */
 	if (cx_store_job_begin(st, job->n > 1 || job->items[0].idem_key, &job->err))

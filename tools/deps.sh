@@ -5,8 +5,8 @@
 # what the test suite adds: Check for the unit suites, curl/openssl for the integration
 # tests, Chromium + Node (npm ci in tests/browser) for the dashboard test, clang for the
 # fuzzers.
-BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev libcurl4-openssl-dev python3"
-TEST_PKGS="check curl chromium nodejs npm openssl clang libclang-rt-14-dev"
+BUILD_PKGS="gcc libc6-dev meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev nettle-dev libqrencode-dev libpng-dev libcurl4-openssl-dev python3"
+TEST_PKGS="check curl chromium nodejs npm openssl clang libclang-rt-14-dev python3-aiosmtpd zbar-tools"
 
 # The script's name in messages (run.sh, test.sh).
 CX_SELF=${CX_SELF:-$(basename "$0")}

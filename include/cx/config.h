@@ -42,6 +42,17 @@ struct cx_config {
 	unsigned webhook_concurrency; /* deliveries in flight at once */
 	char webhook_schedule[256]; /* retry steps, e.g. "5s,30s,2m" (deliver.h) */
 	int64_t webhook_retention_s; /* delivered and dead deliveries are kept this long */
+	/* asking customers (issue 13) */
+	char public_url[512];       /* how respondents reach cxd: links and QR codes start with
+				       it ("" = http://LISTEN, for trying cxd on one machine) */
+	int64_t link_ttl_s;         /* a personal link's lifetime when the invitation names none */
+	int64_t edit_window_s;      /* an answered link may change its answer this long */
+	char smtp_url[512];         /* smtp:// or smtps:// server cxd sends invitations through
+				       ("" = cxd sends no mail) */
+	char smtp_from[256];        /* the From address of invitation mail */
+	char smtp_user[256];        /* SMTP login ("" = none); the password only from the */
+	char smtp_password[256];    /* environment (CXD_SMTP_PASSWORD), never a flag */
+	int smtp_allow_insecure;    /* plain smtp:// without STARTTLS is allowed (tests, LANs) */
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };

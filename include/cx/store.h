@@ -21,6 +21,8 @@
 
 #include "cx/auth.h"
 #include "cx/error.h"
+#include "cx/fatigue.h"
+#include "cx/link.h"
 #include "cx/survey.h"
 #include "cx/validate.h"
 #include "cx/score.h"
@@ -474,5 +476,95 @@ struct cx_alerts_query {
 int cx_store_alerts_list(struct cx_store *st, const struct cx_alerts_query *q,
 			 int (*fn)(void *ctx, const struct cx_alert *a), void *ctx,
 			 struct cx_error *err);
+
+
+/* --- asking customers: link keys, invitations, fatigue settings (src/store_invites.c;
+ * schema 013). Any thread unless marked writer family. --- */
+/* The active link key (made on first use): kid and secret. 0, or -1 with a 503. */
+int cx_store_link_key_active(struct cx_store *st, char *kid, unsigned char *secret,
+			     struct cx_error *err);
+/* The secret of kid (any key not deleted): 0, or -1 if there is none. Cached; a key
+ * deleted in this process is unknown to every call starting after the delete returned. */
+int cx_store_link_key_get(struct cx_store *st, const char *kid, unsigned char *secret);
+/* A cx_link_key_fn over the store (ctx = the store). */
+int cx_store_link_key_fn(void *st, const char *kid, unsigned char *secret);
+/* [{"kid", "created_at", "active"}], oldest first; new reference (no secrets). */
+json_t *cx_store_link_keys_list(struct cx_store *st, struct cx_error *err);
+/* Make a new key and make it the active one; *key is its {"kid","created_at","active"}. */
+int cx_store_link_key_rotate(struct cx_store *st, json_t **key, struct cx_error *err);
+/* Delete kid: links signed with it stop working. 404 `not_found`; 409 `link_key_active`
+ * for the active key (rotate first). */
+int cx_store_link_key_delete(struct cx_store *st, const char *kid, struct cx_error *err);
+/* The service-wide fatigue rules (all off until set). */
+int cx_store_fatigue_get(struct cx_store *st, struct cx_fatigue *out, struct cx_error *err);
+int cx_store_fatigue_put(struct cx_store *st, const struct cx_fatigue *f,
+			 struct cx_error *err);
+
+/* One invitation to mint (in) and what became of it (out). */
+struct cx_invitation {
+	/* in: validated by the caller (stage, touchpoint, channel, segment against the survey) */
+	struct cx_link_claims claims;  /* survey, stage, touchpoint, channel, segment, customer,
+					  lang, attributes, expires_at; nonce and issued_at are
+					  set by the store */
+	const char *email;             /* send it by mail to this address (NULL = no mail) */
+	int emit_webhook;              /* queue an invitation.created event */
+	/* out */
+	int minted;                    /* 1 = minted; 0 = skipped by a fatigue rule */
+	char *url;                     /* minted: the personal link (malloc'd) */
+	const char *skip_reason;       /* skipped: "max_invitations" / "answered_recently" */
+	const char *skip_scope;        /* skipped: "service" or "survey" (whose rule) */
+	int64_t eligible_at;           /* skipped: unix s when the customer can be asked again */
+};
+/* Mint inv[0..n) for survey s in ONE transaction: each in order checked against the
+ * service-wide and the survey's fatigue rules (an invitation minted earlier in the same
+ * call counts), recorded in `invitations`, signed with the active key, its
+ * invitation.created event queued (cx_outbox_insert) and its mail queued when asked; all
+ * or nothing (-1 with a 503 writes nothing). public_url is the links' base. */
+int cx_store_invitations_mint(struct cx_store *st, const struct cx_survey *s,
+			      struct cx_invitation *inv, size_t n, const char *public_url,
+			      int64_t now, struct cx_error *err);
+void cx_invitation_release(struct cx_invitation *inv);
+
+/* Writer family. The outcome of an answer to a link (or an edit of a page's answer). */
+enum cx_answer_outcome {
+	CX_ANSWER_NEW = 0,      /* a new response (*id); the loop's rules run for it */
+	CX_ANSWER_EDITED,       /* the earlier answer (*id) was changed, within the window */
+	CX_ANSWER_CLOSED,       /* answered before, and the edit window has passed */
+	CX_ANSWER_FATIGUED,     /* refused by after_answer_days (an answer elsewhere since) */
+};
+/* r answers the link of c: a first answer inserts r (cx_store_append, idempotency key =
+ * the nonce) and records answered_at/response_id/commented on the invitation row (made
+ * from c if missing); a later one, within window_s of the first, replaces the first
+ * answer's scores and comment (rollups moved, the loop does not run again); after it,
+ * CX_ANSWER_CLOSED and nothing is written. */
+int cx_store_link_answer(struct cx_store *st, const struct cx_response *r,
+			 const struct cx_link_claims *c, int64_t window_s, int64_t now,
+			 int64_t *id, enum cx_answer_outcome *outcome, struct cx_error *err);
+/* Replace the scores and comment of response id with r's (the hosted page's second step,
+ * whose form carries a sealed response id): CX_ANSWER_EDITED, or CX_ANSWER_CLOSED when
+ * the response is older than window_s or gone. Rollups move with the scores. */
+int cx_store_response_amend(struct cx_store *st, int64_t id, const struct cx_response *r,
+			    int64_t window_s, int64_t now, enum cx_answer_outcome *outcome,
+			    struct cx_error *err);
+/* Note the first view of c's link (opened_at, if not set; the row is made from c if
+ * missing). */
+int cx_store_invitation_opened(struct cx_store *st, const struct cx_link_claims *c,
+			       int64_t now, struct cx_error *err);
+
+/* --- the response funnel (src/store_funnel.c; schema 013; any thread, read connection) */
+struct cx_funnel_query {
+	const char *survey;
+	int64_t from_s, to_s;            /* invitations minted in [from_s, to_s) */
+	const char *stage, *touchpoint, *channel; /* NULL = any */
+	unsigned dims;                   /* CX_DIM_STAGE | CX_DIM_TOUCHPOINT | CX_DIM_CHANNEL */
+};
+struct cx_funnel_row {
+	const char *stage, *touchpoint, *channel;   /* NULL when not grouped on (or none) */
+	int64_t minted, opened, answered, commented;
+};
+/* One call of fn per group, ordered by the grouping columns (one group without dims). */
+int cx_store_funnel(struct cx_store *st, const struct cx_funnel_query *q,
+		    int (*fn)(void *ctx, const struct cx_funnel_row *r), void *ctx,
+		    struct cx_error *err);
 
 #endif

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cx/error.h"
+#include "cx/fatigue.h"
 
 #define CX_ID_MAX 64
 #define CX_TITLE_MAX 200
@@ -29,6 +30,13 @@
 #define CX_TOUCHPOINTS_MAX 500   /* per survey, declared and learned together */
 #define CX_LABELS_MAX 100        /* listed channels; listed segments */
 #define CX_ROOT_CAUSES_MAX 32    /* labels a follow-up case's root_cause may take */
+#define CX_TEXT_LANGS_MAX 32     /* languages a survey's page texts may be given in */
+#define CX_TEXT_MAX 1000         /* bytes of one page text */
+#define CX_EMAIL_SUBJECT_MAX 200
+#define CX_EMAIL_BODY_MAX 16384
+
+/* The hosted page's first question (the other two may still come from an API client). */
+enum cx_question { CX_Q_NPS = 0, CX_Q_CSAT, CX_Q_CES };
 
 /* One touchpoint of the map. `stage` may name a stage the survey no longer lists (data
  * from before migration 008); such entries are kept but never offered. */
@@ -57,6 +65,15 @@ struct cx_survey {
 	/* follow-up cases: the root causes a case may be given (labels; none = no list) */
 	size_t nroot_causes;
 	char *root_causes[CX_ROOT_CAUSES_MAX];
+	/* asking customers (schema 013; src/survey_hosted.c) */
+	enum cx_question question;  /* "question": "nps" (default), "csat" or "ces" */
+	json_t *texts;              /* "texts": {"lang": {"title", "question", "low", "high",
+				       "reason", "submit", "thanks"}} (any subset; the page's
+				       built-in texts fill the rest), or NULL */
+	struct cx_fatigue fatigue;  /* "fatigue": this survey's own rules (all 0 = none) */
+	char *email_subject;        /* "email": {"subject", "body"}: templates of invitation */
+	char *email_body;           /* mail, with {{link}}, {{title}}, {{customer}}; NULL =
+				       built-in */
 };
 
 extern const char *const cx_default_stages[];
@@ -89,6 +106,17 @@ int cx_survey_label_listed(char *const *list, size_t n, const char *label);
 int cx_survey_stage_index(const struct cx_survey *s, const char *stage);
 /* Deep copy; 0 on success. */
 int cx_survey_copy(struct cx_survey *dst, const struct cx_survey *src);
+/* The hosted-page fields (src/survey_hosted.c): parse "question", "texts", "fatigue" and
+ * "email" of body into out (422 naming the field), write them into a survey's JSON, copy
+ * them (0, or -1 when out of memory), free them. */
+int cx_survey_hosted_from_json(const json_t *body, struct cx_survey *out,
+			       struct cx_error *err);
+void cx_survey_hosted_to_json(const struct cx_survey *s, json_t *out);
+int cx_survey_hosted_copy(struct cx_survey *dst, const struct cx_survey *src);
+void cx_survey_hosted_release(struct cx_survey *s);
+const char *cx_question_name(enum cx_question q);
+/* The survey's text `key` in lang (exact tag, then its primary language), or NULL. */
+const char *cx_survey_text(const struct cx_survey *s, const char *lang, const char *key);
 /* Free what s owns (not s itself) and zero it. */
 void cx_survey_release(struct cx_survey *s);
 

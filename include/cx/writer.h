@@ -25,6 +25,10 @@ enum cx_job_kind {
 	CX_JOB_APPEND = 0,   /* store items[0..n) */
 	CX_JOB_ERASE,        /* delete every response of `customer` */
 	CX_JOB_REDACT,       /* remove the comment of response `target_id` */
+	CX_JOB_ANSWER,       /* items[0] answers the link `claims` (cx_store_link_answer) */
+	CX_JOB_AMEND,        /* items[0] replaces response target_id's answers
+				(cx_store_response_amend) */
+	CX_JOB_OPENED,       /* the link `claims` was viewed (cx_store_invitation_opened) */
 };
 
 struct cx_write_job {
@@ -35,6 +39,8 @@ struct cx_write_job {
 	const char *customer;
 	int64_t target_id;
 	struct cx_idem_scope idem_scope; /* whose idempotency keys the items carry */
+	const struct cx_link_claims *claims; /* ANSWER, OPENED */
+	int64_t edit_window_s;   /* ANSWER, AMEND: how long an answer may still change */
 	void (*done)(struct cx_write_job *job);  /* called once, on the writer thread */
 	void *ctx;
 	/* out, valid in done(): ok = 1 and ids[i] for each item, or ok = 0 and err */
@@ -43,6 +49,7 @@ struct cx_write_job {
 	unsigned char *replayed; /* optional, n entries: 1 = idempotent retry, id is the original */
 	size_t nreplayed;
 	int64_t count;           /* erase/redact: rows affected */
+	enum cx_answer_outcome outcome; /* ANSWER, AMEND (ids[0] is the response) */
 	size_t failed_index; /* item that was refused, when err.status == 422 */
 	struct cx_error err;
 	/* private */
