@@ -75,29 +75,6 @@ void cx_invitation_release(struct cx_invitation *inv)
 	inv->url = NULL;
 }
 
-int cx_store_link_answer(struct cx_store *st, const struct cx_response *r,
-			 const struct cx_link_claims *c, int64_t window_s, int64_t now,
-			 int64_t *id, enum cx_answer_outcome *outcome, struct cx_error *err)
-{
-	(void)st, (void)r, (void)c, (void)window_s, (void)now, (void)id, (void)outcome;
-	return todo(err);
-}
-
-int cx_store_response_amend(struct cx_store *st, int64_t id, const struct cx_response *r,
-			    int64_t window_s, int64_t now, enum cx_answer_outcome *outcome,
-			    struct cx_error *err)
-{
-	(void)st, (void)id, (void)r, (void)window_s, (void)now, (void)outcome;
-	return todo(err);
-}
-
-int cx_store_invitation_opened(struct cx_store *st, const struct cx_link_claims *c,
-			       int64_t now, struct cx_error *err)
-{
-	(void)st, (void)c, (void)now, (void)err;
-	return 0;
-}
-
 int cx_invitestore_fatigue(struct cx_store *st, sqlite3 *db, const struct cx_survey *s,
 			   const char *customer, int64_t now, int at_answer,
 			   int64_t exclude_response, struct cx_fatigue_verdict *v,
