@@ -67,12 +67,41 @@ static int admit_anonymous(struct cx_req *req, struct cx_error *err)
 	return 0;
 }
 
+/* The hosted page (/i/TOKEN, /s/SURVEY; public routes, forms only, --body-limit): its
+ * refusals are pages. A post to /s/ only for a public survey (unknown and private read the
+ * same 404); a post to /i/ needs nothing more here: the link's signature is its
+ * authorization, checked by the handler before anything is stored. */
+static int admit_page(struct cx_req *req, struct cx_error *err)
+{
+	struct cx_survey s;
+	int public = 0;
+
+	req->error_page = cx_api_page_error;
+	if (req->route->handler != cx_api_page_survey_post)
+		return 0;
+	if (req->params[0] && cx_store_survey_get(req->app->store, req->params[0], &s) == 0) {
+		public = s.is_public;
+		cx_survey_release(&s);
+	}
+	return public ? 0 : cx_error_set(err, 404, "not_found", NULL, "no such survey page");
+}
+
+static int page_route(const struct cx_req *req)
+{
+	enum cx_handled (*h)(struct cx_req *) = req->route->handler;
+
+	return h == cx_api_page_link_get || h == cx_api_page_link_post ||
+	       h == cx_api_page_survey_get || h == cx_api_page_survey_post;
+}
+
 int cx_policy_admit(struct cx_req *req, struct cx_error *err)
 {
 	const struct cx_config *cfg = &req->app->cfg;
 	int anonymous = cx_policy_anonymous(req);
 
 	req->body_limit = cfg->body_limit;
+	if (page_route(req))
+		return admit_page(req, err);
 	if (req->route->role == CX_ROLE_FORM &&
 	    (anonymous ? admit_anonymous(req, err) : admit_keyed(req, err)))
 		return -1;

@@ -145,6 +145,8 @@ oom:
 	return -1;
 }
 
+static const struct cx_hist zero_hist;
+
 int cx_rollup_each(struct cx_rollup_acc *acc,
 		   int (*fn)(void *ctx, const struct cx_rollup_key *key, const struct cx_hist *h),
 		   void *ctx)
@@ -155,7 +157,8 @@ int cx_rollup_each(struct cx_rollup_acc *acc,
 		const char *p;
 		int rc;
 
-		if (!e->blob || e->hist.responses == 0)
+		/* (a changed answer moves counts between scores with responses at 0) */
+		if (!e->blob || memcmp(&e->hist, &zero_hist, sizeof(zero_hist)) == 0)
 			continue;
 		p = e->blob;
 		k.survey = p;

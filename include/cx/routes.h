@@ -89,6 +89,8 @@ enum cx_handled cx_api_page_link_get(struct cx_req *req);
 enum cx_handled cx_api_page_link_post(struct cx_req *req);
 enum cx_handled cx_api_page_survey_get(struct cx_req *req);
 enum cx_handled cx_api_page_survey_post(struct cx_req *req);
+/* The hosted page's errors as a page (a struct cx_req error_page hook; src/api_page.c). */
+void cx_api_page_error(struct cx_req *req, const struct cx_error *err);
 enum cx_handled cx_api_qr(struct cx_req *req);
 enum cx_handled cx_api_widget(struct cx_req *req);
 enum cx_handled cx_api_funnel(struct cx_req *req);
