@@ -268,6 +268,9 @@ int main(int argc, char **argv)
 		cx_ratelimit_free(app.per_key);
 		return 1;
 	}
+	/* with --listen on port 0 only now is the port known; links and QR codes name it
+	 * (cx_public_base) */
+	app.cfg.port = port;
 	{
 		struct cx_alerts_params ap = cx_alerts_params_of(&app.cfg, 0);
 
