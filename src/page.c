@@ -86,14 +86,19 @@ static const char style[] =
 	"body{margin:0;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
 	"font-size:1.0625rem;line-height:1.5;color:#1f2937;background:#f3f4f6}"
 	"main{max-inline-size:40rem;margin-inline:auto;margin-block:1.5rem;"
-	"padding:1.25rem 1rem;background:#fff;border-radius:.75rem}"
+	"padding:1.25rem .75rem;background:#fff}"
+	"@media (min-width:36rem){main{padding-inline:1.25rem;border-radius:.75rem}}"
 	"h1{font-size:1.25rem;margin-block:0 1rem;overflow-wrap:anywhere}"
 	"p{overflow-wrap:anywhere}"
 	"fieldset{border:0;margin:0;padding:0;min-inline-size:0}"
 	"legend{font-size:1.125rem;font-weight:600;margin-block-end:1rem;padding:0;"
 	"overflow-wrap:anywhere}"
-	".scale{display:grid;grid-template-columns:repeat(auto-fit,minmax(2.75rem,1fr));"
-	"gap:.375rem}"
+	/* 11 scores: two even rows on a phone (6 + 5), one row from 36rem; 7: 4 + 3 */
+	".scale{display:grid;gap:.375rem;grid-template-columns:repeat(6,minmax(2.75rem,1fr))}"
+	".n5{grid-template-columns:repeat(5,minmax(2.75rem,1fr))}"
+	".n7{grid-template-columns:repeat(4,minmax(2.75rem,1fr))}"
+	"@media (min-width:36rem){.n11{grid-template-columns:repeat(11,1fr)}"
+	".n7{grid-template-columns:repeat(7,1fr)}}"
 	".opt{position:relative}"
 	".opt input{position:absolute;inset:0;inline-size:100%;block-size:100%;margin:0;"
 	"opacity:0;cursor:pointer}"
@@ -325,7 +330,8 @@ char *cx_page_question(const struct cx_page_view *v)
 	cx_page_puts(&p, "<fieldset>\n<legend id=\"q\">");
 	snprintf(key, sizeof(key), "q_%s", qname(v->s));
 	put_templated(&p, v, text_of(v, "question", key));
-	cx_page_puts(&p, "</legend>\n<div class=\"scale\">\n");
+	snprintf(num, sizeof(num), "</legend>\n<div class=\"scale n%d\">\n", hi - lo + 1);
+	cx_page_puts(&p, num);
 	for (int i = lo; i <= hi; i++) {
 		snprintf(num, sizeof(num), "<div class=\"opt\"><input type=\"radio\" name=\"score\" "
 			 "id=\"s%d\" value=\"%d\"%s%s><label for=\"s%d\">%d</label></div>\n",

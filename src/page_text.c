@@ -159,7 +159,8 @@ int cx_page_lang_primary(const char *tag, char *out, size_t len)
 		return -1;
 	while (isalpha((unsigned char)tag[n]) && n < 8)
 		n++;
-	if (n < 2 || n >= len || (tag[n] && tag[n] != '-' && tag[n] != '_'))
+	if (n < 2 || n >= len ||
+	    (tag[n] && ((tag[n] != '-' && tag[n] != '_') || !isalnum((unsigned char)tag[n + 1]))))
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (char)tolower((unsigned char)tag[i]);
