@@ -226,6 +226,8 @@ enum cx_handled cx_api_page_link_get(struct cx_req *req)
 	char hidden_score[12], *action = NULL, *skip = NULL;
 	struct cx_page_field fields[2] = { { "lang", NULL }, { "score", NULL } };
 	struct cx_page_view v = { .hidden = fields, .nhidden = 2 };
+	struct cx_error err;
+	int64_t answered_at;
 
 	if (link_open(req, &a))
 		goto out;
@@ -235,6 +237,11 @@ enum cx_handled cx_api_page_link_get(struct cx_req *req)
 	v.score = parse_score(cx_req_query(req, "score"), a.s.question);
 	if (step && strcmp(step, "thanks") == 0) {
 		message_reply(req, 200, &a.s, a.lang, "thanks", NULL);
+		goto out;
+	}
+	if (cx_store_link_answered(req->app->store, a.claims.nonce, &answered_at, &err) == 1 &&
+	    cx_time_now() - answered_at > req->app->cfg.edit_window_s) {
+		message_reply(req, 200, &a.s, a.lang, "answered", NULL);   /* (a view already) */
 		goto out;
 	}
 	if (!(action = path_with("i", req->params[0], "")) ||

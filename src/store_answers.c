@@ -286,3 +286,17 @@ int cx_store_invitation_opened(struct cx_store *st, const struct cx_link_claims 
 	cx_store_stmt_done(q, owned);
 	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "invitation");
 }
+
+int cx_store_link_answered(struct cx_store *st, const char *nonce, int64_t *answered_at,
+			   struct cx_error *err)
+{
+	sqlite3 *db = cx_store_connect(st, 1, err);
+	int64_t id;
+	int rc;
+
+	if (!db)
+		return -1;
+	rc = answer_of(st, db, nonce, answered_at, &id, err);
+	sqlite3_close(db);
+	return rc;
+}

@@ -552,6 +552,10 @@ int cx_store_response_amend(struct cx_store *st, int64_t id, const struct cx_res
  * missing). */
 int cx_store_invitation_opened(struct cx_store *st, const struct cx_link_claims *c,
 			       int64_t now, struct cx_error *err);
+/* Any thread (a connection of its own): 1 with *answered_at if the link of nonce was
+ * answered, 0 if not (or it has no row), -1 with a 503. */
+int cx_store_link_answered(struct cx_store *st, const char *nonce, int64_t *answered_at,
+			   struct cx_error *err);
 
 /* --- the response funnel (src/store_funnel.c; schema 013; any thread, read connection) */
 struct cx_funnel_query {

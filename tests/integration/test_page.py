@@ -220,6 +220,10 @@ class PageTest(unittest.TestCase):
         self.assertPage(409, self.post(path, {"score": "10", "comment": "late"}),
                         "You already answered")
         self.assertEqual(self.responses()[-1][1:], (2, None, "fast courier"))
+        # and the link's page says so (no form), also with a one-click score
+        for suffix in ("", "?score=10", "?step=2&score=10"):
+            body = self.assertPage(200, self.get(path + suffix), "You already answered")
+            self.assertNotIn("<form", body)
         g = self.nps_groups(touchpoint="pickup")
         self.assertEqual((g["responses"], g["nps"]["detractors"]), (1, 1))
         self.check_consistent()
