@@ -326,6 +326,39 @@ class PageTest(unittest.TestCase):
         self.assertPage(200, self.get(h["location"]),
                         "\u041a\u0430\u043a\u043e\u0432\u0430 \u0433\u043b\u0430\u0432\u043d\u0430\u044f \u043f\u0440\u0438\u0447\u0438\u043d\u0430", "ru")
 
+    def test_fatigued_answer_is_refused_politely(self):
+        s = self.srv
+        self.assertEqual(s.post_json("/v1/surveys", {
+            "id": "tired", "title": "Tired", "stages": ["delivery"],
+            "touchpoints": {"delivery": ["courier"]},
+            "fatigue": {"after_answer_days": 5}})[0], 201)
+        first, _ = self.mint("tired", customer="same")
+        second, nonce2 = self.mint("tired", customer="same")   # minted before any answer
+        self.assertEqual(self.post(first, {"score": "8"})[0], 303)
+        self.assertPage(409, self.post(second, {"score": "1"}), "We received your feedback recently")
+        self.assertEqual([r[1] for r in self.responses("tired")], [8])
+        self.assertIsNone(self.invitation(nonce2)[1])
+        # the first link's own edit is no "answer elsewhere"
+        self.assertEqual(self.post(first, {"score": "6", "comment": "ok"})[0], 303)
+        self.assertEqual([r[1:] for r in self.responses("tired")], [(6, None, "ok")])
+
+    def test_thank_you_url(self):
+        self.assertEqual(self.srv.post_json("/v1/surveys", {
+            "id": "ty", "title": "TY", "public": True, "stages": ["visit"],
+            "touchpoints": {"visit": ["desk"]},
+            "thank_you_url": "https://shop.example:8443/thanks?from=cxd"})[0], 201)
+        st, h, _ = self.post("/s/ty", {"stage": "visit", "touchpoint": "desk", "score": "10"})
+        self.assertEqual(st, 303)
+        st, h, body = self.get(h["location"])
+        self.assertIn("form-action 'self' https://shop.example:8443", h["content-security-policy"])
+        self.assertIn('href="https://shop.example:8443/thanks?from=cxd"', body)   # Skip
+        edit = re.search(r'name="edit" value="([^"]+)"', body).group(1)
+        st, h, _ = self.post("/s/ty", {"edit": edit, "score": "10", "comment": "nice"})
+        self.assertEqual((st, h["location"]), (303, "https://shop.example:8443/thanks?from=cxd"))
+        # step 1 pages allow only 'self'
+        st, h, _ = self.get("/s/ty?stage=visit&touchpoint=desk")
+        self.assertTrue(h["content-security-policy"].endswith("form-action 'self'"))
+
     # --- a public survey's page ---
     def test_public_page_flow(self):
         base = "/s/pub?stage=visit&touchpoint=table&channel=qr"
