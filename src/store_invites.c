@@ -30,10 +30,11 @@ struct cx_invitestore {
 	pthread_mutex_t mu;          /* keys, nkeys */
 	struct link_key *keys;
 	size_t nkeys;
-	/* the service-wide fatigue rules: read at open, replaced by cx_store_fatigue_put;
-	 * a mutex of their own, because the mint reads them while it holds the database's
-	 * write lock and a key rotation holds mu while it waits for that lock */
-	pthread_mutex_t fmu;
+	/* the service-wide fatigue rules: read at open, replaced by cx_store_fatigue_put.
+	 * fmu guards only the copy in memory and is never held while waiting for the
+	 * database: the mint and the writer read the rules while they hold its write lock.
+	 * pmu serializes the puts, so the copy is always the last row written. */
+	pthread_mutex_t fmu, pmu;
 	struct cx_fatigue fatigue;
 };
 
@@ -52,8 +53,10 @@ static int load_keys(struct cx_invitestore *is, sqlite3 *db, struct cx_error *er
 	size_t n = 0;
 	int rc;
 
+	/* oldest first; the active key is the newest, also when a rotation came within the
+	 * same second as the key before it */
 	if (sqlite3_prepare_v2(db, "SELECT kid, secret, created_at, active FROM link_keys "
-			       "ORDER BY created_at, kid", -1, &q, NULL) != SQLITE_OK)
+			       "ORDER BY created_at, active, kid", -1, &q, NULL) != SQLITE_OK)
 		return db_fail(is->st, db, err, "reading link keys");
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct link_key *k, *grown;
@@ -100,6 +103,7 @@ int cx_invitestore_open(struct cx_store *st, struct cx_invitestore **out, struct
 	is->st = st;
 	pthread_mutex_init(&is->mu, NULL);
 	pthread_mutex_init(&is->fmu, NULL);
+	pthread_mutex_init(&is->pmu, NULL);
 	if (!(db = cx_store_connect(st, 1, err))) {
 		cx_invitestore_close(is);
 		return -1;
@@ -125,6 +129,7 @@ void cx_invitestore_close(struct cx_invitestore *is)
 	free(is->keys);
 	pthread_mutex_destroy(&is->mu);
 	pthread_mutex_destroy(&is->fmu);
+	pthread_mutex_destroy(&is->pmu);
 	free(is);
 }
 
@@ -350,9 +355,9 @@ int cx_store_fatigue_put(struct cx_store *st, const struct cx_fatigue *f, struct
 	json_decref(j);
 	if (!text)
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
-	/* the cache changes under fmu together with the row, so a mint that starts after
-	 * this returns sees the new rules */
-	pthread_mutex_lock(&is->fmu);
+	/* the copy changes after the row is written (a mint that starts after this returns
+	 * sees the new rules) */
+	pthread_mutex_lock(&is->pmu);
 	if ((db = cx_store_connect(st, 0, err))) {
 		if (sqlite3_prepare_v2(db, "INSERT INTO settings(name, value) VALUES ('fatigue', ?1) "
 				       "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -361,13 +366,16 @@ int cx_store_fatigue_put(struct cx_store *st, const struct cx_fatigue *f, struct
 			rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 		}
 		sqlite3_finalize(q);
-		if (rc)
+		if (rc) {
 			db_fail(st, db, err, "saving the fatigue settings");
-		else
+		} else {
+			pthread_mutex_lock(&is->fmu);
 			is->fatigue = *f;
+			pthread_mutex_unlock(&is->fmu);
+		}
 		sqlite3_close(db);
 	}
-	pthread_mutex_unlock(&is->fmu);
+	pthread_mutex_unlock(&is->pmu);
 	free(text);
 	return rc;
 }
