@@ -268,8 +268,8 @@ int main(int argc, char **argv)
 		cx_ratelimit_free(app.per_key);
 		return 1;
 	}
-	/* with --listen on port 0 only now is the port known; links and QR codes name it
-	 * (cx_public_base) */
+	/* the port bound (when --listen asked for 0): cx_public_base's links name it. Before
+	 * it is printed, no client knows the port, so no handler reads it meanwhile. */
 	app.cfg.port = port;
 	{
 		struct cx_alerts_params ap = cx_alerts_params_of(&app.cfg, 0);
