@@ -56,8 +56,9 @@
     return e;
   }
 
-  var CSS = ":host{all:initial}" +
-    ".card{position:fixed;z-index:2147483000;box-sizing:border-box;width:min(380px,calc(100vw - 24px));" +
+  /* !important: in a shadow tree's :host it beats even the page's !important rules */
+  var CSS = ":host{all:initial!important}" +
+    ".card{all:initial;display:block;position:fixed;z-index:2147483000;box-sizing:border-box;width:min(380px,calc(100vw - 24px));" +
     "background:#fff;color:#1b1b1b;border:1px solid #6b6b6b;border-radius:10px;padding:16px;" +
     "box-shadow:0 6px 24px rgba(0,0,0,.25);font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
     ".br{right:12px;bottom:12px}.bl{left:12px;bottom:12px}.tr{right:12px;top:12px}.tl{left:12px;top:12px}" +

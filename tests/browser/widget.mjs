@@ -48,7 +48,8 @@ const card = () => page.evaluate(() => {
   if (!c) return null;
   const r = c.getBoundingClientRect(), cs = getComputedStyle(c);
   const err = c.querySelector(".err");
-  return { text: c.innerText, rect: { l: r.left, t: r.top, r: r.right, b: r.bottom },
+  const lg = c.querySelector("legend, label, p");
+  return { text: c.innerText, spacing: lg ? getComputedStyle(lg).letterSpacing : null, rect: { l: r.left, t: r.top, r: r.right, b: r.bottom },
            position: cs.position, lang: c.lang, err: err ? err.textContent : null,
            buttons: [...c.querySelectorAll("button.s")].map(b => b.textContent),
            pressed: [...c.querySelectorAll("button[aria-pressed=true]")].map(b => b.textContent),

@@ -198,6 +198,7 @@ class WidgetTest(unittest.TestCase):
                 self.assertEqual(r["focusOnLoad"]["tag"], "body")
                 c = r["card"]
                 self.assertEqual(c["position"], "fixed")
+                self.assertEqual(c["spacing"], "normal")   # the host's `* {...}` stays out
                 self.assertEqual(c["buttons"], [str(i) for i in range(11)])
                 self.assertIn("How likely are you to recommend us", c["text"])
                 self.assertTrue(0 <= c["rect"]["l"] and c["rect"]["r"] <= c["vw"] and
