@@ -77,13 +77,17 @@ async function tabTo(match, max = 40) {
 }
 
 async function answer(comment) {
-  out.tabs = await tabTo(f => f.inWidget && f.text === "9");
+  out.tabs = await tabTo(f => f.inWidget && f.text === String(job.score ?? 9));
   await page.keyboard.press("Enter");
   out.afterScore = await focused();
   out.cardReason = await card();
   await page.keyboard.type(comment);
   await page.keyboard.press("Tab");
   out.afterComment1 = await focused();
+  if (job.scenario === "skip") {
+    await page.keyboard.press("Enter");
+    return;
+  }
   await page.keyboard.press("Tab");
   out.afterComment2 = await focused();
   if (job.shot) await page.screenshot({ path: job.shot.replace(/\.png$/, "-reason.png") });
@@ -92,7 +96,13 @@ async function answer(comment) {
 
 try {
   await page.goto(job.page, { waitUntil: "load" });
-  if (job.scenario === "form") {
+  if (job.scenario === "svg") {   // a QR code's SVG as Chromium draws it
+    out.svgSize = await page.evaluate(() => {
+      const r = document.documentElement.getBoundingClientRect();
+      return [r.width, r.height];
+    });
+    await page.screenshot({ path: job.shot });
+  } else if (job.scenario === "form") {
     out.tabs = await tabTo(f => f.type === "radio");
     out.firstRadio = await focused();
     for (let i = 0; i < 9; i++) await page.keyboard.press("ArrowRight");
@@ -135,6 +145,12 @@ try {
         await page.reload({ waitUntil: "load" });
         await page.waitForTimeout(500);
         out.afterReload = await card();
+      } else if (job.scenario === "skip") {
+        await page.waitForFunction(() => {
+          const h = document.querySelector("[data-cxd-widget]");
+          return h && !h.shadowRoot.querySelector("textarea");
+        }, null, { timeout: 15000 });
+        out.done = await card();
       } else {
         await page.waitForFunction(() => {
           const h = document.querySelector("[data-cxd-widget]");

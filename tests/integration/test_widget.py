@@ -81,6 +81,9 @@ FORM_PAGE = """<!doctype html>
 </main></body></html>
 """
 
+HOST_RU = HOST.replace('data-channel="web" data-segment="new" data-lang="en"',
+                       'data-question="csat" data-lang="ru"').replace('lang="en"', 'lang="ru"')
+
 THANKS = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Thanks</title><link rel="icon" href="data:,">
 </head><body><main><h1>Thanks for your feedback</h1></main></body></html>"""
 
@@ -133,6 +136,7 @@ class WidgetTest(unittest.TestCase):
         cls.other = Host({})
         for h in (cls.host, cls.other):
             h.write("host.html", HOST % {"cxd": cxd})
+            h.write("host-ru.html", HOST_RU % {"cxd": cxd})
             h.write("thanks.html", THANKS)
             h.write("form.html", FORM_PAGE % {"form": readme_form().replace(
                 "http://127.0.0.1:8080", cxd)})
@@ -155,6 +159,18 @@ class WidgetTest(unittest.TestCase):
             shot = WIDTHS[390] if sc == "refused" else None
             cls.runs[(sc, 390)] = ("", cls.browse(host.origin + "/host.html", 390, sc,
                                                   "Refused comment", shot))
+        cls.runs[("skip", 390)] = ("", cls.browse(cls.host.origin + "/host-ru.html", 390,
+                                                  "skip", "не отправлено",
+                                                  re.sub(r"\.png$", "-ru.png", WIDTHS[390]),
+                                                  score=4))
+        # a QR code's SVG, drawn by Chromium (zbarimg does not read SVG)
+        st, _, svg = cls.srv.get_bytes("/v1/surveys/checkout/qr?stage=purchase&"
+                                       "touchpoint=web-checkout&channel=web&size=6")
+        assert st == 200, svg
+        cls.host.write("qr.svg", svg.decode())
+        cls.svg_shot = re.sub(r"\.png$", "-qr-svg.png", SHOT)
+        cls.runs[("svg", 1280)] = ("", cls.browse(cls.host.origin + "/qr.svg", 1280, "svg", "",
+                                                 cls.svg_shot))
         comment = "Form comment: ok"
         cls.runs[("form", 1280)] = (comment, cls.browse(
             cls.host.origin + "/form.html", 1280, "form", comment,
@@ -167,9 +183,9 @@ class WidgetTest(unittest.TestCase):
         cls.srv.assert_clean_exit(unittest.TestCase())
 
     @classmethod
-    def browse(cls, page, width, scenario, comment, shot):
+    def browse(cls, page, width, scenario, comment, shot, score=9):
         job = {"page": page, "width": width, "scenario": scenario, "comment": comment,
-               "shot": shot}
+               "shot": shot, "score": score}
         run = subprocess.run([NODE, SCRIPT, json.dumps(job)], capture_output=True, text=True,
                              timeout=600, cwd=BROWSER, env=dict(os.environ, CHROMIUM=CHROMIUM))
         try:
@@ -235,6 +251,32 @@ class WidgetTest(unittest.TestCase):
         for m in others:   # Chromium's own report of the refused preflight, nothing else
             self.assertTrue("CORS" in m or "Failed to load resource" in m, m)
         self.assertFalse([x for x in self.stored() if x["comment"] == "Refused comment"])
+
+    def test_skip_csat_russian(self):
+        """data-question=csat, data-lang=ru: 1-5 in Russian; Skip sends the score alone."""
+        _, r = self.run_of("skip", 390)
+        self.assertEqual(r["card"]["buttons"], ["1", "2", "3", "4", "5"])
+        self.assertEqual(r["card"]["lang"], "ru")
+        self.assertIn("Насколько вы довольны", r["card"]["text"])
+        self.assertEqual(r["afterComment1"]["text"], "Пропустить")
+        self.assertIn("Спасибо", r["done"]["text"])
+        self.assertEqual(r["console"], [])
+        self.assertEqual(r["axe"], [])
+        mine = [x for x in self.stored() if x["csat"] is not None]
+        self.assertEqual(len(mine), 1, mine)
+        self.assertEqual((mine[0]["csat"], mine[0]["nps"], mine[0]["comment"],
+                          mine[0]["channel"]), (4, None, None, None))
+
+    def test_qr_svg_in_chromium(self):
+        """The SVG as a browser draws it decodes to the page's URL."""
+        _, r = self.run_of("svg", 1280)
+        self.assertEqual(r["svgSize"], [(37 + 8) * 6] * 2)   # size=6 px per module
+        zbar = shutil.which("zbarimg")
+        self.assertTrue(zbar, "zbarimg (zbar-tools) is needed")
+        got = subprocess.run([zbar, "--raw", "-q", self.svg_shot], capture_output=True,
+                             timeout=60).stdout.decode().strip()
+        self.assertEqual(got, "http://127.0.0.1:%d/s/checkout?stage=purchase&touchpoint="
+                         "web-checkout&channel=web" % self.srv.port)
 
     def test_dismiss(self):
         _, r = self.run_of("dismiss", 390)
