@@ -13,7 +13,6 @@
 #include "cx/app.h"
 #include "cx/qr.h"
 #include "cx/routes.h"
-#include "cx/validate.h"
 
 /* tools/embed_file.py's output (widget_js.c) */
 extern const unsigned char cx_widget_js[];

@@ -58,24 +58,30 @@
 
   /* !important: in a shadow tree's :host it beats even the page's !important rules */
   var CSS = ":host{all:initial!important}" +
-    ".card{all:initial;display:block;position:fixed;z-index:2147483000;box-sizing:border-box;width:min(380px,calc(100vw - 24px));" +
-    "background:#fff;color:#1b1b1b;border:1px solid #6b6b6b;border-radius:10px;padding:16px;" +
-    "box-shadow:0 6px 24px rgba(0,0,0,.25);font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
-    ".br{right:12px;bottom:12px}.bl{left:12px;bottom:12px}.tr{right:12px;top:12px}.tl{left:12px;top:12px}" +
+    ".card{all:initial;display:block;position:fixed;z-index:2147483000;" +
+    "box-sizing:border-box;width:min(380px,calc(100vw - 24px));padding:16px;" +
+    "background:#fff;color:#1b1b1b;border:1px solid #6b6b6b;border-radius:10px;" +
+    "box-shadow:0 6px 24px rgba(0,0,0,.25);" +
+    "font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
+    ".br{right:12px;bottom:12px}.bl{left:12px;bottom:12px}" +
+    ".tr{right:12px;top:12px}.tl{left:12px;top:12px}" +
     "fieldset{border:0;margin:0;padding:0;min-width:0}" +
     "legend,label,p{display:block;margin:0 28px 10px 0;padding:0;font-weight:600}" +
-    ".row{display:grid;grid-template-columns:repeat(" + (range[1] - range[0] + 1) + ",1fr);gap:4px}" +
+    ".row{display:grid;gap:4px;" +
+    "grid-template-columns:repeat(" + (range[1] - range[0] + 1) + ",1fr)}" +
     "button{font:inherit;cursor:pointer;border-radius:6px;min-height:36px;margin:0}" +
     ".s{padding:0;border:1px solid #6b6b6b;background:#f4f4f4;color:#1b1b1b}" +
-    ".s:hover{background:#e2e8f6}.s[aria-pressed=true]{background:#1a4fc4;color:#fff;border-color:#1a4fc4}" +
-    ".ends{display:flex;justify-content:space-between;gap:8px;font-size:13px;color:#4a4a4a;margin-top:4px}" +
-    "textarea{box-sizing:border-box;width:100%;min-height:72px;font:inherit;color:#1b1b1b;" +
-    "border:1px solid #6b6b6b;border-radius:6px;padding:6px;resize:vertical}" +
+    ".s:hover{background:#e2e8f6}" +
+    ".s[aria-pressed=true]{background:#1a4fc4;color:#fff;border-color:#1a4fc4}" +
+    ".ends{display:flex;justify-content:space-between;gap:8px;margin-top:4px;" +
+    "font-size:13px;color:#4a4a4a}" +
+    "textarea{box-sizing:border-box;width:100%;min-height:72px;padding:6px;" +
+    "font:inherit;color:#1b1b1b;border:1px solid #6b6b6b;border-radius:6px;resize:vertical}" +
     ".acts{display:flex;gap:8px;justify-content:flex-end;margin-top:10px}" +
     ".go{background:#1a4fc4;color:#fff;border:1px solid #1a4fc4;padding:0 16px}" +
     ".sk{background:#fff;color:#1a4fc4;border:1px solid #1a4fc4;padding:0 12px}" +
-    ".x{position:absolute;top:8px;right:8px;width:32px;min-height:32px;border:0;background:none;" +
-    "color:#1b1b1b;font-size:22px;line-height:1}" +
+    ".x{position:absolute;top:8px;right:8px;width:32px;min-height:32px;border:0;" +
+    "background:none;color:#1b1b1b;font-size:22px;line-height:1}" +
     ".err{color:#a4161a;font-weight:400;margin:10px 0 0}" +
     ":focus-visible{outline:3px solid #1a4fc4;outline-offset:2px}" +
     "textarea:focus-visible{outline-offset:0}";
