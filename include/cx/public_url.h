@@ -1,6 +1,5 @@
 /* public_url.h - how respondents reach cxd (src/public_url.c): the base that personal
- * links (/i/TOKEN) and public survey pages (/s/SURVEY) start with.
- * (H3's branch has the same function, same contract, in qr.h/qr.c: keep one.) */
+ * links (/i/TOKEN), public survey pages (/s/SURVEY) and their QR codes start with. */
 #ifndef CX_PUBLIC_URL_H
 #define CX_PUBLIC_URL_H
 

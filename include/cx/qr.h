@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "cx/config.h"
+#include "cx/public_url.h"
 #include "cx/error.h"
 
 #define CX_QR_URL_MAX 2048
@@ -24,11 +25,6 @@
 #define CX_QR_SCALE_MAX 32      /* pixels per module */
 #define CX_QR_PNG_MAX_PX 4096   /* a PNG's width and height */
 
-/* How respondents reach cxd, without a trailing '/': cfg->public_url, or when that is ""
- * http(s)://LISTEN-HOST:PORT (an IPv6 host in brackets; https when cxd serves TLS).
- * Personal links, the hosted page's links and QR codes all start with it. Writes a
- * NUL-terminated string into buf; returns its length, or -1 if buf is too small. */
-int cx_public_base(const struct cx_config *cfg, char *buf, size_t len);
 
 /* Append s percent-encoded (RFC 3986: only unreserved A-Z a-z 0-9 - . _ ~ kept, every other
  * byte as %XX) at buf + *pos, advancing *pos; 0, or -1 if buf (len bytes) is too small. */
