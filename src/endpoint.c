@@ -14,6 +14,7 @@
 static const char *const known_events[] = {
 	"response.created", "response.matched_rule", "case.opened", "case.closed",
 	"journey.score_dropped", "journey.pain_point_found", "webhook.test",
+	"invitation.created",
 };
 
 int cx_endpoint_event_known(const char *type)

@@ -62,11 +62,34 @@ int cx_fatigue_is_off(const struct cx_fatigue *f)
 	return !f->max_invitations && !f->after_answer_days;
 }
 
-/* TODO(H1): the decision; until then everyone is eligible. */
+/* max_invitations N per D days: the customer has N or more mints in (now - D days, now]
+ * (h->minted, newest first; a mint after now counts too: clocks step back); they are
+ * eligible again when the N-th newest leaves the window, at its time + D days.
+ * after_answer_days A: the last answer is less than A days ago; eligible at it + A days.
+ * Both refusing: the later time, since only then are both satisfied. */
 void cx_fatigue_decide(const struct cx_fatigue *f, const struct cx_fatigue_history *h,
 		       int64_t now, struct cx_fatigue_verdict *v)
 {
-	(void)f, (void)h, (void)now;
 	v->reason = NULL;
 	v->eligible_at = 0;
+	if (f->max_invitations && f->per_days) {
+		int64_t window = (int64_t)f->per_days * 86400;
+		size_t counted = 0;
+
+		for (size_t i = 0; i < h->nminted; i++)
+			if (h->minted[i] > now - window &&
+			    ++counted == f->max_invitations) {
+				v->reason = "max_invitations";
+				v->eligible_at = h->minted[i] + window;
+				break;
+			}
+	}
+	if (f->after_answer_days && h->last_answer > 0) {
+		int64_t until = h->last_answer + (int64_t)f->after_answer_days * 86400;
+
+		if (now < until && (!v->reason || until > v->eligible_at)) {
+			v->reason = "answered_recently";
+			v->eligible_at = until;
+		}
+	}
 }

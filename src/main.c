@@ -278,6 +278,9 @@ int main(int argc, char **argv)
 		cx_ratelimit_free(app.per_key);
 		return 1;
 	}
+	/* the port bound (when --listen asked for 0): cx_public_base's links name it. Before
+	 * it is printed, no client knows the port, so no handler reads it meanwhile. */
+	app.cfg.port = port;
 	{
 		struct cx_alerts_params ap = cx_alerts_params_of(&app.cfg, 0);
 

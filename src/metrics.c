@@ -36,6 +36,13 @@ static atomic_ulong batch_sum, commits;
 static const char *const alert_types[] = { "journey.score_dropped", "journey.pain_point_found" };
 #define NALERTS (sizeof(alert_types) / sizeof(alert_types[0]))
 static atomic_ulong alerts[NALERTS];
+static atomic_ulong invitations_minted, invitations_skipped;
+
+void cx_metrics_invitations(size_t minted, size_t skipped)
+{
+	atomic_fetch_add(&invitations_minted, minted);
+	atomic_fetch_add(&invitations_skipped, skipped);
+}
 
 void cx_metrics_request(int route, unsigned status, uint64_t usec)
 {
@@ -194,6 +201,11 @@ char *cx_metrics_render(struct cx_app *app)
 	for (size_t i = 0; i < NALERTS; i++)
 		emit(&o, "cxd_alerts_emitted_total{type=\"%s\"} %lu\n", alert_types[i],
 		     atomic_load(&alerts[i]));
+	emit(&o, "# HELP cxd_invitations_total Invitations asked to mint, by result (skipped: "
+		 "a fatigue rule).\n# TYPE cxd_invitations_total counter\n"
+		 "cxd_invitations_total{result=\"minted\"} %lu\n"
+		 "cxd_invitations_total{result=\"skipped\"} %lu\n",
+	     atomic_load(&invitations_minted), atomic_load(&invitations_skipped));
 	emit_cases(&o, app);
 	{
 		int64_t pending, oldest, by_state[3];

@@ -73,7 +73,7 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/v1/deliveries/{}",         ADMIN,  cx_api_delivery_get,    0, 0, NULL },
 	{ CX_POST,   "/v1/deliveries/{}/retry",   ADMIN,  cx_api_delivery_retry,  0, 0, NULL },
 	/* asking customers: invitations and links, the hosted page, QR codes, the widget */
-	{ CX_POST,   "/v1/surveys/{}/invitations", INGEST, cx_api_invitations_create, JSON, 0, NULL },
+	{ CX_POST,   "/v1/surveys/{}/invitations", INGEST, cx_api_invitations_create, JSON, 1, NULL },
 	{ CX_GET,    "/v1/surveys/{}/funnel",     READ,   cx_api_funnel,          0, 0, NULL },
 	{ CX_GET,    "/v1/surveys/{}/qr",         ADMIN,  cx_api_qr,              0, 0, NULL },
 	{ CX_GET,    "/v1/link-keys",             ADMIN,  cx_api_link_keys_list,  0, 0, NULL },

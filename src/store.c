@@ -69,6 +69,7 @@ struct cx_store {
 	struct cx_outbox *outbox;
 	struct cx_rulestore *rules;
 	struct cx_casestore *cases;
+	struct cx_invitestore *invites;
 	/* the writer-family statements those parts keep (cx_store_stmt), by their SQL's address */
 	struct { const char *sql; sqlite3_stmt *q; } kept[16];
 	unsigned nkept;   /* CX_STORE_MUST_EXIST: never create the file */
@@ -497,7 +498,8 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 		goto fail;
 	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) ||
 	    cx_keystore_open(&st->keys, path, err) || cx_outbox_open(st, &st->outbox, err) ||
-	    cx_rulestore_open(st, &st->rules, err) || cx_casestore_open(st, &st->cases, err))
+	    cx_rulestore_open(st, &st->rules, err) || cx_casestore_open(st, &st->cases, err) ||
+	    cx_invitestore_open(st, &st->invites, err))
 		goto fail;
 	st->readers = calloc(readers ? readers : 1, sizeof(*st->readers));
 	st->nreaders = readers ? readers : 1;
@@ -535,6 +537,7 @@ void cx_store_close(struct cx_store *st)
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
 	cx_keystore_close(st->keys);
+	cx_invitestore_close(st->invites);
 	cx_casestore_close(st->cases);
 	cx_rulestore_close(st->rules);
 	cx_outbox_close(st->outbox);
@@ -1590,6 +1593,11 @@ int cx_store_db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, con
 int cx_store_rollup_count(struct cx_store *st, const struct cx_response *r, int delta)
 {
 	return cx_rollup_add(st->acc, r, delta);
+}
+
+struct cx_invitestore *cx_store_invitestore(struct cx_store *st)
+{
+	return st->invites;
 }
 
 struct cx_outbox *cx_store_outbox(struct cx_store *st)

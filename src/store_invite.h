@@ -11,6 +11,15 @@
 #include "cx/error.h"
 #include "cx/mail.h"
 #include "cx/store.h"
+#include "store_loop.h"
+
+/* The part's state (src/store_invites.c: the link keys, cached), opened by cx_store_open
+ * after the loop's parts and closed before them. */
+struct cx_invitestore;
+int cx_invitestore_open(struct cx_store *st, struct cx_invitestore **out,
+			struct cx_error *err);
+void cx_invitestore_close(struct cx_invitestore *is);
+struct cx_invitestore *cx_store_invitestore(struct cx_store *st);
 
 /* A survey's hosted-page fields (schema 013, table survey_hosted), read into s / written
  * from s on db inside the caller's transaction: the survey cache and cx_store_survey_put

@@ -37,6 +37,11 @@ static int valid_lang(const char *t)
 	return 1;
 }
 
+int cx_survey_lang_valid(const char *tag)
+{
+	return tag && strlen(tag) < 36 && valid_lang(tag);
+}
+
 /* A text: a string of 1..max bytes without control characters other than newline. */
 static int valid_text(const json_t *v, size_t max, int newlines)
 {

@@ -17,6 +17,8 @@ void cx_metrics_rejected(const char *code);
 void cx_metrics_commit(size_t n);
 /* An alert emitted (alerts.h), by its event type. */
 void cx_metrics_alert(const char *type);
+/* A mint request's outcome: invitations minted and skipped (fatigue). */
+void cx_metrics_invitations(size_t minted, size_t skipped);
 /* The whole exposition, malloc'd. */
 char *cx_metrics_render(struct cx_app *app);
 

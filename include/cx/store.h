@@ -506,7 +506,9 @@ struct cx_invitation {
 	struct cx_link_claims claims;  /* survey, stage, touchpoint, channel, segment, customer,
 					  lang, attributes, expires_at; nonce and issued_at are
 					  set by the store */
-	const char *email;             /* send it by mail to this address (NULL = no mail) */
+	const char *email;             /* the customer's address (checked), or NULL: it goes
+					  in the invitation.created event ... */
+	int send_email;                /* ... and, when this is 1, a mail is queued to it */
 	int emit_webhook;              /* queue an invitation.created event */
 	/* out */
 	int minted;                    /* 1 = minted; 0 = skipped by a fatigue rule */

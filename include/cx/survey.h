@@ -115,6 +115,9 @@ void cx_survey_hosted_to_json(const struct cx_survey *s, json_t *out);
 int cx_survey_hosted_copy(struct cx_survey *dst, const struct cx_survey *src);
 void cx_survey_hosted_release(struct cx_survey *s);
 const char *cx_question_name(enum cx_question q);
+/* 1 if tag is a language tag as the texts' keys are (en, bg, pt-BR: 2-3 lowercase letters,
+ * then up to two -subtags of 2-8 letters or digits; at most 35 bytes). */
+int cx_survey_lang_valid(const char *tag);
 /* The survey's text `key` in lang (exact tag, then its primary language), or NULL. */
 const char *cx_survey_text(const struct cx_survey *s, const char *lang, const char *key);
 /* Free what s owns (not s itself) and zero it. */
