@@ -203,8 +203,9 @@ static void explain(const struct cx_mail *m, const struct session *s, CURLcode r
 	else if (res == CURLE_LOGIN_DENIED)
 		n = snprintf(why, WHY_MAX, "the server refused the login (--smtp-user, "
 			 "CXD_SMTP_PASSWORD): %s", s->reply[0] ? s->reply : what);
-	else if (reply_code(s) >= 400)
-		n = snprintf(why, WHY_MAX, "%s: the server said \"%s\"", what, s->reply);
+	else if (reply_code(s) >= 400)   /* curl's words say when, unless they only say "weird" */
+		n = snprintf(why, WHY_MAX, "the server answered \"%s\" (%s)", s->reply,
+			     s->errbuf[0] ? s->errbuf : s->data ? "to the message" : what);
 	else
 		n = snprintf(why, WHY_MAX, "%s", what);
 	if (n < 0)

@@ -259,7 +259,7 @@ static void render_html_para(struct buf *b, const struct ctx *x, const char *tpl
 			if (link) {
 				puts_(b, "<a href=\"");
 				put_html(b, v, strlen(v));
-				puts_(b, "\" style=\"color:#1a4a9a\">");
+				puts_(b, "\" style=\"color:#1a4a9a;word-break:break-all\">");
 				put_html(b, v, strlen(v));
 				puts_(b, "</a>");
 			} else {

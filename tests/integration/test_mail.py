@@ -217,7 +217,10 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(r["attempts"], 2)
         time.sleep(0.8)
         self.assertEqual(len(self.sink.to("cy@example.com")), 1)
-        self.assertIn("attempt 1 failed", self.srv.stderr())
+        self.assertIn('attempt 1 failed, again in', self.srv.stderr())
+        self.assertIn('the server answered "451 4.3.0 try later" (to the message)',
+                      self.srv.stderr())
+        self.assertIsNone(r["last_error"])
         _, _, body = self.srv.get("/metrics")
         self.assertIn('cxd_mail_total{outcome="retry"} 1', body)
 
