@@ -44,7 +44,7 @@ class Sink:
     of replies given to that recipient's next DATA ends ("451 ..." / "550 ..."), one per
     attempt; `reject_rcpt` holds recipients refused at RCPT with 550."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, tls_context=None):
         self.port = port or free_port()
         self.messages = []        # (mail_from, rcpt_tos, bytes)
         self.rcpts = []           # every RCPT TO seen, accepted or not
@@ -71,7 +71,8 @@ class Sink:
                                           envelope.original_content or envelope.content))
                 return "250 Message accepted for delivery"
 
-        self.ctl = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        extra = {"tls_context": tls_context, "require_starttls": True} if tls_context else {}
+        self.ctl = Controller(Handler(), hostname="127.0.0.1", port=self.port, **extra)
 
     def start(self):
         self.ctl.start()
@@ -338,6 +339,25 @@ class WorkerTest(unittest.TestCase):
         con.close()
         self.assertNotIn(secret, dump)
         self.srv = None
+
+    def test_starttls_with_an_untrusted_certificate_is_refused(self):
+        """STARTTLS is used when offered, and its certificate checked: a self-signed one
+        (no CA knows it) is refused, and nothing is sent."""
+        import ssl
+        cert, key = cxdtest.self_signed_cert(self.base.tmp)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        tls = Sink(tls_context=ctx).start()
+        try:
+            mid = insert_mail(self.base.db, "hal@example.com", "nf")
+            self.srv = server(self.base, tls.url(), insecure=False).start()
+            r = wait_row(self.base.db, mid, lambda r: r["attempts"] >= 1)
+            self.assertEqual(r["state"], "pending")
+            self.assertRegex(r["last_error"].lower(), "certificate|ssl|tls")
+            self.assertNotIn("offers no STARTTLS", r["last_error"])   # it did offer it
+            self.assertEqual(tls.rcpts, [])
+        finally:
+            tls.stop()
 
     def test_stop_is_prompt_while_the_server_hangs(self):
         lst = socket.socket()
