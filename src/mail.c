@@ -171,8 +171,10 @@ static int perform(struct cx_mail *m, CURL *h, struct session *s, CURLcode *res)
 	CURLMsg *msg;
 	int left;
 
-	if (curl_multi_add_handle(m->multi, h) != CURLM_OK)
-		return -1;
+	if (curl_multi_add_handle(m->multi, h) != CURLM_OK) {
+		*res = CURLE_OUT_OF_MEMORY;   /* an attempt that failed: retried on the schedule */
+		return 0;
+	}
 	while (!atomic_load(&m->stop)) {
 		curl_multi_perform(m->multi, &running);
 		if (!running)
