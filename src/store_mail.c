@@ -31,8 +31,11 @@ int cx_mailstore_queue(struct cx_store *st, sqlite3 *db, const struct cx_mail_ms
 		return cx_error_set(err, 422, "invalid_email", "email", "not an address cxd sends "
 				    "to (local@domain, ASCII, at most %d bytes)", CX_MAIL_ADDRESS_MAX);
 	if (!m->subject || !m->text || !m->nonce || !m->survey || !m->customer ||
-	    too_long(m->subject, CX_MAIL_SUBJECT_MAX) || strpbrk(m->subject, "\r\n") ||
-	    too_long(m->text, CX_MAIL_TEXT_MAX) || too_long(m->html, CX_MAIL_HTML_MAX))
+	    strpbrk(m->subject, "\r\n"))
+		return cx_error_set(err, 422, "invalid_mail", "email", "a mail needs a one-line "
+				    "subject, a text, its invitation, survey and customer");
+	if (too_long(m->subject, CX_MAIL_SUBJECT_MAX) || too_long(m->text, CX_MAIL_TEXT_MAX) ||
+	    too_long(m->html, CX_MAIL_HTML_MAX))
 		return cx_error_set(err, 422, "mail_too_large", "email", "the rendered mail is "
 				    "larger than cxd sends (subject %d, text %d, HTML %d bytes)",
 				    CX_MAIL_SUBJECT_MAX, CX_MAIL_TEXT_MAX, CX_MAIL_HTML_MAX);

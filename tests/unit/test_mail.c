@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cx/cxtime.h"
 #include "cx/mail.h"
 #include "cx/survey.h"
+#include "src/store_invite.h"
+#include "src/store_loop.h"
 #include "check_main.h"
 
 static const char URL[] = "https://cx.example.com/i/kA1.eyJ2IjoxfQ.MAC_-x";
@@ -352,6 +355,104 @@ START_TEST(message_shape)
 }
 END_TEST
 
-CX_CHECK_MAIN("mail", NULL, NULL, address_good, address_hostile, render_builtin_languages,
+static int64_t count_rows(sqlite3 *db, const char *where)
+{
+	char sql[200];
+	sqlite3_stmt *q;
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM mail_outbox WHERE %s", where);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+/* The outbox: queue (checked again), due, record, purge, erase. */
+START_TEST(store_outbox)
+{
+	char dir[] = "/tmp/cx-mail-test-XXXXXX", path[300], cmd[340];
+	struct cx_mail_msg m = { .to = "ana@example.com", .subject = "S", .text = "T",
+				 .html = "<p>H</p>", .nonce = "n1", .survey = "s",
+				 .customer = "c-1" };
+	struct cx_mail_due due[4];
+	struct cx_store *st;
+	struct cx_mailq *q;
+	struct cx_error err;
+	sqlite3 *db;
+	char *big;
+	size_t n;
+	int64_t now = cx_time_now_ms(), deleted;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	ck_assert_msg(cx_store_open(&st, path, 2, &err) == 0, "%s", err.message);
+	ck_assert_ptr_nonnull(db = cx_store_connect(st, 0, &err));
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_msg(cx_mailstore_queue(st, db, &m, &err) == 0, "%s", err.message);
+	m.to = "a@b.example>\r\nRCPT TO:<x@y.example>";
+	ck_assert_int_eq(cx_mailstore_queue(st, db, &m, &err), -1);
+	ck_assert_int_eq(err.status, 422);
+	ck_assert_str_eq(err.code, "invalid_email");
+	m.to = "bo@example.com";
+	m.subject = "a\r\nBcc: x@y.example";
+	ck_assert_int_eq(cx_mailstore_queue(st, db, &m, &err), -1);
+	ck_assert_str_eq(err.code, "invalid_mail");
+	m.subject = "S";
+	big = malloc(CX_MAIL_TEXT_MAX + 2);
+	memset(big, 'x', CX_MAIL_TEXT_MAX + 1);
+	big[CX_MAIL_TEXT_MAX + 1] = '\0';
+	m.text = big;
+	ck_assert_int_eq(cx_mailstore_queue(st, db, &m, &err), -1);
+	ck_assert_str_eq(err.code, "mail_too_large");
+	big[CX_MAIL_TEXT_MAX] = '\0';   /* at the limit: taken */
+	m.customer = "c-2";
+	m.nonce = "n2";
+	ck_assert_msg(cx_mailstore_queue(st, db, &m, &err) == 0, "%s", err.message);
+	free(big);
+	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(count_rows(db, "state = 'pending'"), 2);
+
+	ck_assert_int_eq(cx_mailq_open(st, &q, &err), 0);
+	ck_assert_int_eq(cx_mailq_due(q, now + 1000, due, 4, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(due[0].to, "ana@example.com");
+	ck_assert_str_eq(due[0].nonce, "n1");
+	ck_assert_str_eq(due[0].html, "<p>H</p>");
+	ck_assert_int_eq(due[0].attempts, 0);
+	ck_assert_uint_eq(strlen(due[1].text), CX_MAIL_TEXT_MAX);
+	/* sent: the bodies go; a retry is not due before its time */
+	ck_assert_int_eq(cx_mailq_record(q, due[0].id, CX_MAIL_SENT, now, now, NULL, &err), 0);
+	ck_assert_int_eq(cx_mailq_record(q, due[1].id, CX_MAIL_RETRY, now, now + 60000, "451",
+					  &err), 0);
+	ck_assert_int_eq(count_rows(db, "state = 'sent' AND text_body = '' AND html_body IS NULL "
+				    "AND attempts = 1 AND sent_at IS NOT NULL"), 1);
+	ck_assert_int_eq(count_rows(db, "state = 'pending' AND last_error = '451'"), 1);
+	cx_mail_due_release(&due[0]);
+	cx_mail_due_release(&due[1]);
+	ck_assert_int_eq(cx_mailq_due(q, now + 1000, due, 4, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(cx_mailq_due(q, now + 61000, due, 4, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	cx_mail_due_release(&due[0]);
+	/* purge takes sent and dead mail only */
+	ck_assert_int_eq(cx_mailq_purge(q, now + 100000, 1000, &deleted, &err), 0);
+	ck_assert_int_eq(deleted, 1);
+	ck_assert_int_eq(count_rows(db, "1"), 1);
+	/* erasure */
+	ck_assert_int_eq(cx_mailstore_erase_customer(st, "c-1", &err), 0);
+	ck_assert_int_eq(count_rows(db, "1"), 1);
+	ck_assert_int_eq(cx_mailstore_erase_customer(st, "c-2", &err), 0);
+	ck_assert_int_eq(count_rows(db, "1"), 0);
+	cx_mailq_close(q);
+	sqlite3_close(db);
+	cx_store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+CX_CHECK_MAIN("mail", NULL, NULL, store_outbox, address_good, address_hostile, render_builtin_languages,
 	      render_template_placeholders, render_escapes_html, render_score_links_per_question,
 	      render_survey_texts_and_rtl, render_subject_one_line_and_bounded, message_shape)
