@@ -546,9 +546,13 @@ static int queue_mail(struct cx_store *st, sqlite3 *db, const struct cx_survey *
 		      const struct cx_invitation *inv, struct cx_error *err)
 {
 	char *subject = NULL, *text = NULL, *html = NULL;
-	int rc;
+	int rc = cx_mail_render(s, &inv->claims, inv->url, &subject, &text, &html);
 
-	if (cx_mail_render(s, &inv->claims, inv->url, &subject, &text, &html)) {
+	if (rc == -2) {   /* the survey's template repeats its placeholders too often */
+		rc = cx_error_set(err, 422, "mail_too_large", "email.body", "survey %s's email "
+				  "template makes a mail larger than cxd sends (%d KiB of text); "
+				  "shorten email.body", s->id, CX_MAIL_TEXT_MAX / 1024);
+	} else if (rc) {
 		rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	} else {
 		struct cx_mail_msg m = {

@@ -466,6 +466,24 @@ class MintTest(unittest.TestCase):
         time.sleep(0.8)
         self.assertFalse(any("x@y.example" in r for r in self.sink.rcpts))
 
+    def test_a_template_too_large_to_send_is_a_422_and_mints_nothing(self):
+        # 16 KiB of {{link}} makes more than the 64 KiB a text part may have: the mint says
+        # so (it was a 503 "out of memory" once), and nothing is minted or queued
+        s = dict(SURVEY, id="huge", email={"body": "{{link}}" * 2000})
+        st, _, out = self.srv.request("PUT", "/v1/surveys/huge", body=s)
+        self.assertIn(st, (200, 201), out)
+        st, out = self.mint("huge", [{"customer": "c-9", "stage": "delivery",
+                                      "touchpoint": "courier", "email": "cy@example.com"}])
+        self.assertEqual(st, 422, out)
+        self.assertEqual(out["error"]["code"], "mail_too_large")
+        self.assertEqual(out["error"]["field"], "email.body")
+        st, out = self.mint("huge", [{"customer": "c-9", "stage": "delivery",
+                                      "touchpoint": "courier"}], send_email=False)
+        self.assertIn(st, (200, 201), out)
+        self.assertEqual(out["minted"], 1)   # the first attempt left no invitation behind
+        time.sleep(0.8)
+        self.assertNotIn("cy@example.com", self.sink.rcpts)
+
 
 if __name__ == "__main__":
     cxdtest.main("mail")
