@@ -314,7 +314,10 @@ enum cx_handled cx_api_invitations_create(struct cx_req *req)
 			goto fail;
 		}
 	}
-	cx_public_base(&app->cfg, base, sizeof(base));
+	if (cx_public_base(&app->cfg, base, sizeof(base)) < 0) {
+		cx_error_set(&err, 503, "out_of_memory", NULL, "the public URL is too long");
+		goto fail;
+	}
 	if (cx_store_invitations_mint(app->store, &s, inv, n, base, now, &err))
 		goto fail;
 	if (!(out = json_object()) || !(items = json_array()) ||

@@ -10,6 +10,7 @@
 
 #include "cx/config.h"
 #include "cx/deliver.h"
+#include "cx/mail.h"
 #include "cx_version.h"
 
 const char cx_config_help[] =
@@ -91,6 +92,9 @@ const char cx_config_help[] =
 	"      --smtp-user NAME       SMTP login (CXD_SMTP_USER; the password is read from\n"
 	"                             CXD_SMTP_PASSWORD only, so it is not in `ps`)\n"
 	"      --smtp-allow-insecure  allow smtp:// without TLS (a relay on this machine)\n"
+	"      --mail-retry-schedule L  retry steps after failed mail (ms, s, m, h)\n"
+	"                             (CXD_MAIL_RETRY_SCHEDULE, default 1m,5m,30m,2h,6h;\n"
+	"                             then dead; a 5xx refusal is dead at once)\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              the version\n";
 
@@ -121,6 +125,7 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->webhook_retention_s = 30 * 86400;
 	cfg->link_ttl_s = 30 * 86400;
 	cfg->edit_window_s = 86400;
+	snprintf(cfg->mail_schedule, sizeof(cfg->mail_schedule), "%s", CX_MAIL_DEFAULT_SCHEDULE);
 }
 
 /* "N" days, or N with s, m, h, d: 1 s to 10 years, into *out; 0, or -1 if malformed. */
@@ -242,7 +247,7 @@ enum opt_id {
 	OPT_ALERT_INTERVAL, OPT_ALERT_WINDOW, OPT_ALERT_COOLDOWN, OPT_ALERT_MIN_N,
 	OPT_WH_HTTP, OPT_WH_PRIVATE, OPT_WH_TIMEOUT, OPT_WH_CONC, OPT_WH_SCHEDULE, OPT_WH_RETENTION,
 	OPT_PUBLIC_URL, OPT_LINK_TTL, OPT_EDIT_WINDOW, OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_USER,
-	OPT_SMTP_PASSWORD, OPT_SMTP_INSECURE,
+	OPT_SMTP_PASSWORD, OPT_SMTP_INSECURE, OPT_MAIL_SCHEDULE,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -396,6 +401,16 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 	case OPT_SMTP_INSECURE:
 		cfg->smtp_allow_insecure = 1;
 		break;
+	case OPT_MAIL_SCHEDULE: {
+		int64_t ms[CX_SCHEDULE_MAX];
+		size_t n;
+
+		bad = strlen(val) >= sizeof(cfg->mail_schedule) ||
+		      cx_deliver_parse_schedule(val, ms, CX_SCHEDULE_MAX, &n);
+		if (!bad)
+			snprintf(cfg->mail_schedule, sizeof(cfg->mail_schedule), "%s", val);
+		break;
+	}
 	}
 	if (bad)
 		snprintf(errbuf, errlen, "cxd: invalid value '%s' for %s (see cxd --help)", val,
@@ -424,6 +439,7 @@ static const struct {
 	{ "CXD_EDIT_WINDOW", OPT_EDIT_WINDOW }, { "CXD_SMTP_URL", OPT_SMTP_URL },
 	{ "CXD_SMTP_FROM", OPT_SMTP_FROM }, { "CXD_SMTP_USER", OPT_SMTP_USER },
 	{ "CXD_SMTP_PASSWORD", OPT_SMTP_PASSWORD },
+	{ "CXD_MAIL_RETRY_SCHEDULE", OPT_MAIL_SCHEDULE },
 };
 
 static const char *option_name(const struct option *opts, int id)
@@ -473,6 +489,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "smtp-from", required_argument, NULL, OPT_SMTP_FROM },
 		{ "smtp-user", required_argument, NULL, OPT_SMTP_USER },
 		{ "smtp-allow-insecure", no_argument, NULL, OPT_SMTP_INSECURE },
+		{ "mail-retry-schedule", required_argument, NULL, OPT_MAIL_SCHEDULE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "alert-interval", required_argument, NULL, OPT_ALERT_INTERVAL },

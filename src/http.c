@@ -133,6 +133,15 @@ static const struct cx_req_ops mhd_ops = { mhd_query, mhd_header, mhd_query_each
 
 /* --- replies --- */
 
+/* 1 if a handler's extra headers include `name`. */
+static int names_header(const struct cx_reply *r, const char *name)
+{
+	for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
+		if (strcasecmp(h[0], name) == 0)
+			return 1;
+	return 0;
+}
+
 static void reply_reset(struct cx_reply *r)
 {
 	free(r->body);
@@ -294,7 +303,8 @@ static enum MHD_Result send_reply(struct http_req *hr)
 	}
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (!names_header(r, MHD_HTTP_HEADER_CACHE_CONTROL))   /* (widget.js may be cached) */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	/* on every response, errors included (the dashboard adds its own CSP) */
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");

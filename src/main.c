@@ -17,6 +17,7 @@
 #include "cx/demo.h"
 #include "cx/http.h"
 #include "cx/log.h"
+#include "cx/mail.h"
 #include "cx/routes.h"
 #include "cx_version.h"
 
@@ -167,6 +168,7 @@ int main(int argc, char **argv)
 	struct cx_http *http = NULL;
 	struct cx_alerts_sched *alerts = NULL;
 	struct cx_deliver *deliver = NULL;
+	struct cx_mail *mail = NULL;
 	struct cx_error err = { 0 };
 	char msg[512];
 	sigset_t stop;
@@ -257,10 +259,18 @@ int main(int argc, char **argv)
 		cx_store_close(app.store);
 		return 1;
 	}
+	if (cx_mail_start(&mail, app.store, &app.cfg, &err)) {
+		fprintf(stderr, "cxd: %s\n", err.message);
+		cx_deliver_stop(deliver);
+		cx_writer_stop(app.writer);
+		cx_store_close(app.store);
+		return 1;
+	}
 	app.per_ip = cx_ratelimit_new(app.cfg.rate_ip, app.cfg.burst_ip, 100000);
 	app.per_key = cx_ratelimit_new(app.cfg.rate_key, app.cfg.burst_key, 100000);
 	if (cx_http_start(&http, &app, &app.cfg, &port, &err)) {
 		fprintf(stderr, "cxd: %s\n", err.message);
+		cx_mail_stop(mail);
 		cx_deliver_stop(deliver);
 		cx_writer_stop(app.writer);
 		cx_store_close(app.store);
@@ -268,8 +278,8 @@ int main(int argc, char **argv)
 		cx_ratelimit_free(app.per_key);
 		return 1;
 	}
-	/* with --listen on port 0 only now is the port known; links and QR codes name it
-	 * (cx_public_base) */
+	/* the port bound (when --listen asked for 0): cx_public_base's links name it. Before
+	 * it is printed, no client knows the port, so no handler reads it meanwhile. */
 	app.cfg.port = port;
 	{
 		struct cx_alerts_params ap = cx_alerts_params_of(&app.cfg, 0);
@@ -286,6 +296,7 @@ int main(int argc, char **argv)
 	cx_log_info("signal %d: draining requests and closing", sig);
 	cx_alerts_stop(alerts);
 	cx_http_stop(http, SHUTDOWN_GRACE_MS);
+	cx_mail_stop(mail);
 	cx_deliver_stop(deliver);
 	cx_writer_stop(app.writer);
 	cx_store_close(app.store);

@@ -8,6 +8,7 @@
 #include "cx/app.h"
 #include "cx/cxtime.h"
 #include "cx/deliver.h"
+#include "cx/mail.h"
 #include "cx/metrics.h"
 #include "cx/routes.h"
 
@@ -231,6 +232,21 @@ char *cx_metrics_render(struct cx_app *app)
 				emit(&o, "cxd_webhook_endpoints{state=\"%s\"} %lld\n", states[i],
 				     (long long)by_state[i]);
 		}
+	}
+	if (app->cfg.smtp_url[0]) {
+		int64_t pending, dead;
+
+		emit(&o, "# HELP cxd_mail_total Invitation mail attempts by outcome.\n"
+			 "# TYPE cxd_mail_total counter\n");
+		for (int i = 0; i < CX_MAIL_OUT_N; i++)
+			emit(&o, "cxd_mail_total{outcome=\"%s\"} %lu\n", cx_mail_outcome_name(i),
+			     cx_mail_count(i));
+		if (cx_mail_stats(app->store, &pending, &dead) == 0)
+			emit(&o, "# HELP cxd_mail_pending Invitation mail not yet sent.\n"
+				 "# TYPE cxd_mail_pending gauge\ncxd_mail_pending %lld\n"
+				 "# HELP cxd_mail_dead Invitation mail given up on (kept 30 days).\n"
+				 "# TYPE cxd_mail_dead gauge\ncxd_mail_dead %lld\n",
+			     (long long)pending, (long long)dead);
 	}
 	emit(&o, "# HELP cxd_uptime_seconds Seconds since start.\n# TYPE cxd_uptime_seconds gauge\n"
 		 "cxd_uptime_seconds %lld\n", (long long)(cx_time_now() - app->started_at));

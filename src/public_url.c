@@ -4,13 +4,19 @@
 
 #include "cx/public_url.h"
 
-void cx_public_base(const struct cx_config *cfg, char *buf, size_t len)
+int cx_public_base(const struct cx_config *cfg, char *buf, size_t len)
 {
-	int v6 = strchr(cfg->listen_host, ':') != NULL;
+	int n;
 
 	if (cfg->public_url[0])
-		snprintf(buf, len, "%s", cfg->public_url);
+		n = snprintf(buf, len, "%s", cfg->public_url);
 	else
-		snprintf(buf, len, "http%s://%s%s%s:%u", cfg->tls_cert[0] ? "s" : "",
-			 v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", (unsigned)cfg->port);
+		n = snprintf(buf, len, strchr(cfg->listen_host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
+			     cfg->tls_cert[0] ? "https" : "http", cfg->listen_host,
+			     (unsigned)cfg->port);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	while (n > 0 && buf[n - 1] == '/')   /* config.c refuses one; a test stub may not */
+		buf[--n] = '\0';
+	return n;
 }

@@ -27,13 +27,16 @@ struct link_key {
 
 struct cx_invitestore {
 	struct cx_store *st;
-	pthread_mutex_t mu;          /* keys, nkeys */
+	pthread_mutex_t mu;          /* keys, nkeys: held only to read or swap the copy */
+	pthread_mutex_t cmu;         /* serializes changes (the first key, rotate, delete),
+					which wait for the database; a lookup never takes it */
 	struct link_key *keys;
 	size_t nkeys;
-	/* the service-wide fatigue rules: read at open, replaced by cx_store_fatigue_put;
-	 * a mutex of their own, because the mint reads them while it holds the database's
-	 * write lock and a key rotation holds mu while it waits for that lock */
-	pthread_mutex_t fmu;
+	/* the service-wide fatigue rules: read at open, replaced by cx_store_fatigue_put.
+	 * fmu guards only the copy in memory and is never held while waiting for the
+	 * database: the mint and the writer read the rules while they hold its write lock.
+	 * pmu serializes the puts, so the copy is always the last row written. */
+	pthread_mutex_t fmu, pmu;
 	struct cx_fatigue fatigue;
 };
 
@@ -44,7 +47,7 @@ static int db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const
 	return cx_store_db_fail(st, db, err, what);
 }
 
-/* Read every key into is (under is->mu). */
+/* Read every key and swap them into is (under is->mu, taken only for the swap). */
 static int load_keys(struct cx_invitestore *is, sqlite3 *db, struct cx_error *err)
 {
 	sqlite3_stmt *q;
@@ -52,8 +55,10 @@ static int load_keys(struct cx_invitestore *is, sqlite3 *db, struct cx_error *er
 	size_t n = 0;
 	int rc;
 
+	/* oldest first; the active key is the newest, also when a rotation came within the
+	 * same second as the key before it */
 	if (sqlite3_prepare_v2(db, "SELECT kid, secret, created_at, active FROM link_keys "
-			       "ORDER BY created_at, kid", -1, &q, NULL) != SQLITE_OK)
+			       "ORDER BY created_at, active, kid", -1, &q, NULL) != SQLITE_OK)
 		return db_fail(is->st, db, err, "reading link keys");
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct link_key *k, *grown;
@@ -80,11 +85,18 @@ static int load_keys(struct cx_invitestore *is, sqlite3 *db, struct cx_error *er
 		free(keys);
 		return db_fail(is->st, db, err, "reading link keys");
 	}
-	if (is->keys)
-		memset(is->keys, 0, is->nkeys * sizeof(*is->keys));
-	free(is->keys);
-	is->keys = keys;
-	is->nkeys = n;
+	pthread_mutex_lock(&is->mu);
+	{
+		struct link_key *old = is->keys;
+		size_t nold = is->nkeys;
+
+		is->keys = keys;
+		is->nkeys = n;
+		pthread_mutex_unlock(&is->mu);
+		if (old)
+			memset(old, 0, nold * sizeof(*old));
+		free(old);
+	}
 	return 0;
 }
 
@@ -99,7 +111,9 @@ int cx_invitestore_open(struct cx_store *st, struct cx_invitestore **out, struct
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	is->st = st;
 	pthread_mutex_init(&is->mu, NULL);
+	pthread_mutex_init(&is->cmu, NULL);
 	pthread_mutex_init(&is->fmu, NULL);
+	pthread_mutex_init(&is->pmu, NULL);
 	if (!(db = cx_store_connect(st, 1, err))) {
 		cx_invitestore_close(is);
 		return -1;
@@ -124,7 +138,9 @@ void cx_invitestore_close(struct cx_invitestore *is)
 		memset(is->keys, 0, is->nkeys * sizeof(*is->keys));
 	free(is->keys);
 	pthread_mutex_destroy(&is->mu);
+	pthread_mutex_destroy(&is->cmu);
 	pthread_mutex_destroy(&is->fmu);
+	pthread_mutex_destroy(&is->pmu);
 	free(is);
 }
 
@@ -170,33 +186,41 @@ static int rotate(struct cx_invitestore *is, sqlite3 *db, int only_if_none,
 	return load_keys(is, db, err);
 }
 
+/* The active key into kid/secret: 0, or -1 if there is none yet. */
+static int find_active(struct cx_invitestore *is, char *kid, unsigned char *secret)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&is->mu);
+	for (size_t i = 0; i < is->nkeys; i++)
+		if (is->keys[i].active) {
+			memcpy(kid, is->keys[i].kid, CX_LINK_KID_MAX);
+			memcpy(secret, is->keys[i].secret, CX_LINK_SECRET_LEN);
+			rc = 0;
+		}
+	pthread_mutex_unlock(&is->mu);
+	return rc;
+}
+
 int cx_store_link_key_active(struct cx_store *st, char *kid, unsigned char *secret,
 			     struct cx_error *err)
 {
 	struct cx_invitestore *is = cx_store_invitestore(st);
-	int rc = -1;
+	sqlite3 *db;
 
-	pthread_mutex_lock(&is->mu);
-	for (int round = 0; round < 2 && rc != 0; round++) {
-		for (size_t i = 0; i < is->nkeys; i++)
-			if (is->keys[i].active) {
-				memcpy(kid, is->keys[i].kid, CX_LINK_KID_MAX);
-				memcpy(secret, is->keys[i].secret, CX_LINK_SECRET_LEN);
-				rc = 0;
-			}
-		if (rc != 0 && round == 0) {   /* the first link: make the first key */
-			sqlite3 *db = cx_store_connect(st, 0, err);
-			int made = db ? rotate(is, db, 1, err) : -1;
-
-			sqlite3_close(db);
-			if (made)
-				break;
-		}
+	if (find_active(is, kid, secret) == 0)
+		return 0;
+	pthread_mutex_lock(&is->cmu);   /* the first link: make the first key, once */
+	if (find_active(is, kid, secret) != 0 && (db = cx_store_connect(st, 0, err))) {
+		rotate(is, db, 1, err);
+		sqlite3_close(db);
 	}
-	pthread_mutex_unlock(&is->mu);
-	if (rc && !err->status)
+	pthread_mutex_unlock(&is->cmu);
+	if (find_active(is, kid, secret) == 0)
+		return 0;
+	if (!err->status)
 		cx_error_set(err, 503, "storage_unavailable", NULL, "no link key");
-	return rc;
+	return -1;
 }
 
 int cx_store_link_key_get(struct cx_store *st, const char *kid, unsigned char *secret)
@@ -241,13 +265,17 @@ json_t *cx_store_link_keys_list(struct cx_store *st, struct cx_error *err)
 int cx_store_link_key_rotate(struct cx_store *st, json_t **key, struct cx_error *err)
 {
 	struct cx_invitestore *is = cx_store_invitestore(st);
+	size_t n;
 	sqlite3 *db;
 	int rc;
 
 	*key = NULL;
+	pthread_mutex_lock(&is->cmu);
 	pthread_mutex_lock(&is->mu);
-	if (is->nkeys >= LINK_KEYS_MAX) {
-		pthread_mutex_unlock(&is->mu);
+	n = is->nkeys;
+	pthread_mutex_unlock(&is->mu);
+	if (n >= LINK_KEYS_MAX) {
+		pthread_mutex_unlock(&is->cmu);
 		return cx_error_set(err, 409, "too_many_link_keys", NULL, "there are already %d "
 				    "link keys; delete old ones (DELETE /v1/link-keys/KID) first",
 				    LINK_KEYS_MAX);
@@ -255,10 +283,12 @@ int cx_store_link_key_rotate(struct cx_store *st, json_t **key, struct cx_error 
 	db = cx_store_connect(st, 0, err);
 	rc = db ? rotate(is, db, 0, err) : -1;
 	sqlite3_close(db);
+	pthread_mutex_lock(&is->mu);
 	for (size_t i = 0; rc == 0 && i < is->nkeys; i++)
 		if (is->keys[i].active)
 			*key = key_json(&is->keys[i]);
 	pthread_mutex_unlock(&is->mu);
+	pthread_mutex_unlock(&is->cmu);
 	return rc;
 }
 
@@ -267,15 +297,19 @@ int cx_store_link_key_delete(struct cx_store *st, const char *kid, struct cx_err
 	struct cx_invitestore *is = cx_store_invitestore(st);
 	sqlite3_stmt *q;
 	sqlite3 *db;
-	size_t i;
-	int rc = -1;
+	int rc = -1, found = 0, active = 0;
 
+	pthread_mutex_lock(&is->cmu);
 	pthread_mutex_lock(&is->mu);
-	for (i = 0; i < is->nkeys && strcmp(is->keys[i].kid, kid) != 0; i++)
-		;
-	if (i == is->nkeys)
+	for (size_t i = 0; i < is->nkeys; i++)
+		if (strcmp(is->keys[i].kid, kid) == 0) {
+			found = 1;
+			active = is->keys[i].active;
+		}
+	pthread_mutex_unlock(&is->mu);
+	if (!found)
 		cx_error_set(err, 404, "not_found", NULL, "no link key '%.20s'", kid);
-	else if (is->keys[i].active)
+	else if (active)
 		cx_error_set(err, 409, "link_key_active", NULL, "'%s' is the key that signs new "
 			     "links; make a new one first (POST /v1/link-keys)", kid);
 	else if ((db = cx_store_connect(st, 0, err))) {
@@ -291,7 +325,7 @@ int cx_store_link_key_delete(struct cx_store *st, const char *kid, struct cx_err
 			rc = load_keys(is, db, err);
 		sqlite3_close(db);
 	}
-	pthread_mutex_unlock(&is->mu);
+	pthread_mutex_unlock(&is->cmu);
 	return rc;
 }
 
@@ -350,9 +384,9 @@ int cx_store_fatigue_put(struct cx_store *st, const struct cx_fatigue *f, struct
 	json_decref(j);
 	if (!text)
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
-	/* the cache changes under fmu together with the row, so a mint that starts after
-	 * this returns sees the new rules */
-	pthread_mutex_lock(&is->fmu);
+	/* the copy changes after the row is written (a mint that starts after this returns
+	 * sees the new rules) */
+	pthread_mutex_lock(&is->pmu);
 	if ((db = cx_store_connect(st, 0, err))) {
 		if (sqlite3_prepare_v2(db, "INSERT INTO settings(name, value) VALUES ('fatigue', ?1) "
 				       "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -361,13 +395,16 @@ int cx_store_fatigue_put(struct cx_store *st, const struct cx_fatigue *f, struct
 			rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 		}
 		sqlite3_finalize(q);
-		if (rc)
+		if (rc) {
 			db_fail(st, db, err, "saving the fatigue settings");
-		else
+		} else {
+			pthread_mutex_lock(&is->fmu);
 			is->fatigue = *f;
+			pthread_mutex_unlock(&is->fmu);
+		}
 		sqlite3_close(db);
 	}
-	pthread_mutex_unlock(&is->fmu);
+	pthread_mutex_unlock(&is->pmu);
 	free(text);
 	return rc;
 }
@@ -509,9 +546,13 @@ static int queue_mail(struct cx_store *st, sqlite3 *db, const struct cx_survey *
 		      const struct cx_invitation *inv, struct cx_error *err)
 {
 	char *subject = NULL, *text = NULL, *html = NULL;
-	int rc;
+	int rc = cx_mail_render(s, &inv->claims, inv->url, &subject, &text, &html);
 
-	if (cx_mail_render(s, &inv->claims, inv->url, &subject, &text, &html)) {
+	if (rc == -2) {   /* the survey's template repeats its placeholders too often */
+		rc = cx_error_set(err, 422, "mail_too_large", "email.body", "survey %s's email "
+				  "template makes a mail larger than cxd sends (%d KiB of text); "
+				  "shorten email.body", s->id, CX_MAIL_TEXT_MAX / 1024);
+	} else if (rc) {
 		rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	} else {
 		struct cx_mail_msg m = {

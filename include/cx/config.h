@@ -53,6 +53,7 @@ struct cx_config {
 	char smtp_user[256];        /* SMTP login ("" = none); the password only from the */
 	char smtp_password[256];    /* environment (CXD_SMTP_PASSWORD), never a flag */
 	int smtp_allow_insecure;    /* plain smtp:// without STARTTLS is allowed (tests, LANs) */
+	char mail_schedule[256];    /* invitation mail's retry steps, e.g. "1m,5m" (mail.h) */
 };
 
 enum { CX_DEMO_OFF = 0, CX_DEMO_SERVE = 1, CX_DEMO_ONLY = 2 };

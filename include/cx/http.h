@@ -51,7 +51,8 @@ struct cx_reply {
 	ssize_t (*produce)(void *ctx, char *buf, size_t max);
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
-	const char *disposition;    /* static Content-Disposition, or NULL */
+	const char *disposition;    /* static Content-Disposition, or disposition_buf, or NULL */
+	char disposition_buf[256];  /* a per-reply Content-Disposition (a file name) */
 	char *link;                 /* malloc'd Link header (a next page), or NULL */
 	char next_cursor[48];       /* X-Next-Cursor header, "" = none */
 };

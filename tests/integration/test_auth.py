@@ -21,6 +21,8 @@ RULE = {"id": "r-%s", "name": "detractors", "when": {"nps": {"max": 6}}, "action
 TABLE = [
     ("GET", "/healthz", None, (200, 200, 200, 200, 200, 200)),
     ("GET", "/", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/dashboard", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/favicon.ico", None, (200, 200, 200, 200, 200, 200)),
     ("GET", "/v1/surveys", None, (401, 401, 403, 200, 200, 200)),
     ("GET", "/v1/surveys/s1", None, (401, 401, 403, 200, 200, 200)),
     ("POST", "/v1/surveys", {"id": "new-%s", "title": "t"}, (401, 401, 403, 403, 403, 201)),
@@ -65,7 +67,28 @@ TABLE = [
     ("POST", "/v1/deliveries/999999/retry", None, (401, 401, 403, 403, 403, 404)),
     ("GET", "/v1/alerts", None, (401, 401, 403, 403, 403, 200)),
     ("POST", "/v1/alerts/run", None, (401, 401, 403, 403, 403, 200)),
+    # issue 13: ingest keys mint invitations; link keys, fatigue settings and QR codes are
+    # admin's; the funnel is read like scores; pages and the widget are for anyone
+    ("POST", "/v1/surveys/s1/invitations", {"invitations": []}, (401, 401, 422, 403, 403, 422)),
+    ("GET", "/v1/surveys/s1/funnel", None, (401, 401, 403, 200, 200, 200)),
+    ("GET", "/v1/surveys/s1/qr?stage=purchase&touchpoint=web", None, (401, 401, 403, 403, 403, 409)),
+    ("GET", "/v1/link-keys", None, (401, 401, 403, 403, 403, 200)),
+    ("POST", "/v1/link-keys", None, (401, 401, 403, 403, 403, 201)),
+    ("DELETE", "/v1/link-keys/knone", None, (401, 401, 403, 403, 403, 404)),
+    ("GET", "/v1/settings/fatigue", None, (401, 401, 403, 403, 403, 200)),
+    ("PUT", "/v1/settings/fatigue", {"max_invitations": 0}, (401, 401, 403, 403, 403, 200)),
+    ("GET", "/widget.js", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/i/knone.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", None, (404, 404, 404, 404, 404, 404)),
+    ("POST", "/i/knone.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "score=9", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/s/s1?stage=purchase&touchpoint=web", None, (404, 404, 404, 404, 404, 404)),   # private
+    ("POST", "/s/s1", "stage=purchase&touchpoint=web&score=9", (404, 404, 404, 404, 404, 404)),
 ]
+
+
+def routes_in_table():
+    """(method, pattern) of every route in src/routes.c's table."""
+    src = open(os.path.join(os.path.dirname(__file__), "..", "..", "src", "routes.c")).read()
+    return re.findall(r'\{ CX_(GET|POST|PUT|DELETE|PATCH),\s+"([^"]+)"', src)
 
 
 class AuthTest(unittest.TestCase):
@@ -87,6 +110,9 @@ class AuthTest(unittest.TestCase):
 
     def call(self, method, path, body, secret, n):
         headers = {"Authorization": "Bearer " + secret} if secret else {}
+        if isinstance(body, str):   # a browser's form
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = body.encode()
         if isinstance(body, dict) and "id" in body and "%s" in body["id"]:
             body = dict(body, id=body["id"] % n)
         return self.srv.request(method, path, body=body, headers=headers, auth=False)
@@ -103,6 +129,18 @@ class AuthTest(unittest.TestCase):
                     self.assertEqual(st, status, got)
                     if st in (401, 403):
                         self.assertEqual(got["error"]["code"], {401: "unauthorized", 403: "forbidden"}[st])
+
+    def test_every_route_is_in_the_table(self):
+        """A new route without a row here would go untested for who may call it."""
+        def covers(pattern, path):
+            return re.fullmatch(re.escape(pattern).replace(re.escape("{}"), "[^/]+"),
+                                path.split("?")[0]) is not None
+        routes = routes_in_table()
+        self.assertGreater(len(routes), 50)
+        for method, pattern in routes:
+            with self.subTest(route=method + " " + pattern):
+                self.assertTrue(any(m == method and covers(pattern, p) for m, p, _, _ in TABLE),
+                                "no row in TABLE for %s %s" % (method, pattern))
 
     def test_keys_self_is_the_callers_own_key(self):
         made = {}

@@ -340,6 +340,21 @@ class MintTest(unittest.TestCase):
         self.assertEqual(self.srv.get("/v1/settings/fatigue")[2],
                          {"max_invitations": 0, "per_days": 0, "after_answer_days": 0})
 
+    def test_fatigue_settings_errors(self):
+        for body, field in (({"max_invitations": 3}, "fatigue"),
+                            ({"max_invitations": 1, "per_days": 3651}, "fatigue"),
+                            ({"max_invitations": -1, "per_days": 1}, "fatigue"),
+                            ({"after_answer_days": "7"}, "fatigue"),
+                            ({"often": 1}, "fatigue"),
+                            ([1], None)):
+            with self.subTest(body=body):
+                st, _, got = self.srv.request("PUT", "/v1/settings/fatigue", body)
+                self.assertEqual((st, got["error"]["code"]), (422, "invalid_fatigue"), got)
+                self.assertEqual(got["error"]["field"], field)
+        # nothing of them was kept (the other tests here mint with no rules)
+        self.assertEqual(self.srv.get("/v1/settings/fatigue")[2],
+                         {"max_invitations": 0, "per_days": 0, "after_answer_days": 0})
+
     def test_link_keys_rotation(self):
         st, _, old = self.mint([item("rot-1")])
         self.assertEqual(st, 200, old)

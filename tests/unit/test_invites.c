@@ -359,6 +359,14 @@ START_TEST(rotation_and_deletion)
 	ck_assert_int_eq(cx_store_link_key_rotate(st, &key, &err), 0);
 	ck_assert_str_ne(json_string_value(json_object_get(key, "kid")), old_kid);
 	ck_assert(json_is_true(json_object_get(key, "active")));
+	/* oldest first, also within one second: the new (active) key is last */
+	list = cx_store_link_keys_list(st, &err);
+	ck_assert_int_eq(json_array_size(list), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "kid")),
+			 old_kid);
+	ck_assert(json_is_false(json_object_get(json_array_get(list, 0), "active")));
+	ck_assert(json_is_true(json_object_get(json_array_get(list, 1), "active")));
+	json_decref(list);
 	item(&new, "k2", now + 3600);
 	mint(st, &s, &new, 1, now);
 	ck_assert_int_eq(strncmp(token_of(&new), json_string_value(json_object_get(key, "kid")),
