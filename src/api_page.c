@@ -174,6 +174,13 @@ static int link_open(struct cx_req *req, struct answer *a)
 						cx_store_link_key_fn, req->app->store, &a->claims);
 	const char *query_lang = cx_req_query(req, "lang");
 
+	/* (a verified token is base64url and dots only; it goes back into Location headers
+	 * and forms, so say so here rather than trust it) */
+	if (st == CX_LINK_OK && req->params[0][strspn(req->params[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"abcdefghijklmnopqrstuvwxyz0123456789-_.")] != '\0') {
+		cx_link_claims_release(&a->claims);
+		st = CX_LINK_MALFORMED;
+	}
 	if (st != CX_LINK_OK) {
 		link_failed(req, st);
 		return -1;

@@ -218,7 +218,7 @@ static void feed_lines(struct cx_req *req, const char *s, size_t n)
 
 static void check_reply(struct cx_req *req)
 {
-	static const unsigned ok[] = { 200, 201, 204, 303, 304, 400, 401, 403, 404, 405, 409, 413,
+	static const unsigned ok[] = { 200, 201, 204, 303, 304, 400, 401, 403, 404, 405, 409, 410, 413,
 				       415, 422, 429, 503 };
 	struct cx_reply *r = &req->reply;
 	size_t i;
