@@ -532,8 +532,9 @@ enum cx_handled cx_api_page_survey_get(struct cx_req *req)
 	const char *channel = cx_req_query(req, "channel"), *segment = cx_req_query(req, "segment");
 	const char *problem;
 	char hidden_score[12], *action = NULL, *skip = NULL;
-	struct cx_page_field fields[5];
+	struct cx_page_field fields[6];
 	struct cx_page_view v = { .hidden = fields };
+	char rid[CX_LINK_NONCE_LEN + 1];
 	int64_t id;
 
 	if (public_open(req, &a, cx_req_query(req, "lang")))
@@ -572,7 +573,9 @@ enum cx_handled cx_api_page_survey_get(struct cx_req *req)
 	fields[2] = (struct cx_page_field){ "channel", channel && *channel ? channel : NULL };
 	fields[3] = (struct cx_page_field){ "segment", segment && *segment ? segment : NULL };
 	fields[4] = (struct cx_page_field){ "lang", a.lang };
-	v.nhidden = 5;
+	/* this rendering's idempotency key: a double submit stores one answer */
+	fields[5] = (struct cx_page_field){ "rid", cx_link_nonce(rid) == 0 ? rid : NULL };
+	v.nhidden = 6;
 	page_reply(req, 200, cx_page_question(&v), NULL);
 out:
 	free(action);
@@ -650,7 +653,7 @@ static enum cx_handled public_amend(struct cx_req *req, struct answer *a, const 
 enum cx_handled cx_api_page_survey_post(struct cx_req *req)
 {
 	struct answer *a = answer_of(req);
-	const char *edit = form_str(req, "edit"), *channel, *segment, *problem;
+	const char *edit = form_str(req, "edit"), *channel, *segment, *problem, *rid;
 	struct cx_error err;
 	json_t *obj;
 	int rc;
@@ -690,6 +693,12 @@ enum cx_handled cx_api_page_survey_post(struct cx_req *req)
 	}
 	a->have_r = 1;
 	a->r.received_ms = cx_time_now_ms();
+	rid = form_str(req, "rid");
+	if (rid && strlen(rid) <= CX_LINK_NONCE_LEN && cx_valid_idem_key(rid) &&
+	    !(a->r.idem_key = strdup(rid))) {
+		message_reply(req, 503, &a->s, a->lang, "retry", NULL);
+		return CX_DONE;
+	}
 	a->job.kind = CX_JOB_APPEND;
 	cx_policy_idem_scope(req, a->scope, sizeof(a->scope));
 	a->job.idem_scope.name = a->scope;

@@ -78,10 +78,12 @@ static void sign(char *mac, const unsigned char *secret, const char *a, size_t a
 int cx_link_nonce(char *out)
 {
 	unsigned char raw[16];
+	char b64[BASE64_ENCODE_RAW_LENGTH(16) + 4];   /* (b64url writes the padding first) */
 
 	if (gnutls_rnd(GNUTLS_RND_NONCE, raw, sizeof(raw)) < 0)
 		return -1;
-	b64url(out, raw, sizeof(raw));
+	b64url(b64, raw, sizeof(raw));
+	memcpy(out, b64, CX_LINK_NONCE_LEN + 1);
 	return 0;
 }
 

@@ -369,10 +369,16 @@ class PageTest(unittest.TestCase):
                        'name="channel" value="qr"'):
             self.assertIn(hidden, body)
         self.assertEqual(self.responses("pub"), [])
-        st, h, _ = self.post("/s/pub", {"stage": "visit", "touchpoint": "table", "channel": "qr",
-                                        "score": "4"})
+        rid = re.search(r'name="rid" value="([A-Za-z0-9_-]{22})"', body).group(1)
+        self.assertNotIn(rid, self.get(base)[2])   # a new one per rendering
+        form = {"stage": "visit", "touchpoint": "table", "channel": "qr", "score": "4", "rid": rid}
+        st, h, _ = self.post("/s/pub", form)
         self.assertEqual(st, 303)
         loc = h["location"]
+        # a double submit of the same rendering stores one answer (and goes to the same step)
+        st, h2, _ = self.post("/s/pub", form)
+        self.assertEqual(st, 303)
+        self.assertEqual(h2["location"].split(".")[1], loc.split(".")[1])   # the same id sealed
         q = urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)
         edit = q["edit"][0]
         self.assertEqual(q["score"], ["4"])
