@@ -1,7 +1,7 @@
 // page.mjs - answer cxd's hosted survey page in headless Chromium with the keyboard only,
 // and report what happened.
 //
-//   node page.mjs '{"base": "http://127.0.0.1:PORT", "width": 390, "score": 9,
+//   node page.mjs '{"base": "http://127.0.0.1:PORT", "width": 390, "score": 9, "low": 0,
 //                   "links": {"en": "/i/...", "ru": "/i/..."}, "reasons": {"en": "..."},
 //                   "shots": "DIR or null", "prefix": "page"}'
 //
@@ -84,7 +84,7 @@ async function answer(lang, path) {
     const s1 = { axe: await axe(page), scroll360: await noScrollAt(page, 360) };
     await page.keyboard.press("Tab");
     s1.afterTab = await facts(page);
-    for (let i = 0; i < job.score; i++)
+    for (let i = job.low || 0; i < job.score; i++)   // from the lowest score, the first radio
       await page.keyboard.press("ArrowDown");
     s1.afterArrows = await facts(page);
     await shot(page, `${lang}-1`);

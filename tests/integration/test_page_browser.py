@@ -7,7 +7,8 @@ thank-you page. Asserted: every step's axe-core audit is clean, nothing is logge
 console (a CSP violation would be), no request fails, no horizontal scroll at the width nor
 at 360 px, the focused score shows a focus ring on a target of at least 44x44 px, the page's
 lang and dir, and the answers stored (score 9 and the typed reason, per language) read back
-through the API.
+through the API. Also a public survey's page (CSAT 1-5, /s/SURVEY?stage=..&touchpoint=..)
+answered the same way at 390 px, its anonymous answer and reason stored.
 
 Screenshots of each step per language and width go to CX_SCREENSHOT_DIR (default: a temp
 directory) as page-LANG-STEP-WIDTH.png.
@@ -75,6 +76,40 @@ class PageBrowserTest(unittest.TestCase):
             except (IndexError, ValueError):
                 raise RuntimeError("page.mjs at %d px gave no report (exit %d):\n%s\n%s" % (
                     w, run.returncode, run.stdout[-2000:], run.stderr[-4000:]))
+
+        # a public survey's page (CSAT 1-5) from a QR code, in English at phone width
+        st, _, body = cls.srv.post_json("/v1/surveys", {
+            "id": "cafe", "title": "Cafe Lumen", "public": True, "stages": ["visit"],
+            "touchpoints": {"visit": ["table-4"]}, "question": "csat"})
+        assert st == 201, body
+        cls.public = cls.run_page({"base": "http://127.0.0.1:%d" % cls.srv.port, "width": 390,
+                                   "score": 4, "low": 1, "reasons": REASONS, "shots": SHOTS,
+                                   "prefix": "public",
+                                   "links": {"en": "/s/cafe?stage=visit&touchpoint=table-4"}})
+
+    @classmethod
+    def run_page(cls, job):
+        run = subprocess.run([NODE, SCRIPT, json.dumps(job)], capture_output=True, text=True,
+                             timeout=600, cwd=BROWSER, env=dict(os.environ, CHROMIUM=CHROMIUM))
+        try:
+            return json.loads(run.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RuntimeError("page.mjs gave no report (exit %d):\n%s\n%s" % (
+                run.returncode, run.stdout[-2000:], run.stderr[-4000:]))
+
+    def test_public_page(self):
+        r = self.public["langs"]["en"]
+        self.assertNotIn("crash", r)
+        self.assertEqual(r["steps"][0]["afterArrows"]["checked"], "4")
+        self.assertIn("step=thanks", r["steps"][2]["facts"]["url"])
+        for i, step in enumerate(r["steps"]):
+            self.assertEqual(step["axe"], [], "step %d" % (i + 1))
+            self.assertLessEqual(step["scroll360"], 0)
+        self.assertEqual((r["console"], r["failed"]), ([], []))
+        db = sqlite3.connect(self.srv.db)
+        rows = db.execute("SELECT csat, nps, comment, customer FROM responses WHERE survey = 'cafe'").fetchall()
+        db.close()
+        self.assertEqual(rows, [(4, None, REASONS["en"], None)])
 
     @classmethod
     def tearDownClass(cls):
