@@ -5,7 +5,7 @@ and Arabic (right to left), answered with the keyboard only: Tab into the score 
 arrow keys to 9, Tab to the button, Enter; Tab to the reason, type it, Tab, Enter; the
 thank-you page. Asserted: every step's axe-core audit is clean, nothing is logged to the
 console (a CSP violation would be), no request fails, no horizontal scroll at the width nor
-at 360 px, the focused score shows a focus ring on a target of at least 44x44 px, the page's
+at 320 or 360 px, the focused score shows a focus ring on a target of at least 44x44 px, the page's
 lang and dir, and the answers stored (score 9 and the typed reason, per language) read back
 through the API. Also a public survey's page (CSAT 1-5, /s/SURVEY?stage=..&touchpoint=..)
 answered the same way at 390 px, its anonymous answer and reason stored.
@@ -163,7 +163,7 @@ class PageBrowserTest(unittest.TestCase):
             with self.subTest(width=w, lang=lang):
                 for i, step in enumerate(r["steps"]):
                     self.assertEqual(step["axe"], [], "step %d" % (i + 1))
-                    self.assertLessEqual(step["scroll360"], 0, "step %d scrolls at 360 px" % (i + 1))
+                    self.assertLessEqual(step["scroll360"], 0, "step %d scrolls at 320 or 360 px" % (i + 1))
                     f = step.get("facts") or step["afterTab"]
                     self.assertLessEqual(f["scrollWidth"], f["clientWidth"])
                 ring = r["steps"][0]["afterArrows"]
