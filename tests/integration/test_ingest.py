@@ -576,6 +576,8 @@ class IdempotencyScopeTest(unittest.TestCase):
             DROP TABLE delivery_attempts; DROP TABLE deliveries; DROP TABLE endpoints; DROP TABLE rules;
             DROP TABLE case_events; DROP TABLE cases; DROP TABLE alert_findings;
             ALTER TABLE surveys DROP COLUMN root_causes;
+            DROP TABLE link_keys; DROP TABLE invitations; DROP TABLE settings;
+            DROP TABLE survey_hosted; DROP TABLE mail_outbox;
             DELETE FROM schema_migrations WHERE version >= 9;""")
         db.commit()
         db.close()
