@@ -86,6 +86,8 @@ static const struct cx_route routes[] = {
 	{ CX_GET,    "/s/{}",                     PUBLIC, cx_api_page_survey_get, 0, 0, NULL },
 	{ CX_POST,   "/s/{}",                     PUBLIC, cx_api_page_survey_post, FORM, 0, NULL },
 	{ CX_GET,    "/widget.js",                PUBLIC, cx_api_widget,          0, 0, NULL },
+	{ CX_GET,    "/v1/mail",                  ADMIN,  cx_api_mail_list,       0, 0, NULL },
+	{ CX_POST,   "/v1/mail/{}/retry",         ADMIN,  cx_api_mail_retry,      0, 0, NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -95,6 +95,125 @@ int cx_mail_stats(struct cx_store *st, int64_t *pending, int64_t *dead)
 	return rc;
 }
 
+/* ---- what an admin sees ---- */
+
+static json_t *opt_text(sqlite3_stmt *q, int i)
+{
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? json_null()
+	       : json_string((const char *)sqlite3_column_text(q, i));
+}
+
+static json_t *opt_int(sqlite3_stmt *q, int i)
+{
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? json_null()
+	       : json_integer(sqlite3_column_int64(q, i));
+}
+
+json_t *cx_mail_list(struct cx_store *st, const char *state, const char *survey,
+		     int64_t before_id, unsigned limit, struct cx_error *err)
+{
+	sqlite3 *db = cx_store_connect(st, 1, err);
+	sqlite3_stmt *q = NULL;
+	json_t *list = json_array(), *out = NULL;
+	int64_t last = 0;
+	unsigned n = 0;
+	int rc;
+
+	if (!db || !list)
+		goto fail;
+	if (sqlite3_prepare_v2(db, "SELECT id, nonce, survey, customer, to_addr, subject, state, "
+			       "attempts, CASE WHEN state = 'pending' THEN next_at END, last_error, "
+			       "created_at, sent_at FROM mail_outbox WHERE id < ?1 AND (?2 IS NULL "
+			       "OR state = ?2) AND (?3 IS NULL OR survey = ?3) ORDER BY id DESC "
+			       "LIMIT ?4", -1, &q, NULL) != SQLITE_OK) {
+		cx_store_db_fail(st, db, err, "listing mail");
+		goto fail;
+	}
+	sqlite3_bind_int64(q, 1, before_id);
+	if (state)
+		sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
+	if (survey)
+		sqlite3_bind_text(q, 3, survey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)limit + 1);   /* one more: is there a next page */
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && n < limit) {
+		json_t *m = json_object();
+
+		last = sqlite3_column_int64(q, 0);
+		json_object_set_new(m, "id", json_integer(last));
+		json_object_set_new(m, "invitation", opt_text(q, 1));
+		json_object_set_new(m, "survey", opt_text(q, 2));
+		json_object_set_new(m, "customer", opt_text(q, 3));
+		json_object_set_new(m, "to", opt_text(q, 4));
+		json_object_set_new(m, "subject", opt_text(q, 5));
+		json_object_set_new(m, "state", opt_text(q, 6));
+		json_object_set_new(m, "attempts", opt_int(q, 7));
+		json_object_set_new(m, "next_attempt_at_ms", opt_int(q, 8));
+		json_object_set_new(m, "last_error", opt_text(q, 9));
+		json_object_set_new(m, "created_at_ms", opt_int(q, 10));
+		json_object_set_new(m, "sent_at_ms", opt_int(q, 11));
+		json_array_append_new(list, m);
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		cx_store_db_fail(st, db, err, "listing mail");
+		goto fail;
+	}
+	out = json_pack("{s:o, s:o}", "mail", list, "next",
+			rc == SQLITE_ROW ? json_integer(last) : json_null());
+	list = NULL;
+fail:
+	json_decref(list);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return out;
+}
+
+int cx_mail_retry(struct cx_store *st, int64_t id, struct cx_error *err)
+{
+	sqlite3 *db = cx_store_connect(st, 0, err);
+	sqlite3_stmt *q = NULL;
+	const char *state = NULL;
+	int rc = -1;
+
+	if (!db)
+		return -1;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT state FROM mail_outbox WHERE id = ?1", -1, &q, NULL)
+	    != SQLITE_OK) {
+		cx_store_db_fail(st, db, err, "retrying a mail");
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		state = (const char *)sqlite3_column_text(q, 0);
+	if (!state)
+		cx_error_set(err, 404, "not_found", NULL, "no mail %lld", (long long)id);
+	else if (strcmp(state, "dead") != 0)
+		cx_error_set(err, 409, "mail_not_dead", NULL, "mail %lld is %s: only a dead mail "
+			     "is sent again (a pending one is on its way; a sent one has no body "
+			     "left: mint a new invitation)", (long long)id, state);
+	else {
+		sqlite3_finalize(q);
+		q = NULL;
+		if (sqlite3_prepare_v2(db, "UPDATE mail_outbox SET state = 'pending', attempts = 0, "
+				       "next_at = ?2 WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(q, 1, id);
+			sqlite3_bind_int64(q, 2, cx_time_now_ms());
+			rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+		}
+		if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			rc = -1;
+		if (rc)
+			cx_store_db_fail(st, db, err, "retrying a mail");
+	}
+out:
+	sqlite3_finalize(q);
+	if (rc)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 /* ---- the mail worker's side ---- */
 
 struct cx_mailq {

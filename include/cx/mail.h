@@ -89,6 +89,17 @@ unsigned long cx_mail_count(enum cx_mail_outcome o);
 const char *cx_mail_outcome_name(enum cx_mail_outcome o);
 int cx_mail_stats(struct cx_store *st, int64_t *pending, int64_t *dead);
 
+/* --- what an admin sees (GET /v1/mail, POST /v1/mail/{id}/retry; any thread, a
+ * connection per call) --- */
+/* Mail newest first (id descending) with id < before_id (INT64_MAX = from the newest), of
+ * one state and/or survey when not NULL, at most limit: {"mail": [...], "next": id or
+ * null}, new reference (never a body: they hold personal links). NULL with a 503. */
+json_t *cx_mail_list(struct cx_store *st, const char *state, const char *survey,
+		     int64_t before_id, unsigned limit, struct cx_error *err);
+/* A dead mail is pending again, due now, its attempts counted from 0: 0, or 404
+ * `not_found`, 409 `mail_not_dead` (pending is on its way; sent has no body any more). */
+int cx_mail_retry(struct cx_store *st, int64_t id, struct cx_error *err);
+
 /* --- the worker's side of the outbox (src/store_mail.c), on connections of its own --- */
 struct cx_mailq;
 struct cx_mail_due {

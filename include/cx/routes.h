@@ -94,6 +94,8 @@ void cx_api_page_error(struct cx_req *req, const struct cx_error *err);
 enum cx_handled cx_api_qr(struct cx_req *req);
 enum cx_handled cx_api_widget(struct cx_req *req);
 enum cx_handled cx_api_funnel(struct cx_req *req);
+enum cx_handled cx_api_mail_list(struct cx_req *req);
+enum cx_handled cx_api_mail_retry(struct cx_req *req);
 enum cx_handled cx_api_endpoint_retry(struct cx_req *req);
 enum cx_handled cx_api_endpoint_test(struct cx_req *req);
 enum cx_handled cx_api_endpoint_deliveries(struct cx_req *req);

@@ -78,6 +78,8 @@ TABLE = [
     ("GET", "/v1/settings/fatigue", None, (401, 401, 403, 403, 403, 200)),
     ("PUT", "/v1/settings/fatigue", {"max_invitations": 0}, (401, 401, 403, 403, 403, 200)),
     ("GET", "/widget.js", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/v1/mail", None, (401, 401, 403, 403, 403, 200)),
+    ("POST", "/v1/mail/999999/retry", None, (401, 401, 403, 403, 403, 404)),
     ("GET", "/i/knone.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", None, (404, 404, 404, 404, 404, 404)),
     ("POST", "/i/knone.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "score=9", (404, 404, 404, 404, 404, 404)),
     ("GET", "/s/s1?stage=purchase&touchpoint=web", None, (404, 404, 404, 404, 404, 404)),   # private

@@ -6,6 +6,7 @@ the worker's tests also write rows into mail_outbox directly (cxd stopped, like 
 that committed just before a crash), so they test the worker whatever the mint does.
 """
 import email
+import json
 import email.header
 import email.policy
 import os
@@ -240,6 +241,41 @@ class WorkerTest(unittest.TestCase):
         _, _, body = self.srv.get("/metrics")
         self.assertIn('cxd_mail_total{outcome="dead"} 1', body)
         self.assertIn("cxd_mail_dead 1", body)
+
+    def test_admin_sees_a_dead_mail_and_sends_it_again(self):
+        """GET /v1/mail shows why a mail died (never its body); POST .../retry sends a dead
+        one again once the cause is fixed, and only a dead one."""
+        self.sink.reject_rcpt.add("later@example.com")
+        mid = insert_mail(self.base.db, "later@example.com", "n9", customer="c-9")
+        ok = insert_mail(self.base.db, "fine@example.com", "n10")
+        self.srv = server(self.base, self.sink.url()).start()
+        wait_row(self.base.db, mid, lambda r: r["state"] == "dead")
+        wait_row(self.base.db, ok, lambda r: r["state"] == "sent")
+        st, _, out = self.srv.get("/v1/mail?state=dead")
+        self.assertEqual(st, 200, out)
+        self.assertEqual([m["id"] for m in out["mail"]], [mid])
+        dead = out["mail"][0]
+        self.assertEqual((dead["to"], dead["customer"], dead["invitation"], dead["attempts"]),
+                         ("later@example.com", "c-9", "n9", 1))
+        self.assertIn("550", dead["last_error"])
+        self.assertNotIn("http://x/i/T", json.dumps(out))   # no body: it holds the link
+        st, _, page = self.srv.get("/v1/mail?limit=1")
+        self.assertEqual(([m["id"] for m in page["mail"]], page["next"]), ([ok], ok))
+        st, _, page = self.srv.get("/v1/mail?limit=1&after=%d" % ok)
+        self.assertEqual(([m["id"] for m in page["mail"]], page["next"]), ([mid], None))
+        for bad, field in (("state=lost", "state"), ("limit=0", "limit"), ("after=x", "after"),
+                           ("survey=a%20b", "survey"), ("x=1", "x")):
+            st, _, err = self.srv.get("/v1/mail?" + bad)
+            self.assertEqual((st, err["error"]["field"]), (422, field), bad)
+        st, _, err = self.srv.request("POST", "/v1/mail/%d/retry" % ok)
+        self.assertEqual((st, err["error"]["code"]), (409, "mail_not_dead"))
+        self.assertEqual(self.srv.request("POST", "/v1/mail/424242/retry")[0], 404)
+        self.sink.reject_rcpt.discard("later@example.com")   # the mailbox exists now
+        st, _, out = self.srv.request("POST", "/v1/mail/%d/retry" % mid)
+        self.assertEqual((st, out), (200, {"id": mid, "state": "pending"}))
+        self.sink.wait("later@example.com")
+        r = wait_row(self.base.db, mid, lambda r: r["state"] == "sent")
+        self.assertEqual(r["attempts"], 1)
 
     def test_a_5xx_after_data_is_dead_too(self):
         self.sink.refuse["big@example.com"] = ["554 5.6.0 message refused"]
