@@ -154,6 +154,22 @@ static void redirect_take(struct cx_req *req, char *location)
 	free(location);
 }
 
+/* A public page's stage, touchpoint, channel and segment: NULL if they fit the survey's
+ * map, else what is wrong (for the page). */
+static const char *public_place(const struct cx_survey *s, const char *stage,
+				const char *touchpoint, const char *channel, const char *segment)
+{
+	if (!stage || !*stage || cx_survey_stage_index(s, stage) < 0)
+		return "stage: not one of this survey's stages";
+	if (!touchpoint || !*touchpoint || !cx_survey_has_touchpoint(s, stage, touchpoint))
+		return "touchpoint: not one of this stage's touchpoints";
+	if (channel && *channel && !cx_survey_label_listed(s->channels, s->nchannels, channel))
+		return "channel: not one of this survey's channels";
+	if (segment && *segment && !cx_survey_label_listed(s->segments, s->nsegments, segment))
+		return "segment: not one of this survey's segments";
+	return NULL;
+}
+
 /* --- personal links --- */
 
 static void link_failed(struct cx_req *req, enum cx_link_status st)
@@ -191,6 +207,15 @@ static int link_open(struct cx_req *req, struct answer *a)
 		return -1;
 	}
 	a->have_s = 1;
+	/* the place it names must still be in the survey's map: an answer never adds a
+	 * touchpoint back (a keyed post to an open survey would) nor names a channel or
+	 * segment the survey no longer lists, and tells nothing of the map; such a link is as
+	 * broken as one whose survey is gone */
+	if (public_place(&a->s, a->claims.stage, a->claims.touchpoint, a->claims.channel,
+			 a->claims.segment)) {
+		link_failed(req, CX_LINK_BAD_SIGNATURE);
+		return -1;
+	}
 	if (!query_lang)
 		query_lang = form_str(req, "lang");
 	cx_page_choose_lang(&a->s, query_lang, a->claims.lang,
@@ -506,22 +531,6 @@ static int unseal_edit(struct cx_req *req, struct answer *a, const char *edit, i
 	else
 		message_reply(req, 400, &a->s, a->lang, "broken", NULL);
 	return -1;
-}
-
-/* A public page's stage, touchpoint, channel and segment: NULL if they fit the survey's
- * map, else what is wrong (for the page). */
-static const char *public_place(const struct cx_survey *s, const char *stage,
-				const char *touchpoint, const char *channel, const char *segment)
-{
-	if (!stage || !*stage || cx_survey_stage_index(s, stage) < 0)
-		return "stage: not one of this survey's stages";
-	if (!touchpoint || !*touchpoint || !cx_survey_has_touchpoint(s, stage, touchpoint))
-		return "touchpoint: not one of this stage's touchpoints";
-	if (channel && *channel && !cx_survey_label_listed(s->channels, s->nchannels, channel))
-		return "channel: not one of this survey's channels";
-	if (segment && *segment && !cx_survey_label_listed(s->segments, s->nsegments, segment))
-		return "segment: not one of this survey's segments";
-	return NULL;
 }
 
 enum cx_handled cx_api_page_survey_get(struct cx_req *req)

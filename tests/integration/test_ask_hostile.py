@@ -1,0 +1,115 @@
+"""Hostile tests of asking customers (issue 13) against the real binary: what a stranger
+holding a link, a mail scanner and a careless operator can make cxd do with personal links
+and the hosted page. Each test here failed before the fix its commit names.
+"""
+import os
+import re
+import sqlite3
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cxdtest import Server  # noqa: E402
+
+
+class AskHostileTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(args=["--edit-window", "60s"]).start()
+        s = cls.srv
+        # an open survey: a keyed post may add touchpoints to it, a link's answer may not
+        assert s.post_json("/v1/surveys", {
+            "id": "open", "title": "Open", "stages": ["delivery"], "open_touchpoints": True,
+            "touchpoints": {"delivery": ["courier", "pickup"]},
+            "channels": ["email", "sms"], "segments": ["vip", "basic"]})[0] == 201
+        cls.n = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        err = cls.srv.stderr()
+        if code != 0 or "Sanitizer" in err or "runtime error" in err or "stopped cleanly" not in err:
+            raise AssertionError("cxd did not stop cleanly:\n" + err[-4000:])
+
+    # --- helpers ---
+    def mint(self, survey="open", **kw):
+        AskHostileTest.n += 1
+        inv = {"customer": "h-%d" % AskHostileTest.n, "stage": "delivery", "touchpoint": "courier"}
+        inv.update(kw)
+        st, _, body = self.srv.post_json("/v1/surveys/%s/invitations" % survey,
+                                         {"invitations": [inv], "webhook": False})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["invitations"][0]["status"], "minted", body)
+        return urllib.parse.urlparse(body["invitations"][0]["url"]).path, inv["customer"]
+
+    def put_open(self, touchpoints=("courier", "pickup"), channels=("email", "sms"),
+                 segments=("vip", "basic")):
+        st, _, body = self.srv.request("PUT", "/v1/surveys/open", body={
+            "title": "Open", "stages": ["delivery"], "open_touchpoints": True,
+            "touchpoints": {"delivery": list(touchpoints)}, "channels": list(channels),
+            "segments": list(segments)})
+        self.assertEqual(st, 200, body)
+
+    def get(self, path):
+        return self.srv.request("GET", path, auth=False)
+
+    def post(self, path, fields):
+        return self.srv.post_form(path, fields, auth=False)
+
+    def q(self, sql, *args):
+        db = sqlite3.connect(self.srv.db)
+        rows = db.execute(sql, args).fetchall()
+        db.close()
+        return rows
+
+    def writer_jobs(self):
+        """Jobs the writer has committed so far (the commit batch sizes' sum)."""
+        st, _, text = self.srv.get("/metrics")
+        self.assertEqual(st, 200)
+        return int(re.search(r"^cxd_commit_batch_size_sum (\d+)$", text, re.M).group(1))
+
+    def writer_sync(self):
+        """Returns once every job queued before it was committed (the writer is FIFO)."""
+        st, _, body = self.srv.post_json("/v1/surveys/open/responses", {
+            "stage": "delivery", "touchpoint": "courier", "nps": 5})
+        self.assertEqual(st, 201, body)
+
+    def assertBroken(self, resp):
+        st, h, body = resp
+        self.assertEqual(st, 404, body[:600])
+        self.assertTrue(h.get("content-type", "").startswith("text/html"), h)
+        self.assertIn("This link doesn", body)
+
+    # --- a link whose place left the survey's map since it was minted ---
+    def test_link_to_a_removed_touchpoint_does_not_add_it_back(self):
+        """An operator drops a touchpoint (or a channel, a segment) from the survey; links
+        minted for it before must not put it back by being answered (minting never adds a
+        touchpoint, and a link's answer is a browser's without a key), nor tell the
+        respondent the map: they are links that no longer work."""
+        try:
+            cases = [("touchpoint", dict(touchpoint="pickup"), dict(touchpoints=["courier"])),
+                     ("channel", dict(channel="sms"), dict(channels=["email"])),
+                     ("segment", dict(segment="vip"), dict(segments=["basic"]))]
+            for name, inv, change in cases:
+                with self.subTest(name):
+                    self.put_open()
+                    path, customer = self.mint(**inv)
+                    self.put_open(**change)
+                    self.assertBroken(self.get(path))
+                    self.assertBroken(self.get(path + "?score=9"))
+                    self.assertBroken(self.post(path, {"score": "9"}))
+                    self.assertBroken(self.post(path, {"score": "9", "comment": "why"}))
+                    self.writer_sync()
+                    self.assertEqual(self.q("SELECT count(*) FROM responses WHERE customer = ?",
+                                            customer), [(0,)])
+                    st, _, s = self.srv.get("/v1/surveys/open")
+                    self.assertEqual(s["touchpoints"], {"delivery": change.get(
+                        "touchpoints", ["courier", "pickup"])}, s)
+        finally:
+            self.put_open()
+
+if __name__ == "__main__":
+    unittest.main()
