@@ -111,5 +111,23 @@ class AskHostileTest(unittest.TestCase):
         finally:
             self.put_open()
 
+    # --- erasure ---
+    def test_a_view_after_erasure_does_not_bring_the_customer_back(self):
+        """DELETE /v1/customers/{id} deletes their invitations; a later GET of an old link
+        (a mail scanner fetching it again, a forwarded mail) must not write a new row naming
+        the erased customer."""
+        path, customer = self.mint()
+        st, h, _ = self.post(path, {"score": "9"})   # answered, never viewed by GET
+        self.assertEqual(st, 303)
+        self.assertEqual(len(self.q("SELECT 1 FROM invitations WHERE customer = ?", customer)), 1)
+        st, _, body = self.srv.request("DELETE", "/v1/customers/%s" % customer)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.q("SELECT count(*) FROM invitations WHERE customer = ?", customer),
+                         [(0,)])
+        self.assertEqual(self.get(path)[0], 200)   # the link itself is still signed
+        self.writer_sync()
+        self.assertEqual(self.q("SELECT count(*) FROM invitations WHERE customer = ?", customer),
+                         [(0,)])
+
 if __name__ == "__main__":
     unittest.main()
