@@ -15,6 +15,7 @@
  * expired one a 410 page. An unknown and a private survey's /s/ page are the same 404.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,21 +235,68 @@ static void opened_done(struct cx_write_job *job)
 	free(job);
 }
 
+/* Links whose first view was handed to the writer already: without it every GET of a link
+ * (a scanner, anyone holding it, 100 a second per address) was a write transaction and its
+ * fsync. Direct-mapped by a hash of the nonce (random), so lossy and bounded: a link pushed
+ * out by another costs one more no-op write when viewed again. */
+#define OPENED_SEEN 4096
+static char opened_seen[OPENED_SEEN][CX_LINK_NONCE_LEN + 1];
+static pthread_mutex_t opened_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t opened_slot(const char *nonce)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	for (const char *p = nonce; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % OPENED_SEEN;
+}
+
+/* 1 if nonce's view was noted already; else 0, and it is noted as being noted now */
+static int opened_before(const char *nonce)
+{
+	size_t i = opened_slot(nonce);
+	int seen;
+
+	pthread_mutex_lock(&opened_mu);
+	seen = strcmp(opened_seen[i], nonce) == 0;
+	if (!seen)
+		snprintf(opened_seen[i], sizeof(opened_seen[i]), "%s", nonce);
+	pthread_mutex_unlock(&opened_mu);
+	return seen;
+}
+
+static void opened_forget(const char *nonce)
+{
+	size_t i = opened_slot(nonce);
+
+	pthread_mutex_lock(&opened_mu);
+	if (strcmp(opened_seen[i], nonce) == 0)
+		opened_seen[i][0] = '\0';
+	pthread_mutex_unlock(&opened_mu);
+}
+
 static void note_opened(struct cx_req *req, const struct cx_link_claims *c)
 {
-	struct opened *o = calloc(1, sizeof(*o));
+	struct opened *o;
 	struct cx_error err;
 
-	if (!o)
+	if (opened_before(c->nonce))
 		return;
+	if (!(o = calloc(1, sizeof(*o)))) {
+		opened_forget(c->nonce);
+		return;
+	}
 	o->claims = *c;
 	o->claims.attributes = NULL;   /* not needed, and owned by c */
 	o->job.kind = CX_JOB_OPENED;
 	o->job.claims = &o->claims;
 	o->job.n = 1;
 	o->job.done = opened_done;
-	if (cx_writer_submit(req->app->writer, &o->job, &err))
-		free(o);   /* a busy writer loses a view, never an answer */
+	if (cx_writer_submit(req->app->writer, &o->job, &err)) {
+		opened_forget(c->nonce);   /* a busy writer loses a view, never an answer */
+		free(o);
+	}
 }
 
 enum cx_handled cx_api_page_link_get(struct cx_req *req)

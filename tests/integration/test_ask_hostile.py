@@ -111,6 +111,42 @@ class AskHostileTest(unittest.TestCase):
         finally:
             self.put_open()
 
+    # --- the funnel's "opened" ---
+    def test_a_flood_of_gets_of_one_link_is_one_write(self):
+        """Each GET of a link noted its first view through the writer: one transaction (an
+        fsync) per GET, for anyone holding the link (a scanner, a stranger). The first view
+        is noted once; later GETs of the same link cost the writer nothing."""
+        path, customer = self.mint()
+        self.assertEqual(self.get(path)[0], 200)
+        self.writer_sync()
+        before = self.writer_jobs()
+        errors = []
+
+        def hammer():
+            c = self.srv.conn()
+            try:
+                for _ in range(50):
+                    c.request("GET", path)
+                    r = c.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        errors.append(r.status)
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.writer_sync()
+        self.assertEqual(errors, [])
+        # (writer_sync's own response is 1 job; a few more would be evictions, not 200)
+        self.assertLessEqual(self.writer_jobs() - before, 3)
+        rows = self.q("SELECT opened_at FROM invitations WHERE customer = ?", customer)
+        self.assertEqual(len(rows), 1)
+        self.assertIsNotNone(rows[0][0])
+
     # --- erasure ---
     def test_a_view_after_erasure_does_not_bring_the_customer_back(self):
         """DELETE /v1/customers/{id} deletes their invitations; a later GET of an old link
