@@ -165,5 +165,25 @@ class AskHostileTest(unittest.TestCase):
         self.assertEqual(self.q("SELECT count(*) FROM invitations WHERE customer = ?", customer),
                          [(0,)])
 
+    # --- logs ---
+    def test_the_access_log_does_not_hold_working_links(self):
+        """A personal link is a bearer capability (whoever has it answers as the customer)
+        and its payload names the customer and attributes: the access log (shipped to
+        log collectors) keeps only the route and the key id."""
+        path, customer = self.mint(attributes={"order": "A-17-secret"})
+        token = path[len("/i/"):]
+        kid, payload, mac = token.split(".")
+        self.assertEqual(self.get(path)[0], 200)
+        self.assertEqual(self.get(path + "?score=3&lang=en")[0], 200)
+        self.assertEqual(self.post(path, {"score": "3"})[0], 303)
+        self.assertEqual(self.get("/i/%s.%s.%s" % (kid, payload[:-2] + "AA", mac))[0], 404)
+        time.sleep(0.2)
+        log = self.srv.stderr()
+        self.assertIn("GET /i/", log)
+        for part in (payload[:40], payload[-40:], mac[:20], mac[-20:]):
+            lines = [l for l in log.splitlines() if part in l]
+            self.assertEqual(lines[:1], [], "the log holds the link")
+
+
 if __name__ == "__main__":
     unittest.main()
