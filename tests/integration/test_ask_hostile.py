@@ -185,5 +185,49 @@ class AskHostileTest(unittest.TestCase):
             self.assertEqual(lines[:1], [], "the log holds the link")
 
 
+class PageRateLimitTest(unittest.TestCase):
+    """The hosted page keeps the hardening's per-address rate limit, and a person's browser
+    that hits it gets the page's own 429 page (HTML, the strict CSP, Retry-After), on GET
+    and POST of /s/ and /i/, not a JSON body or an unstyled form error page."""
+
+    def test_rate_limited_pages_are_pages(self):
+        srv = Server(args=["--rate-ip", "1/3", "--rate-key", "0"]).start()
+        try:
+            st, _, body = srv.post_json("/v1/surveys", {
+                "id": "pub", "title": "Pub", "public": True, "stages": ["visit"],
+                "touchpoints": {"visit": ["table"]}})
+            self.assertEqual(st, 201, body)
+            asks = [("GET", "/s/pub?stage=visit&touchpoint=table", None),
+                    ("POST", "/s/pub", {"stage": "visit", "touchpoint": "table", "score": "5"}),
+                    ("GET", "/i/kabc.def.ghi", None),
+                    ("POST", "/i/kabc.def.ghi", {"score": "5"})]
+            limited = []
+            for _ in range(3):   # the burst of 3 is spent on the first round
+                for method, path, fields in asks:
+                    if fields is None:
+                        r = srv.request(method, path, auth=False)
+                    else:
+                        r = srv.post_form(path, fields, auth=False)
+                    if r[0] == 429:
+                        limited.append((method, path, r))
+            self.assertEqual(sorted({(m, p) for m, p, _ in limited}),
+                             sorted({(m, p) for m, p, _ in asks}))
+            for method, path, (st, h, body) in limited:
+                with self.subTest(method=method, path=path):
+                    self.assertTrue(h.get("content-type", "").startswith("text/html"), h)
+                    self.assertIn("default-src 'none'", h.get("content-security-policy", ""))
+                    self.assertEqual(h.get("cache-control"), "no-store")
+                    self.assertTrue(h.get("retry-after"), h)
+                    self.assertEqual(body.count("<h1>"), 1, body[:400])
+                    self.assertIn('<html lang="en"', body)
+            self.assertEqual(sqlite3.connect(srv.db).execute(
+                "SELECT count(*) FROM responses").fetchone()[0], 1)   # the one let through
+        finally:
+            code = srv.stop()
+            err = srv.stderr()
+            self.assertFalse("Sanitizer" in err or "runtime error" in err, err[-3000:])
+            self.assertEqual(code, 0)
+
+
 if __name__ == "__main__":
     unittest.main()
