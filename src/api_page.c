@@ -155,18 +155,23 @@ static void redirect_take(struct cx_req *req, char *location)
 	free(location);
 }
 
-/* A public page's stage, touchpoint, channel and segment: NULL if they fit the survey's
- * map, else what is wrong (for the page). */
+/* A page's stage, touchpoint, channel and segment (a public page's fields, or a link's
+ * claims when link): NULL if they fit the survey's map, else what is wrong (for the page). */
 static const char *public_place(const struct cx_survey *s, const char *stage,
-				const char *touchpoint, const char *channel, const char *segment)
+				const char *touchpoint, const char *channel, const char *segment,
+				int link)
 {
 	if (!stage || !*stage || cx_survey_stage_index(s, stage) < 0)
 		return "stage: not one of this survey's stages";
 	if (!touchpoint || !*touchpoint || !cx_survey_has_touchpoint(s, stage, touchpoint))
 		return "touchpoint: not one of this stage's touchpoints";
-	if (channel && *channel && !cx_survey_label_listed(s->channels, s->nchannels, channel))
+	/* (a survey that lists none takes none from a public page, the validator's rule for
+	 * posts without a key; a link's were checked by its minting key) */
+	if (channel && *channel && ((!s->channels && !link) ||
+				    !cx_survey_label_listed(s->channels, s->nchannels, channel)))
 		return "channel: not one of this survey's channels";
-	if (segment && *segment && !cx_survey_label_listed(s->segments, s->nsegments, segment))
+	if (segment && *segment && ((!s->segments && !link) ||
+				    !cx_survey_label_listed(s->segments, s->nsegments, segment)))
 		return "segment: not one of this survey's segments";
 	return NULL;
 }
@@ -213,7 +218,7 @@ static int link_open(struct cx_req *req, struct answer *a)
 	 * segment the survey no longer lists, and tells nothing of the map; such a link is as
 	 * broken as one whose survey is gone */
 	if (public_place(&a->s, a->claims.stage, a->claims.touchpoint, a->claims.channel,
-			 a->claims.segment)) {
+			 a->claims.segment, 1)) {
 		link_failed(req, CX_LINK_BAD_SIGNATURE);
 		return -1;
 	}
@@ -621,7 +626,7 @@ enum cx_handled cx_api_page_survey_get(struct cx_req *req)
 		page_reply(req, 200, cx_page_reason(&v), a.s.thank_you_url);
 		goto out;
 	}
-	if ((problem = public_place(&a.s, stage, tp, channel, segment))) {
+	if ((problem = public_place(&a.s, stage, tp, channel, segment, 0))) {
 		message_reply(req, 404, &a.s, a.lang, "invalid", problem);
 		goto out;
 	}
@@ -727,7 +732,7 @@ enum cx_handled cx_api_page_survey_post(struct cx_req *req)
 	channel = form_str(req, "channel");
 	segment = form_str(req, "segment");
 	if ((problem = public_place(&a->s, form_str(req, "stage"), form_str(req, "touchpoint"),
-				    channel, segment))) {
+				    channel, segment, 0))) {
 		message_reply(req, 422, &a->s, a->lang, "invalid", problem);
 		return CX_DONE;
 	}

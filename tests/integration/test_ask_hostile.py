@@ -185,6 +185,45 @@ class AskHostileTest(unittest.TestCase):
             self.assertEqual(lines[:1], [], "the log holds the link")
 
 
+    # --- QR codes of a public survey that lists no channels ---
+    def test_qr_code_of_a_survey_without_channels_can_be_answered(self):
+        """A public survey that lists no channels takes none from its page (a post without a
+        key may not invent labels), yet its QR code named channel=qr: every answer to the
+        code was a 422. The code names no channel then; the page refuses a channel it
+        would not store already on GET, as it does for a listed survey's unlisted one."""
+        st, _, body = self.srv.post_json("/v1/surveys", {
+            "id": "bistro", "title": "Bistro", "public": True, "stages": ["visit"],
+            "touchpoints": {"visit": ["table-1"]}})
+        self.assertEqual(st, 201, body)
+        st, _, j = self.srv.get("/v1/surveys/bistro/qr?stage=visit&touchpoint=table-1"
+                                "&format=json")
+        self.assertEqual(st, 200, j)
+        url = urllib.parse.urlparse(j["url"])
+        self.assertNotIn("channel", url.query)
+        st, _, page = self.get(url.path + "?" + url.query)
+        self.assertEqual(st, 200, page[:300])
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+        fields["score"] = "8"
+        st, h, body = self.post(url.path, fields)
+        self.assertEqual(st, 303, body[:2000])
+        self.assertEqual(self.q("SELECT stage, touchpoint, channel, nps FROM responses "
+                                "WHERE survey = 'bistro'"), [("visit", "table-1", None, 8)])
+        for name in ("channel", "segment"):
+            with self.subTest(name):
+                st, _, e = self.srv.get("/v1/surveys/bistro/qr?stage=visit&touchpoint=table-1"
+                                        "&%s=qr" % name)
+                self.assertEqual((st, e["error"]["code"], e["error"]["field"]),
+                                 (422, "unknown_" + name, name), e)
+                st, h, page = self.get("/s/bistro?stage=visit&touchpoint=table-1&%s=qr" % name)
+                self.assertEqual(st, 404, page[:300])
+                self.assertTrue(h.get("content-type", "").startswith("text/html"))
+                self.assertNotIn("<form", page)
+        # a link's channel on such a survey is its minting key's business: it still works
+        path, _ = self.mint(survey="bistro", stage="visit", touchpoint="table-1",
+                            channel="email", segment="vip")
+        self.assertEqual(self.get(path)[0], 200)
+        self.assertEqual(self.post(path, {"score": "7"})[0], 303)
+
 class PageRateLimitTest(unittest.TestCase):
     """The hosted page keeps the hardening's per-address rate limit, and a person's browser
     that hits it gets the page's own 429 page (HTML, the strict CSP, Retry-After), on GET
