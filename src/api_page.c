@@ -15,6 +15,7 @@
  * expired one a 410 page. An unknown and a private survey's /s/ page are the same 404.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,27 @@ static void redirect_take(struct cx_req *req, char *location)
 	free(location);
 }
 
+/* A page's stage, touchpoint, channel and segment (a public page's fields, or a link's
+ * claims when link): NULL if they fit the survey's map, else what is wrong (for the page). */
+static const char *public_place(const struct cx_survey *s, const char *stage,
+				const char *touchpoint, const char *channel, const char *segment,
+				int link)
+{
+	if (!stage || !*stage || cx_survey_stage_index(s, stage) < 0)
+		return "stage: not one of this survey's stages";
+	if (!touchpoint || !*touchpoint || !cx_survey_has_touchpoint(s, stage, touchpoint))
+		return "touchpoint: not one of this stage's touchpoints";
+	/* (a survey that lists none takes none from a public page, the validator's rule for
+	 * posts without a key; a link's were checked by its minting key) */
+	if (channel && *channel && ((!s->channels && !link) ||
+				    !cx_survey_label_listed(s->channels, s->nchannels, channel)))
+		return "channel: not one of this survey's channels";
+	if (segment && *segment && ((!s->segments && !link) ||
+				    !cx_survey_label_listed(s->segments, s->nsegments, segment)))
+		return "segment: not one of this survey's segments";
+	return NULL;
+}
+
 /* --- personal links --- */
 
 static void link_failed(struct cx_req *req, enum cx_link_status st)
@@ -191,6 +213,15 @@ static int link_open(struct cx_req *req, struct answer *a)
 		return -1;
 	}
 	a->have_s = 1;
+	/* the place it names must still be in the survey's map: an answer never adds a
+	 * touchpoint back (a keyed post to an open survey would) nor names a channel or
+	 * segment the survey no longer lists, and tells nothing of the map; such a link is as
+	 * broken as one whose survey is gone */
+	if (public_place(&a->s, a->claims.stage, a->claims.touchpoint, a->claims.channel,
+			 a->claims.segment, 1)) {
+		link_failed(req, CX_LINK_BAD_SIGNATURE);
+		return -1;
+	}
 	if (!query_lang)
 		query_lang = form_str(req, "lang");
 	cx_page_choose_lang(&a->s, query_lang, a->claims.lang,
@@ -209,21 +240,68 @@ static void opened_done(struct cx_write_job *job)
 	free(job);
 }
 
+/* Links whose first view was handed to the writer already: without it every GET of a link
+ * (a scanner, anyone holding it, 100 a second per address) was a write transaction and its
+ * fsync. Direct-mapped by a hash of the nonce (random), so lossy and bounded: a link pushed
+ * out by another costs one more no-op write when viewed again. */
+#define OPENED_SEEN 4096
+static char opened_seen[OPENED_SEEN][CX_LINK_NONCE_LEN + 1];
+static pthread_mutex_t opened_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t opened_slot(const char *nonce)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	for (const char *p = nonce; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % OPENED_SEEN;
+}
+
+/* 1 if nonce's view was noted already; else 0, and it is noted as being noted now */
+static int opened_before(const char *nonce)
+{
+	size_t i = opened_slot(nonce);
+	int seen;
+
+	pthread_mutex_lock(&opened_mu);
+	seen = strcmp(opened_seen[i], nonce) == 0;
+	if (!seen)
+		snprintf(opened_seen[i], sizeof(opened_seen[i]), "%s", nonce);
+	pthread_mutex_unlock(&opened_mu);
+	return seen;
+}
+
+static void opened_forget(const char *nonce)
+{
+	size_t i = opened_slot(nonce);
+
+	pthread_mutex_lock(&opened_mu);
+	if (strcmp(opened_seen[i], nonce) == 0)
+		opened_seen[i][0] = '\0';
+	pthread_mutex_unlock(&opened_mu);
+}
+
 static void note_opened(struct cx_req *req, const struct cx_link_claims *c)
 {
-	struct opened *o = calloc(1, sizeof(*o));
+	struct opened *o;
 	struct cx_error err;
 
-	if (!o)
+	if (opened_before(c->nonce))
 		return;
+	if (!(o = calloc(1, sizeof(*o)))) {
+		opened_forget(c->nonce);
+		return;
+	}
 	o->claims = *c;
 	o->claims.attributes = NULL;   /* not needed, and owned by c */
 	o->job.kind = CX_JOB_OPENED;
 	o->job.claims = &o->claims;
 	o->job.n = 1;
 	o->job.done = opened_done;
-	if (cx_writer_submit(req->app->writer, &o->job, &err))
-		free(o);   /* a busy writer loses a view, never an answer */
+	if (cx_writer_submit(req->app->writer, &o->job, &err)) {
+		opened_forget(c->nonce);   /* a busy writer loses a view, never an answer */
+		free(o);
+	}
 }
 
 enum cx_handled cx_api_page_link_get(struct cx_req *req)
@@ -508,22 +586,6 @@ static int unseal_edit(struct cx_req *req, struct answer *a, const char *edit, i
 	return -1;
 }
 
-/* A public page's stage, touchpoint, channel and segment: NULL if they fit the survey's
- * map, else what is wrong (for the page). */
-static const char *public_place(const struct cx_survey *s, const char *stage,
-				const char *touchpoint, const char *channel, const char *segment)
-{
-	if (!stage || !*stage || cx_survey_stage_index(s, stage) < 0)
-		return "stage: not one of this survey's stages";
-	if (!touchpoint || !*touchpoint || !cx_survey_has_touchpoint(s, stage, touchpoint))
-		return "touchpoint: not one of this stage's touchpoints";
-	if (channel && *channel && !cx_survey_label_listed(s->channels, s->nchannels, channel))
-		return "channel: not one of this survey's channels";
-	if (segment && *segment && !cx_survey_label_listed(s->segments, s->nsegments, segment))
-		return "segment: not one of this survey's segments";
-	return NULL;
-}
-
 enum cx_handled cx_api_page_survey_get(struct cx_req *req)
 {
 	struct answer a = { 0 };
@@ -564,7 +626,7 @@ enum cx_handled cx_api_page_survey_get(struct cx_req *req)
 		page_reply(req, 200, cx_page_reason(&v), a.s.thank_you_url);
 		goto out;
 	}
-	if ((problem = public_place(&a.s, stage, tp, channel, segment))) {
+	if ((problem = public_place(&a.s, stage, tp, channel, segment, 0))) {
 		message_reply(req, 404, &a.s, a.lang, "invalid", problem);
 		goto out;
 	}
@@ -670,7 +732,7 @@ enum cx_handled cx_api_page_survey_post(struct cx_req *req)
 	channel = form_str(req, "channel");
 	segment = form_str(req, "segment");
 	if ((problem = public_place(&a->s, form_str(req, "stage"), form_str(req, "touchpoint"),
-				    channel, segment))) {
+				    channel, segment, 0))) {
 		message_reply(req, 422, &a->s, a->lang, "invalid", problem);
 		return CX_DONE;
 	}

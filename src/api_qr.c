@@ -112,14 +112,20 @@ static int parse(struct cx_req *req, const struct cx_survey *s, struct qr_query 
 				    "touchpoint of stage '%s' in survey '%s''s journey map: add it "
 				    "to the survey's \"touchpoints\" first", t->touchpoint, t->stage,
 				    s->id);
-	if (!t->channel)
+	/* the page takes from a browser (no key) only a channel or segment its survey lists:
+	 * a survey that lists none gets a code naming none, else every answer is refused */
+	if (!t->channel && s->channels)
 		t->channel = "qr";
-	if (!cx_survey_label_listed(s->channels, s->nchannels, t->channel))
+	if (t->channel && (!s->channels ||
+			   !cx_survey_label_listed(s->channels, s->nchannels, t->channel)))
 		return cx_error_set(err, 422, "unknown_channel", "channel", "channel '%s' is not "
-				    "one of survey '%s''s channels", t->channel, s->id);
-	if (t->segment && !cx_survey_label_listed(s->segments, s->nsegments, t->segment))
+				    "one of survey '%s''s channels%s", t->channel, s->id,
+				    s->channels ? "" : " (it lists none: its page takes none)");
+	if (t->segment && (!s->segments ||
+			   !cx_survey_label_listed(s->segments, s->nsegments, t->segment)))
 		return cx_error_set(err, 422, "unknown_segment", "segment", "segment '%s' is not "
-				    "one of survey '%s''s segments", t->segment, s->id);
+				    "one of survey '%s''s segments%s", t->segment, s->id,
+				    s->segments ? "" : " (it lists none: its page takes none)");
 	t->lang = cx_req_query(req, "lang");
 	if (t->lang && !valid_lang(t->lang))
 		return cx_error_set(err, 422, "invalid_lang", "lang", "lang must be a language "

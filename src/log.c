@@ -76,13 +76,20 @@ void cx_log_access(const char *method, const char *path, unsigned status, uint64
 {
 	if (!atomic_load(&access_on))
 		return;
-	/* the path is client bytes: cap it and keep control characters out of the log */
+	/* the path is client bytes: cap it and keep control characters out of the log. A
+	 * personal link's token is a credential (whoever has it answers as the customer) and
+	 * its payload names the customer: only its key id, before the first dot, is kept. */
 	char safe[256];
-	size_t i;
+	const char *dot = strncmp(path, "/i/", 3) == 0 ? strchr(path + 3, '.') : NULL;
+	size_t i, max = sizeof(safe) - 1;
 
-	for (i = 0; path[i] && i < sizeof(safe) - 1; i++)
+	if (dot && (size_t)(dot - path) < max - 4)
+		max = (size_t)(dot - path);
+	for (i = 0; path[i] && i < max; i++)
 		safe[i] = (path[i] < 0x20 || path[i] == 0x7f) ? '?' : path[i];
 	safe[i] = '\0';
+	if (dot && path + i == dot)
+		memcpy(safe + i, ".***", 5);
 	access_line("%s %s %u %llu %lluus", method, safe, status, (unsigned long long)bytes,
 		    (unsigned long long)usec);
 }

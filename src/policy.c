@@ -86,7 +86,7 @@ static int admit_page(struct cx_req *req, struct cx_error *err)
 	return public ? 0 : cx_error_set(err, 404, "not_found", NULL, "no such survey page");
 }
 
-static int page_route(const struct cx_req *req)
+int cx_policy_page_route(const struct cx_req *req)
 {
 	enum cx_handled (*h)(struct cx_req *) = req->route->handler;
 
@@ -100,7 +100,7 @@ int cx_policy_admit(struct cx_req *req, struct cx_error *err)
 	int anonymous = cx_policy_anonymous(req);
 
 	req->body_limit = cfg->body_limit;
-	if (page_route(req))
+	if (cx_policy_page_route(req))
 		return admit_page(req, err);
 	if (req->route->role == CX_ROLE_FORM &&
 	    (anonymous ? admit_anonymous(req, err) : admit_keyed(req, err)))

@@ -280,6 +280,8 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 		used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
 					 used ? ", " : "", method_name(routes[i].method));
 	}
+	if (req->route && cx_policy_page_route(req))   /* a person's browser: page refusals */
+		req->error_page = cx_api_page_error;
 	if (!cx_policy_rate_exempt(req) &&
 	    (wait = cx_ratelimit_take(req->app->per_ip, who, now)))
 		return too_many(req, wait, "address");

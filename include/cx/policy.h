@@ -41,6 +41,10 @@ int cx_policy_admit(struct cx_req *req, struct cx_error *err);
  * widgets); on /v1/surveys/{id}/responses, an origin that public survey allows. */
 int cx_policy_preflight_allowed(struct cx_req *req, const char *origin);
 
+/* 1 if req's route (matched) is the hosted survey page's (/i/, /s/): its refusals are
+ * that page's error pages, from the rate limit on. */
+int cx_policy_page_route(const struct cx_req *req);
+
 /* 1 if req is anonymous (no API key). */
 int cx_policy_anonymous(const struct cx_req *req);
 

@@ -548,8 +548,8 @@ int cx_store_link_answer(struct cx_store *st, const struct cx_response *r,
 int cx_store_response_amend(struct cx_store *st, int64_t id, const struct cx_response *r,
 			    int64_t window_s, int64_t now, enum cx_answer_outcome *outcome,
 			    struct cx_error *err);
-/* Note the first view of c's link (opened_at, if not set; the row is made from c if
- * missing). */
+/* Note the first view of c's link (opened_at, if not set). A link without its row (its
+ * customer erased) writes nothing: a view never brings an erased customer back. */
 int cx_store_invitation_opened(struct cx_store *st, const struct cx_link_claims *c,
 			       int64_t now, struct cx_error *err);
 /* Any thread (a connection of its own): 1 with *answered_at if the link of nonce was

@@ -36,7 +36,7 @@ SURVEY = {"id": "shop", "title": "Shop", "public": True,
           "channels": ["qr", "web", "poster"], "segments": ["new", "vip club"]}
 LONG = "+/ @:" * 12 + "+/ @"     # 64 characters, each escaped to 3
 BIG = {"id": "b" * 64, "title": "Big", "public": True, "stages": ["s" * 64],
-       "touchpoints": {"s" * 64: [LONG]}}
+       "touchpoints": {"s" * 64: [LONG]}, "channels": [LONG], "segments": [LONG]}
 
 
 def q(**kw):

@@ -212,6 +212,15 @@ static long long count(const char *sql)
 	return n;
 }
 
+static void run(const char *sql)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 static struct cx_store *open_store(void)
 {
 	struct cx_store *st;
@@ -359,7 +368,16 @@ START_TEST(amend_and_opened)
 	char sql[256];
 
 	claims(&c, "cust-3", now);
-	/* a first view makes the row from the claims; a second keeps the first time */
+	/* a view of a link without its row (its customer erased) writes nothing */
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_invitation_opened(st, &c, now, &err), 0);
+	ck_assert_int_eq(cx_store_commit(st, &err), 0);
+	ck_assert_int_eq(count("SELECT count(*) FROM invitations"), 0);
+	/* a minted link's first view notes its time; a second keeps the first time */
+	snprintf(sql, sizeof(sql), "INSERT INTO invitations (nonce, survey, stage, touchpoint, "
+		 "customer, minted_at, expires_at) VALUES ('%s', 'sv', 'delivery', 'parcel', "
+		 "'cust-3', %lld, %lld)", c.nonce, (long long)c.issued_at, (long long)c.expires_at);
+	run(sql);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(cx_store_begin(st, &err), 0);
 		ck_assert_int_eq(cx_store_invitation_opened(st, &c, now + i * 10, &err), 0);
