@@ -71,8 +71,9 @@ static int parse_by(const char *by, struct cx_scores_query *q, struct cx_error *
 	return 0;
 }
 
-/* tz=+03:00 / -05:30 / Z: a UTC offset in whole quarter hours, at most 14 hours. */
-static int parse_tz(const char *tz, int *minutes)
+/* tz=+03:00 / -05:30 / Z: a UTC offset in whole quarter hours, at most 14 hours
+ * (include/cx/routes.h; the funnel takes it too). */
+int cx_api_parse_tz(const char *tz, int *minutes)
 {
 	int h, m;
 	char sign, tail;
@@ -98,7 +99,7 @@ static int parse_filters(struct cx_req *req, const struct cx_survey *s,
 	if (cx_api_known_params(req, known_params, sizeof(known_params) / sizeof(known_params[0]),
 				err))
 		return -1;
-	if (parse_tz(cx_req_query(req, "tz"), &q->tz_minutes))
+	if (cx_api_parse_tz(cx_req_query(req, "tz"), &q->tz_minutes))
 		return cx_error_set(err, 422, "invalid_tz", "tz", "tz must be a UTC offset such as "
 				    "+03:00, -05:30 or Z, in quarter hours, at most 14 hours");
 	q->from_day = INT64_MIN;

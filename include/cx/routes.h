@@ -124,6 +124,11 @@ int cx_api_label_param(struct cx_req *req, const char *name, const char **out,
  * it after); -1 with a 404 `unknown_survey` reply set when there is none. */
 int cx_api_path_survey(struct cx_req *req, struct cx_survey *out);
 
+/* Shared by handlers (scores, funnel): the query's `tz`, a UTC offset such as +03:00,
+ * -05:30 or Z in quarter hours of at most 14 hours, into *minutes (0 when tz is NULL);
+ * -1 when it is not one (src/api_scores.c). */
+int cx_api_parse_tz(const char *tz, int *minutes);
+
 /* Shared by handlers: parse req's JSON body into *out (400 invalid_json on failure,
  * reply set). Returns 0 or -1. */
 int cx_api_json_body(struct cx_req *req, json_t **out);
