@@ -15,11 +15,17 @@ the seeded rows hold some), a filter dropped from the SQL (test_every_grouping_a
 z = 1.96 (1e-9 comparison), groups cut at 1000 instead of refused (test_group_bound),
 stages sorted by name (test_every_grouping_and_filter: "purchase" before "delivery").
 """
+import calendar
+import json
 import math
 import os
 import random
+import re
+import shutil
 import sqlite3
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 from itertools import combinations
@@ -36,10 +42,22 @@ CHANNELS = ["email", "sms", "whatsapp", None]
 DIMS = ("stage", "touchpoint", "channel")
 N_ROWS = 4000
 BIG = 1000   # CX_FUNNEL_MAX_GROUPS
+HERE = os.path.dirname(os.path.abspath(__file__))
+BROWSER = os.path.join(HERE, "..", "browser")
+SCRIPT = os.path.join(BROWSER, "funnel.mjs")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NODE = shutil.which("node")
+SHOT = os.environ.get("CX_SCREENSHOT", os.path.join(tempfile.gettempdir(), "cxd-funnel.png"))
+WIDTHS = (360, 390, 1400)
 
 
 def fmt(ts):
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def day_of(s):
+    """'2026-11-03' -> unix seconds at its UTC midnight."""
+    return calendar.timegm(time.strptime(s, "%Y-%m-%d"))
 
 
 def wilson(k, n):
@@ -340,6 +358,232 @@ class FunnelTest(unittest.TestCase):
             with self.subTest(key=key):
                 body = self.funnel("?by=stage", key=self.keys[key])
                 self.assertGreater(body["total"]["minted"], 0)
+
+
+def shot(suffix):
+    return re.sub(r"(\.png)?$", suffix + ".png", SHOT, count=1)
+
+
+def pct(v):
+    """The page's rule: a share as a percentage with one decimal ("–" for none)."""
+    return "–" if v is None else "%.1f%%" % (v * 100)
+
+
+def rate_ci(r, unit="%"):
+    return "–" if r["value"] is None else "%.1f–%.1f%s" % (r["low"] * 100, r["high"] * 100, unit)
+
+
+class DashboardFunnelTest(unittest.TestCase):
+    """The dashboard's funnel panel in Chromium at 360, 390 and 1400 px: the numbers on the
+    page are the API's, it is a real table (caption, th scope), it is shown only for a survey
+    that has invitations, axe finds nothing, nothing on the console, no sideways scroll.
+
+    Mutations tried, each caught: the panel shown for every survey (test_hidden_without_
+    invitations), the channel filter not passed on (test_channel_filter), the comment rate
+    over minted instead of answered (test_numbers_are_the_apis), the table's row headers as
+    td (test_real_table)."""
+
+    @classmethod
+    def setUpClass(cls):
+        missing = [what for what, ok in (("chromium (apt-get install chromium)", CHROMIUM),
+                                         ("node (apt-get install nodejs npm)", NODE),
+                                         ("tests/browser/node_modules (npm ci --prefix tests/browser)",
+                                          os.path.isdir(os.path.join(BROWSER, "node_modules"))))
+                   if not ok]
+        if missing:
+            raise RuntimeError("the dashboard test needs " + ", ".join(missing))
+        srv = Server().start()
+        for sid, title in (("shop", "Shop"), ("plain", "Plain"), ("past", "Past")):
+            st, _, body = srv.post_json("/v1/surveys", {"id": sid, "title": title, "stages": STAGES,
+                                                        "touchpoints": TOUCH, "channels": ["email", "sms"]})
+            assert st == 201, body
+        rows = [{"survey": sid, "stage": st_, "touchpoint": TOUCH[st_][0], "nps": (i * 3) % 11, "channel": "email",
+                 "segment": "vip" if i % 2 else "new", "comment": "answer %d" % i}
+                for sid in ("shop", "plain", "past") for i, st_ in enumerate(STAGES * 4)]
+        st, _, body = srv.post_json("/v1/responses", rows)
+        assert st == 201, body
+        st, _, body = srv.post_json("/v1/keys", {"role": "read", "label": "funnel dashboard"})
+        assert st == 201, body
+        cls.read = body["secret"]
+        srv.stop()
+        today = (int(time.time()) // D) * D
+        rnd = random.Random(7)
+        inv = []
+        for i in range(700):
+            stage = rnd.choice(STAGES[:2]) if i % 10 else "return"   # return: one channel only
+            channel = "sms" if stage == "return" else rnd.choice(["email", "sms", None])
+            opened = rnd.random() < 0.6
+            answered = opened and rnd.random() < 0.5
+            minted = today - rnd.randrange(20 * D)
+            inv.append(("s%05d" % i, "shop", stage, TOUCH[stage][0], channel, "c%d" % i, minted, minted + 30 * D,
+                        minted + 5 if opened else None, minted + 9 if answered else None,
+                        1 if answered and rnd.random() < 0.4 else 0))
+        for i in range(20):   # "past": links, but none in the last 30 days
+            minted = today - 100 * D + i
+            inv.append(("p%05d" % i, "past", "purchase", "web", "email", "c%d" % i, minted, minted + D,
+                        minted + 5, None, 0))
+        con = sqlite3.connect(srv.db)
+        with con:
+            con.executemany("INSERT INTO invitations(nonce, survey, stage, touchpoint, channel, customer, minted_at, "
+                            "expires_at, opened_at, answered_at, commented) VALUES (?,?,?,?,?,?,?,?,?,?,?)", inv)
+        con.close()
+        cls.srv = Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
+        cls.runs = {}
+        for w in WIDTHS:
+            phone = w < 700
+            visits = [{"name": "shop", "survey": "shop", "shot": shot("-phone" if phone else "") if w != 360 else shot("-360"),
+                       "cardShot": shot("-card-phone" if phone else "-card") if w != 360 else None},
+                      {"name": "plain", "survey": "plain"},
+                      {"name": "past", "survey": "past", "cardShot": shot("-past" + ("-phone" if phone else ""))},
+                      {"name": "email", "survey": "shop", "channel": "email"},
+                      {"name": "segment", "survey": "shop", "segment": "vip"}]
+            cls.runs[w] = cls.run_job({"base": "http://127.0.0.1:%d" % cls.srv.port, "width": w, "key": cls.read,
+                                       "visits": visits})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.assert_clean_exit(unittest.TestCase())
+
+    @staticmethod
+    def run_job(job):
+        run = subprocess.run([NODE, SCRIPT, json.dumps(job)], capture_output=True, text=True, timeout=600,
+                             cwd=BROWSER, env=dict(os.environ, CHROMIUM=CHROMIUM))
+        try:
+            return json.loads(run.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RuntimeError("funnel.mjs at %d px gave no report (exit %d):\n%s\n%s" % (
+                job["width"], run.returncode, run.stdout[-2000:], run.stderr[-4000:]))
+
+    def each(self, name):
+        for w in WIDTHS:
+            self.assertNotIn("crash", self.runs[w], self.runs[w].get("crash"))
+            yield w, self.runs[w]["visits"][name]
+
+    def api(self, path):
+        st, _, body = self.srv.get(path)
+        self.assertEqual(st, 200, body)
+        return body
+
+    def asked(self, v, by):
+        """The API's answer to the page's own (last) request for `by`."""
+        want = [p for p in v["funnelRequests"] if p.endswith("&by=" + by)]
+        self.assertTrue(want, v["funnelRequests"])
+        return self.api(want[-1])
+
+    def check_numbers(self, v):
+        by_stage, by_channel = self.asked(v, "stage"), self.asked(v, "stage,channel")
+        t = by_stage["total"]
+        self.assertGreater(t["minted"], 0)
+        steps = {s["step"]: s for s in v["steps"]}
+        self.assertEqual([s["name"] for s in v["steps"]], ["Minted", "Opened", "Answered", "With a comment"])
+        for k in ("minted", "opened", "answered", "commented"):
+            self.assertEqual(steps[k]["count"], format(t[k], ","), k)
+        for k, r in (("opened", "open_rate"), ("answered", "response_rate"), ("commented", "comment_rate")):
+            self.assertTrue(steps[k]["rate"].startswith(pct(t[r]["value"]) + " of "), (k, steps[k]))
+            self.assertEqual(steps[k]["ci"], "95% interval " + rate_ci(t[r]))
+            self.assertAlmostEqual(steps[k]["bar"], t[k] / t["minted"], delta=0.02)
+        self.assertIn("of answered", steps["commented"]["rate"])
+        self.assertIn("response rate", steps["answered"]["rate"])
+        # the table: each stage, then its channels when it has more than one; the total below
+        want = []
+        for g in by_stage["groups"]:
+            chans = [c for c in by_channel["groups"] if c["stage"] == g["stage"]]
+            name = g["stage"].capitalize()
+            want.append(("", name, (chans[0]["channel"] or "no channel") + " only" if len(chans) == 1
+                         else "all channels", g))
+            if len(chans) > 1:
+                want += [("sub", name, c["channel"] or "no channel", c) for c in chans]
+        rows = v["table"]["body"]
+        self.assertEqual(len(rows), len(want))
+        for row, (cls, name, detail, g) in zip(rows, want):
+            self.check_row(row["cells"], name, detail, g, cls)
+            self.assertEqual(row["cls"], cls)
+        self.check_row(v["table"]["foot"][0], "All stages", v["channel"] + " only" if v.get("channel")
+                       else "all channels", t, "")
+        return by_stage, by_channel
+
+    def check_row(self, cells, name, detail, g, cls):
+        th = cells[0]
+        self.assertEqual((th["tag"], th["scope"]), ("TH", "row"))
+        if cls == "sub":   # "email", heard as "Purchase, email"
+            self.assertEqual((th["full"], th["small"]), (name + ", " + detail, None))
+        else:
+            self.assertEqual((th["text"], th["small"]), (name, detail))
+        self.assertEqual(len(cells), 5)
+        for c, k, r in zip(cells[1:], ("minted", "opened", "answered", "commented"),
+                           (None, "open_rate", "response_rate", "comment_rate")):
+            self.assertEqual((c["tag"], c["text"]), ("TD", format(g[k], ",")), (name, detail, k))
+            self.assertEqual(c["r"], r and pct(g[r]["value"]), (name, detail, k))
+            self.assertEqual(c["small"], None if not r or g[r]["value"] is None else rate_ci(g[r], ""), (name, detail, k))
+
+    def test_numbers_are_the_apis(self):
+        for w, v in self.each("shop"):
+            with self.subTest(width=w):
+                self.assertTrue(v["shown"])
+                by_stage, by_channel = self.check_numbers(v)
+                self.assertEqual([g["stage"] for g in by_stage["groups"]], STAGES)   # journey order
+                self.assertIn(None, [g["channel"] for g in by_channel["groups"]])
+                self.assertIn("invitations minted %s to %s" % (by_stage["from"], fmt(day_of(by_stage["to"]) - D)), v["scope"])
+                self.assertEqual(v["note"], "")
+                # the page asks for the dashboard's range: the last 30 days, today included
+                self.assertEqual((by_stage["from"], by_stage["to"]),
+                                 (fmt((int(time.time()) // D - 29) * D), fmt((int(time.time()) // D + 1) * D)))
+
+    def test_real_table(self):
+        for w, v in self.each("shop"):
+            with self.subTest(width=w):
+                t = v["table"]
+                self.assertTrue(t["caption"])
+                self.assertEqual([(h["tag"], h["scope"]) for h in t["head"]], [("TH", "col")] * 5)
+                self.assertEqual([h["text"] for h in t["head"]],
+                                 ["Stage", "Minted", "Opened", "Answered", "With a comment"])
+                self.assertIn("95% interval", t["caption"])
+
+    def test_clean_accessible_and_fits(self):
+        for name in ("shop", "plain", "past", "email", "segment"):
+            for w, v in self.each(name):
+                with self.subTest(width=w, visit=name):
+                    self.assertEqual(v["axe"], [], json.dumps(v["axe"], indent=1))
+                    self.assertEqual((v["console"], v["failed"], v["csp"]), ([], [], []))
+                    self.assertEqual(v["errors"], "0", v["banner"])
+                    self.assertLessEqual(v["scrollWidth"], v["viewport"], "the page scrolls sideways")
+                    self.assertEqual(v["wide"], [], "elements past the window's edge")
+
+    def test_hidden_without_invitations(self):
+        for w, v in self.each("plain"):
+            with self.subTest(width=w):
+                self.assertFalse(v["shown"])
+                self.assertEqual(len(v["funnelRequests"]), 3, v["funnelRequests"])   # range, and ever
+        for w, v in self.each("past"):
+            with self.subTest(width=w):
+                self.assertTrue(v["shown"])
+                self.assertEqual(v["note"], "No invitations were minted in these dates.")
+                self.assertEqual([s["count"] for s in v["steps"]], ["0"] * 4)
+                self.assertIsNone(v["table"])
+
+    def test_channel_filter(self):
+        for w, v in self.each("email"):
+            with self.subTest(width=w):
+                v["channel"] = "email"
+                by_stage, by_channel = self.check_numbers(v)
+                self.assertEqual(by_stage["filters"]["channel"], "email")
+                self.assertEqual({g["channel"] for g in by_channel["groups"]}, {"email"})
+                self.assertIn("channel email", v["scope"])
+                # fewer than the whole survey's
+                self.assertLess(by_stage["total"]["minted"], self.runs[w]["visits"]["shop"]["steps"][0]["count"]
+                                and int(self.runs[w]["visits"]["shop"]["steps"][0]["count"].replace(",", "")))
+
+    def test_segment_is_not_a_funnel_filter(self):
+        for w, v in self.each("segment"):
+            with self.subTest(width=w):
+                self.assertIn("does not filter by segment", v["note"])
+                self.check_numbers(v)
+
+    def test_screenshots(self):
+        for path in (SHOT, shot("-phone"), shot("-360"), shot("-card"), shot("-card-phone"), shot("-past")):
+            with self.subTest(path=path):
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
 
 if __name__ == "__main__":
