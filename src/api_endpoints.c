@@ -171,7 +171,7 @@ enum cx_handled cx_api_endpoint_test(struct cx_req *req)
 }
 
 /* A positive decimal id, or -1. */
-static int64_t parse_id(const char *s)
+int64_t cx_api_parse_id(const char *s)
 {
 	char *end;
 	long long v;
@@ -199,12 +199,12 @@ enum cx_handled cx_api_endpoint_deliveries(struct cx_req *req)
 			     "delivered or dead");
 		return reply(req, 0, NULL, &err);
 	}
-	if (limit && ((lim = parse_id(limit)) < 1 || lim > DELIVERIES_LIMIT_MAX)) {
+	if (limit && ((lim = cx_api_parse_id(limit)) < 1 || lim > DELIVERIES_LIMIT_MAX)) {
 		cx_error_set(&err, 422, "invalid_limit", "limit", "limit must be 1-%d",
 			     DELIVERIES_LIMIT_MAX);
 		return reply(req, 0, NULL, &err);
 	}
-	if (after && (before = parse_id(after)) < 0) {
+	if (after && (before = cx_api_parse_id(after)) < 0) {
 		cx_error_set(&err, 422, "invalid_cursor", "after", "after must be the \"next\" of "
 			     "a previous page");
 		return reply(req, 0, NULL, &err);
@@ -215,7 +215,7 @@ enum cx_handled cx_api_endpoint_deliveries(struct cx_req *req)
 
 static int path_delivery(struct cx_req *req, int64_t *id, struct cx_error *err)
 {
-	if ((*id = parse_id(req->params[0])) > 0)
+	if ((*id = cx_api_parse_id(req->params[0])) > 0)
 		return 0;
 	return cx_error_set(err, 404, "not_found", NULL, "no delivery '%.30s'", req->params[0]);
 }

@@ -1,7 +1,6 @@
 /* api_mail.c - GET /v1/mail and POST /v1/mail/{id}/retry: the invitation mail cxd sends
  * (include/cx/mail.h), for an admin: what is waiting, what was sent, what died and why,
  * and sending a dead one again once its cause is fixed. */
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +11,6 @@
 
 #define MAIL_LIMIT_DEFAULT 50
 #define MAIL_LIMIT_MAX 500
-
-static int64_t parse_id(const char *s)
-{
-	char *end;
-	long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	return errno || *end || v <= 0 ? -1 : v;
-}
 
 static enum cx_handled fail(struct cx_req *req, const struct cx_error *err)
 {
@@ -51,12 +38,12 @@ enum cx_handled cx_api_mail_list(struct cx_req *req)
 		cx_error_set(&err, 422, "invalid_survey", "survey", "survey must be a survey id");
 		return fail(req, &err);
 	}
-	if (limit && ((lim = parse_id(limit)) < 1 || lim > MAIL_LIMIT_MAX)) {
+	if (limit && ((lim = cx_api_parse_id(limit)) < 1 || lim > MAIL_LIMIT_MAX)) {
 		cx_error_set(&err, 422, "invalid_limit", "limit", "limit must be 1-%d",
 			     MAIL_LIMIT_MAX);
 		return fail(req, &err);
 	}
-	if (after && (before = parse_id(after)) < 0) {
+	if (after && (before = cx_api_parse_id(after)) < 0) {
 		cx_error_set(&err, 422, "invalid_cursor", "after", "after must be the \"next\" of "
 			     "a previous page");
 		return fail(req, &err);
@@ -70,7 +57,7 @@ enum cx_handled cx_api_mail_list(struct cx_req *req)
 enum cx_handled cx_api_mail_retry(struct cx_req *req)
 {
 	struct cx_error err;
-	int64_t id = parse_id(req->params[0]);
+	int64_t id = cx_api_parse_id(req->params[0]);
 
 	if (id < 0) {
 		cx_error_set(&err, 404, "not_found", NULL, "no mail '%.30s'", req->params[0]);

@@ -36,27 +36,7 @@ static void bind_score(sqlite3_stmt *q, int i, int v)
 static int ensure_row(struct cx_store *st, sqlite3 *db, const struct cx_link_claims *c,
 		      struct cx_error *err)
 {
-	static const char sql[] =
-		"INSERT INTO invitations (nonce, survey, stage, touchpoint, channel, segment, "
-		"customer, minted_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-		"ON CONFLICT(nonce) DO NOTHING";
-	sqlite3_stmt *q;
-	int rc, owned;
-
-	if (!(q = cx_store_stmt(st, db, sql, &owned)))
-		return cx_store_db_fail(st, db, err, "invitation");
-	sqlite3_bind_text(q, 1, c->nonce, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, c->survey, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, c->stage, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, c->touchpoint, -1, SQLITE_STATIC);
-	bind_opt(q, 5, c->channel);
-	bind_opt(q, 6, c->segment);
-	sqlite3_bind_text(q, 7, c->customer, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, c->issued_at);
-	sqlite3_bind_int64(q, 9, c->expires_at);
-	rc = sqlite3_step(q);
-	cx_store_stmt_done(q, owned);
-	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "invitation");
+	return cx_invitestore_insert(st, db, c, 1, err);
 }
 
 /* The link's first answer: 1 with *answered_at and *response_id, 0 if not answered yet. */

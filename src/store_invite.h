@@ -41,6 +41,12 @@ int cx_invitestore_fatigue(struct cx_store *st, sqlite3 *db, const struct cx_sur
 			   const char *customer, int64_t now, int at_answer,
 			   int64_t exclude_response, struct cx_fatigue_verdict *v,
 			   const char **scope, struct cx_error *err);
+/* Write the invitations row of claims c on db inside its transaction (nonce, survey,
+ * stage, touchpoint, channel, segment, customer, minted_at = issued_at, expires_at): the
+ * mint's new row, or with keep_existing the row an answer needs when it is missing (an
+ * existing row is left as it is). 0, or -1 with a 503 (src/store_invites.c). */
+int cx_invitestore_insert(struct cx_store *st, sqlite3 *db, const struct cx_link_claims *c,
+			  int keep_existing, struct cx_error *err);
 /* Erasure, on the writer's connection inside its transaction: every invitation of
  * customer (src/store_invites.c), every queued or sent mail to them (src/store_mail.c). */
 int cx_invitestore_erase_customer(struct cx_store *st, const char *customer,

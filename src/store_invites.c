@@ -509,16 +509,41 @@ int cx_invitestore_fatigue(struct cx_store *st, sqlite3 *db, const struct cx_sur
 
 /* --- minting --- */
 
-static const char SQL_INSERT[] =
-	"INSERT INTO invitations(nonce, survey, stage, touchpoint, channel, segment, customer, "
-	"minted_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-
 static void bind_opt(sqlite3_stmt *q, int i, const char *s)
 {
 	if (s && *s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(q, i);
+}
+
+int cx_invitestore_insert(struct cx_store *st, sqlite3 *db, const struct cx_link_claims *c,
+			  int keep_existing, struct cx_error *err)
+{
+	static const char sql_new[] =
+		"INSERT INTO invitations(nonce, survey, stage, touchpoint, channel, segment, "
+		"customer, minted_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+	static const char sql_keep[] =
+		"INSERT INTO invitations(nonce, survey, stage, touchpoint, channel, segment, "
+		"customer, minted_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+		"ON CONFLICT(nonce) DO NOTHING";
+	sqlite3_stmt *q;
+	int rc, owned;
+
+	if (!(q = cx_store_stmt(st, db, keep_existing ? sql_keep : sql_new, &owned)))
+		return cx_store_db_fail(st, db, err, "recording an invitation");
+	sqlite3_bind_text(q, 1, c->nonce, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, c->survey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, c->stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, c->touchpoint, -1, SQLITE_STATIC);
+	bind_opt(q, 5, c->channel);
+	bind_opt(q, 6, c->segment);
+	sqlite3_bind_text(q, 7, c->customer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, c->issued_at);
+	sqlite3_bind_int64(q, 9, c->expires_at);
+	rc = sqlite3_step(q);
+	cx_store_stmt_done(q, owned);
+	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "recording an invitation");
 }
 
 static json_t *opt_str(const char *s)
@@ -577,9 +602,8 @@ static int mint_one(struct cx_store *st, sqlite3 *db, const struct cx_survey *s,
 	struct cx_link_claims *c = &inv->claims;
 	struct cx_fatigue_verdict v;
 	const char *scope;
-	sqlite3_stmt *q;
 	char *token;
-	int owned, rc;
+	int rc;
 
 	inv->minted = 0;
 	inv->url = NULL;
@@ -597,21 +621,8 @@ static int mint_one(struct cx_store *st, sqlite3 *db, const struct cx_survey *s,
 	if (cx_link_nonce(c->nonce))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "no randomness");
 	c->issued_at = now;
-	if (!(q = cx_store_stmt(st, db, SQL_INSERT, &owned)))
-		return cx_store_db_fail(st, db, err, "recording an invitation");
-	sqlite3_bind_text(q, 1, c->nonce, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, c->survey, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, c->stage, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, c->touchpoint, -1, SQLITE_STATIC);
-	bind_opt(q, 5, c->channel);
-	bind_opt(q, 6, c->segment);
-	sqlite3_bind_text(q, 7, c->customer, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, c->issued_at);
-	sqlite3_bind_int64(q, 9, c->expires_at);
-	rc = sqlite3_step(q);
-	cx_store_stmt_done(q, owned);
-	if (rc != SQLITE_DONE)
-		return cx_store_db_fail(st, db, err, "recording an invitation");
+	if (cx_invitestore_insert(st, db, c, 0, err))
+		return -1;
 	if (!(token = cx_link_sign(c, kid, secret)) ||
 	    !(inv->url = malloc(strlen(base) + strlen(token) + 4))) {
 		free(token);

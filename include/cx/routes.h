@@ -124,6 +124,10 @@ int cx_api_label_param(struct cx_req *req, const char *name, const char **out,
  * it after); -1 with a 404 `unknown_survey` reply set when there is none. */
 int cx_api_path_survey(struct cx_req *req, struct cx_survey *out);
 
+/* Shared by handlers: a row id from a path segment or a paging cursor (decimal digits,
+ * 1 .. INT64_MAX), or -1 when it is not one (src/api_endpoints.c). */
+int64_t cx_api_parse_id(const char *s);
+
 /* Shared by handlers (scores, funnel): the query's `tz`, a UTC offset such as +03:00,
  * -05:30 or Z in quarter hours of at most 14 hours, into *minutes (0 when tz is NULL);
  * -1 when it is not one (src/api_scores.c). */
