@@ -29,10 +29,7 @@ class AskHostileTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.srv.stop()
-        err = cls.srv.stderr()
-        if code != 0 or "Sanitizer" in err or "runtime error" in err or "stopped cleanly" not in err:
-            raise AssertionError("cxd did not stop cleanly:\n" + err[-4000:])
+        cls.srv.assert_clean_exit(unittest.TestCase())
 
     # --- helpers ---
     def mint(self, survey="open", **kw):
