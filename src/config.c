@@ -44,6 +44,9 @@ const char cx_config_help[] =
 	"                             (CXD_TIMEOUT, default 15)\n"
 	"      --queue-limit N        responses waiting for the disk before 503, 1-1000000\n"
 	"                             (CXD_QUEUE_LIMIT, default 20000)\n"
+	"      --read-cache BYTES     memory for answers to repeated score, journey and funnel\n"
+	"                             reads, kept until the next commit; 0 = off; suffixes k, m\n"
+	"                             (CXD_READ_CACHE, default 16m, at most 1g)\n"
 	"      --no-access-log        no per-request line on stderr (CXD_ACCESS_LOG=0)\n"
 	"      --demo                 add the demo data first if it is not there yet\n"
 	"      --rate-ip R[/B]        requests per second (and burst) per client address,\n"
@@ -105,6 +108,7 @@ void cx_config_defaults(struct cx_config *cfg)
 	cfg->port = 8080;
 	snprintf(cfg->db_path, sizeof(cfg->db_path), "%s", CX_DEFAULT_DB);
 	cfg->threads = 2;
+	cfg->read_cache = 16u << 20;
 	cfg->body_limit = 64 * 1024;
 	cfg->batch_limit = 16 * 1024 * 1024;
 	cfg->max_connections = 1024;
@@ -247,7 +251,7 @@ enum opt_id {
 	OPT_ALERT_INTERVAL, OPT_ALERT_WINDOW, OPT_ALERT_COOLDOWN, OPT_ALERT_MIN_N,
 	OPT_WH_HTTP, OPT_WH_PRIVATE, OPT_WH_TIMEOUT, OPT_WH_CONC, OPT_WH_SCHEDULE, OPT_WH_RETENTION,
 	OPT_PUBLIC_URL, OPT_LINK_TTL, OPT_EDIT_WINDOW, OPT_SMTP_URL, OPT_SMTP_FROM, OPT_SMTP_USER,
-	OPT_SMTP_PASSWORD, OPT_SMTP_INSECURE, OPT_MAIL_SCHEDULE,
+	OPT_SMTP_PASSWORD, OPT_SMTP_INSECURE, OPT_MAIL_SCHEDULE, OPT_READ_CACHE,
 };
 
 /* Apply one setting by option id; `name` is how the user spelled it (for messages). */
@@ -296,6 +300,10 @@ static int apply(struct cx_config *cfg, int id, const char *val, const char *nam
 		break;
 	case OPT_NO_ACCESS_LOG:
 		cfg->access_log = 0;
+		break;
+	case OPT_READ_CACHE:
+		bad = parse_uint(val, 0, 1ull << 30, 1, &v);
+		cfg->read_cache = (size_t)v;
 		break;
 	case OPT_RATE_IP:
 		bad = parse_rate(val, &cfg->rate_ip, &cfg->burst_ip);
@@ -430,6 +438,7 @@ static const struct {
 	{ "CXD_TRUSTED_PROXIES", OPT_PROXIES }, { "CXD_CORS_ORIGINS", OPT_CORS },
 	{ "CXD_MAX_CONNECTIONS", OPT_CONNS }, { "CXD_PER_IP_CONNECTIONS", OPT_PER_IP },
 	{ "CXD_TIMEOUT", OPT_TIMEOUT },     { "CXD_QUEUE_LIMIT", OPT_QUEUE },
+	{ "CXD_READ_CACHE", OPT_READ_CACHE },
 	{ "CXD_ALERT_INTERVAL", OPT_ALERT_INTERVAL }, { "CXD_ALERT_WINDOW", OPT_ALERT_WINDOW },
 	{ "CXD_ALERT_COOLDOWN", OPT_ALERT_COOLDOWN }, { "CXD_ALERT_MIN_N", OPT_ALERT_MIN_N },
 	{ "CXD_WEBHOOK_TIMEOUT", OPT_WH_TIMEOUT }, { "CXD_WEBHOOK_CONCURRENCY", OPT_WH_CONC },
@@ -469,6 +478,7 @@ enum cx_config_result cx_config_parse(struct cx_config *cfg, int argc, char **ar
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "queue-limit", required_argument, NULL, OPT_QUEUE },
 		{ "no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG },
+		{ "read-cache", required_argument, NULL, OPT_READ_CACHE },
 		{ "demo", no_argument, NULL, OPT_DEMO },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "rate-ip", required_argument, NULL, OPT_RATE_IP },

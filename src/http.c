@@ -247,6 +247,18 @@ void cx_reply_bytes(struct cx_req *req, unsigned status, const char *content_typ
 	r->len = r->body ? len : 0;
 }
 
+void cx_reply_bytes_take(struct cx_req *req, unsigned status, const char *content_type,
+			 char *body, size_t len)
+{
+	struct cx_reply *r = &req->reply;
+
+	reply_reset(r);
+	r->status = status;
+	r->content_type = content_type;
+	r->body = body;
+	r->len = len;
+}
+
 void cx_reply_redirect(struct cx_req *req, const char *location)
 {
 	struct cx_reply *r = &req->reply;

@@ -11,6 +11,7 @@
 
 #include "cx/alerts.h"
 #include "cx/app.h"
+#include "cx/cache.h"
 #include "cx/cli.h"
 #include "cx/cxtime.h"
 #include "cx/deliver.h"
@@ -268,6 +269,7 @@ int main(int argc, char **argv)
 	}
 	app.per_ip = cx_ratelimit_new(app.cfg.rate_ip, app.cfg.burst_ip, 100000);
 	app.per_key = cx_ratelimit_new(app.cfg.rate_key, app.cfg.burst_key, 100000);
+	app.cache = cx_cache_new(app.cfg.read_cache);
 	if (cx_http_start(&http, &app, &app.cfg, &port, &err)) {
 		fprintf(stderr, "cxd: %s\n", err.message);
 		cx_mail_stop(mail);
@@ -276,6 +278,7 @@ int main(int argc, char **argv)
 		cx_store_close(app.store);
 		cx_ratelimit_free(app.per_ip);
 		cx_ratelimit_free(app.per_key);
+		cx_cache_free(app.cache);
 		return 1;
 	}
 	/* the port bound (when --listen asked for 0): cx_public_base's links name it. Before
@@ -302,6 +305,7 @@ int main(int argc, char **argv)
 	cx_store_close(app.store);
 	cx_ratelimit_free(app.per_ip);
 	cx_ratelimit_free(app.per_key);
+	cx_cache_free(app.cache);
 	cx_log_info("stopped cleanly");
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cx/app.h"
+#include "cx/cache.h"
 #include "cx/cxtime.h"
 #include "cx/deliver.h"
 #include "cx/mail.h"
@@ -247,6 +248,17 @@ char *cx_metrics_render(struct cx_app *app)
 				 "# HELP cxd_mail_dead Invitation mail given up on (kept 30 days).\n"
 				 "# TYPE cxd_mail_dead gauge\ncxd_mail_dead %lld\n",
 			     (long long)pending, (long long)dead);
+	}
+	{
+		struct cx_cache_stats cs;
+
+		cx_cache_stats(app->cache, &cs);
+		emit(&o, "# HELP cxd_read_cache_total Cached reads (scores, journey, funnel) answered "
+			 "from the cache (hit) or by a query (miss).\n# TYPE cxd_read_cache_total counter\n"
+			 "cxd_read_cache_total{result=\"hit\"} %llu\ncxd_read_cache_total{result=\"miss\"} "
+			 "%llu\n# HELP cxd_read_cache_bytes Memory the read cache holds (of "
+			 "--read-cache).\n# TYPE cxd_read_cache_bytes gauge\ncxd_read_cache_bytes %zu\n",
+		     (unsigned long long)cs.hits, (unsigned long long)cs.misses, cs.bytes);
 	}
 	emit(&o, "# HELP cxd_uptime_seconds Seconds since start.\n# TYPE cxd_uptime_seconds gauge\n"
 		 "cxd_uptime_seconds %lld\n", (long long)(cx_time_now() - app->started_at));

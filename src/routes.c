@@ -9,6 +9,7 @@
 #include "cx/cxtime.h"
 #include "cx/form_page.h"
 #include "cx/policy.h"
+#include "cx/read_cache.h"
 #include "cx/routes.h"
 
 #define JSON (1u << CX_BODY_JSON)
@@ -22,72 +23,74 @@
 #define AGENT CX_ROLE_AGENT   /* agent (and admin) keys */
 #define FORM_ CX_ROLE_FORM    /* an ingest key, or none for a public survey */
 #define ANYKEY CX_ROLE_ANY_KEY /* any valid key, whatever its role */
+#define CACHED 1              /* answers kept in the read cache until the next commit */
 
 static const struct cx_route routes[] = {
-	/* method      pattern                    role    handler                bodies, batch, line */
-	{ CX_GET,    "/",                         PUBLIC, cx_api_dashboard,       0, 0, NULL },
-	{ CX_GET,    "/dashboard",                PUBLIC, cx_api_dashboard,       0, 0, NULL },
-	{ CX_GET,    "/favicon.ico",              PUBLIC, cx_api_dashboard,       0, 0, NULL },
-	{ CX_GET,    "/healthz",                  PUBLIC, cx_api_health,          0, 0, NULL },
-	{ CX_GET,    "/metrics",                  READ,   cx_api_metrics,         0, 0, NULL },
-	{ CX_GET,    "/v1/surveys",               READ,   cx_api_survey_list,     0, 0, NULL },
-	{ CX_POST,   "/v1/surveys",               ADMIN,  cx_api_survey_create,   JSON, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}",            READ,   cx_api_survey_get,      0, 0, NULL },
-	{ CX_PUT,    "/v1/surveys/{}",            ADMIN,  cx_api_survey_put,      JSON, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/scores",     READ,   cx_api_scores,          0, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/journey",    READ,   cx_api_journey,         0, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/comments",   READ,   cx_api_comments,        0, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/responses",  READ,   cx_api_export,          0, 0, NULL },
+	/* method      pattern                    role    handler                bodies, batch, line,
+	 * cached */
+	{ CX_GET,    "/",                         PUBLIC, cx_api_dashboard,       0, 0, NULL, 0 },
+	{ CX_GET,    "/dashboard",                PUBLIC, cx_api_dashboard,       0, 0, NULL, 0 },
+	{ CX_GET,    "/favicon.ico",              PUBLIC, cx_api_dashboard,       0, 0, NULL, 0 },
+	{ CX_GET,    "/healthz",                  PUBLIC, cx_api_health,          0, 0, NULL, 0 },
+	{ CX_GET,    "/metrics",                  READ,   cx_api_metrics,         0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/surveys",               READ,   cx_api_survey_list,     0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/surveys",               ADMIN,  cx_api_survey_create,   JSON, 0, NULL, 0 },
+	{ CX_GET,    "/v1/surveys/{}",            READ,   cx_api_survey_get,      0, 0, NULL, 0 },
+	{ CX_PUT,    "/v1/surveys/{}",            ADMIN,  cx_api_survey_put,      JSON, 0, NULL, 0 },
+	{ CX_GET,    "/v1/surveys/{}/scores",     READ,   cx_api_scores,          0, 0, NULL, CACHED },
+	{ CX_GET,    "/v1/surveys/{}/journey",    READ,   cx_api_journey,         0, 0, NULL, CACHED },
+	{ CX_GET,    "/v1/surveys/{}/comments",   READ,   cx_api_comments,        0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/surveys/{}/responses",  READ,   cx_api_export,          0, 0, NULL, 0 },
 	{ CX_POST,   "/v1/surveys/{}/responses",  FORM_,  cx_api_response_create, JSON | FORM | NDJSON,
-	  1, cx_api_response_line },
+	  1, cx_api_response_line, 0 },
 	{ CX_POST,   "/v1/responses",             FORM_,  cx_api_response_create, JSON | FORM | NDJSON,
-	  1, cx_api_response_line },
-	{ CX_DELETE, "/v1/responses/{}/comment",  ADMIN,  cx_api_redact_comment,  0, 0, NULL },
-	{ CX_DELETE, "/v1/customers/{}",          ADMIN,  cx_api_erase_customer,  0, 0, NULL },
-	{ CX_POST,   "/v1/keys",                  ADMIN,  cx_api_key_create,      JSON, 0, NULL },
-	{ CX_GET,    "/v1/keys",                  ADMIN,  cx_api_key_list,        0, 0, NULL },
-	{ CX_DELETE, "/v1/keys/{}",               ADMIN,  cx_api_key_delete,      0, 0, NULL },
-	{ CX_GET,    "/v1/keys/self",             ANYKEY, cx_api_key_self,        0, 0, NULL },
-	{ CX_GET,    "/v1/alerts",                ADMIN,  cx_api_alerts_list,     0, 0, NULL },
-	{ CX_POST,   "/v1/alerts/run",            ADMIN,  cx_api_alerts_run,      0, 0, NULL },
-	{ CX_GET,    "/v1/cases",                 READ,   cx_api_case_list,       0, 0, NULL },
-	{ CX_GET,    "/v1/cases/{}",              READ,   cx_api_case_get,        0, 0, NULL },
-	{ CX_PATCH,  "/v1/cases/{}",              AGENT,  cx_api_case_patch,      JSON, 0, NULL },
-	{ CX_POST,   "/v1/cases/{}/notes",        AGENT,  cx_api_case_note,       JSON, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/rules",      READ,   cx_api_rule_list,       0, 0, NULL },
-	{ CX_POST,   "/v1/surveys/{}/rules",      ADMIN,  cx_api_rule_create,     JSON, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/rules/{}",   READ,   cx_api_rule_get,        0, 0, NULL },
-	{ CX_PUT,    "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_put,        JSON, 0, NULL },
-	{ CX_DELETE, "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_delete,     0, 0, NULL },
-	{ CX_POST,   "/v1/endpoints",             ADMIN,  cx_api_endpoint_create, JSON, 0, NULL },
-	{ CX_GET,    "/v1/endpoints",             ADMIN,  cx_api_endpoint_list,   0, 0, NULL },
-	{ CX_GET,    "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_get,    0, 0, NULL },
-	{ CX_PUT,    "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_put,    JSON, 0, NULL },
-	{ CX_DELETE, "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_delete, 0, 0, NULL },
-	{ CX_POST,   "/v1/endpoints/{}/pause",    ADMIN,  cx_api_endpoint_pause,  0, 0, NULL },
-	{ CX_POST,   "/v1/endpoints/{}/resume",   ADMIN,  cx_api_endpoint_resume, 0, 0, NULL },
-	{ CX_POST,   "/v1/endpoints/{}/rotate",   ADMIN,  cx_api_endpoint_rotate, JSON | 1u, 0, NULL },
-	{ CX_POST,   "/v1/endpoints/{}/retry",    ADMIN,  cx_api_endpoint_retry,  0, 0, NULL },
-	{ CX_POST,   "/v1/endpoints/{}/test",     ADMIN,  cx_api_endpoint_test,   0, 0, NULL },
-	{ CX_GET,    "/v1/endpoints/{}/deliveries", ADMIN, cx_api_endpoint_deliveries, 0, 0, NULL },
-	{ CX_GET,    "/v1/deliveries/{}",         ADMIN,  cx_api_delivery_get,    0, 0, NULL },
-	{ CX_POST,   "/v1/deliveries/{}/retry",   ADMIN,  cx_api_delivery_retry,  0, 0, NULL },
+	  1, cx_api_response_line, 0 },
+	{ CX_DELETE, "/v1/responses/{}/comment",  ADMIN,  cx_api_redact_comment,  0, 0, NULL, 0 },
+	{ CX_DELETE, "/v1/customers/{}",          ADMIN,  cx_api_erase_customer,  0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/keys",                  ADMIN,  cx_api_key_create,      JSON, 0, NULL, 0 },
+	{ CX_GET,    "/v1/keys",                  ADMIN,  cx_api_key_list,        0, 0, NULL, 0 },
+	{ CX_DELETE, "/v1/keys/{}",               ADMIN,  cx_api_key_delete,      0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/keys/self",             ANYKEY, cx_api_key_self,        0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/alerts",                ADMIN,  cx_api_alerts_list,     0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/alerts/run",            ADMIN,  cx_api_alerts_run,      0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/cases",                 READ,   cx_api_case_list,       0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/cases/{}",              READ,   cx_api_case_get,        0, 0, NULL, 0 },
+	{ CX_PATCH,  "/v1/cases/{}",              AGENT,  cx_api_case_patch,      JSON, 0, NULL, 0 },
+	{ CX_POST,   "/v1/cases/{}/notes",        AGENT,  cx_api_case_note,       JSON, 0, NULL, 0 },
+	{ CX_GET,    "/v1/surveys/{}/rules",      READ,   cx_api_rule_list,       0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/surveys/{}/rules",      ADMIN,  cx_api_rule_create,     JSON, 0, NULL, 0 },
+	{ CX_GET,    "/v1/surveys/{}/rules/{}",   READ,   cx_api_rule_get,        0, 0, NULL, 0 },
+	{ CX_PUT,    "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_put,        JSON, 0, NULL, 0 },
+	{ CX_DELETE, "/v1/surveys/{}/rules/{}",   ADMIN,  cx_api_rule_delete,     0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/endpoints",             ADMIN,  cx_api_endpoint_create, JSON, 0, NULL, 0 },
+	{ CX_GET,    "/v1/endpoints",             ADMIN,  cx_api_endpoint_list,   0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_get,    0, 0, NULL, 0 },
+	{ CX_PUT,    "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_put,    JSON, 0, NULL, 0 },
+	{ CX_DELETE, "/v1/endpoints/{}",          ADMIN,  cx_api_endpoint_delete, 0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/endpoints/{}/pause",    ADMIN,  cx_api_endpoint_pause,  0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/endpoints/{}/resume",   ADMIN,  cx_api_endpoint_resume, 0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/endpoints/{}/rotate",   ADMIN,  cx_api_endpoint_rotate, JSON | 1u, 0, NULL, 0 },
+	{ CX_POST,   "/v1/endpoints/{}/retry",    ADMIN,  cx_api_endpoint_retry,  0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/endpoints/{}/test",     ADMIN,  cx_api_endpoint_test,   0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/endpoints/{}/deliveries", ADMIN, cx_api_endpoint_deliveries, 0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/deliveries/{}",         ADMIN,  cx_api_delivery_get,    0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/deliveries/{}/retry",   ADMIN,  cx_api_delivery_retry,  0, 0, NULL, 0 },
 	/* asking customers: invitations and links, the hosted page, QR codes, the widget */
-	{ CX_POST,   "/v1/surveys/{}/invitations", INGEST, cx_api_invitations_create, JSON, 1, NULL },
-	{ CX_GET,    "/v1/surveys/{}/funnel",     READ,   cx_api_funnel,          0, 0, NULL },
-	{ CX_GET,    "/v1/surveys/{}/qr",         ADMIN,  cx_api_qr,              0, 0, NULL },
-	{ CX_GET,    "/v1/link-keys",             ADMIN,  cx_api_link_keys_list,  0, 0, NULL },
-	{ CX_POST,   "/v1/link-keys",             ADMIN,  cx_api_link_keys_rotate, 0, 0, NULL },
-	{ CX_DELETE, "/v1/link-keys/{}",          ADMIN,  cx_api_link_keys_delete, 0, 0, NULL },
-	{ CX_GET,    "/v1/settings/fatigue",      ADMIN,  cx_api_fatigue_get,     0, 0, NULL },
-	{ CX_PUT,    "/v1/settings/fatigue",      ADMIN,  cx_api_fatigue_put,     JSON, 0, NULL },
-	{ CX_GET,    "/i/{}",                     PUBLIC, cx_api_page_link_get,   0, 0, NULL },
-	{ CX_POST,   "/i/{}",                     PUBLIC, cx_api_page_link_post,  FORM, 0, NULL },
-	{ CX_GET,    "/s/{}",                     PUBLIC, cx_api_page_survey_get, 0, 0, NULL },
-	{ CX_POST,   "/s/{}",                     PUBLIC, cx_api_page_survey_post, FORM, 0, NULL },
-	{ CX_GET,    "/widget.js",                PUBLIC, cx_api_widget,          0, 0, NULL },
-	{ CX_GET,    "/v1/mail",                  ADMIN,  cx_api_mail_list,       0, 0, NULL },
-	{ CX_POST,   "/v1/mail/{}/retry",         ADMIN,  cx_api_mail_retry,      0, 0, NULL },
+	{ CX_POST,   "/v1/surveys/{}/invitations", INGEST, cx_api_invitations_create, JSON, 1, NULL, 0 },
+	{ CX_GET,    "/v1/surveys/{}/funnel",     READ,   cx_api_funnel,          0, 0, NULL, CACHED },
+	{ CX_GET,    "/v1/surveys/{}/qr",         ADMIN,  cx_api_qr,              0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/link-keys",             ADMIN,  cx_api_link_keys_list,  0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/link-keys",             ADMIN,  cx_api_link_keys_rotate, 0, 0, NULL, 0 },
+	{ CX_DELETE, "/v1/link-keys/{}",          ADMIN,  cx_api_link_keys_delete, 0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/settings/fatigue",      ADMIN,  cx_api_fatigue_get,     0, 0, NULL, 0 },
+	{ CX_PUT,    "/v1/settings/fatigue",      ADMIN,  cx_api_fatigue_put,     JSON, 0, NULL, 0 },
+	{ CX_GET,    "/i/{}",                     PUBLIC, cx_api_page_link_get,   0, 0, NULL, 0 },
+	{ CX_POST,   "/i/{}",                     PUBLIC, cx_api_page_link_post,  FORM, 0, NULL, 0 },
+	{ CX_GET,    "/s/{}",                     PUBLIC, cx_api_page_survey_get, 0, 0, NULL, 0 },
+	{ CX_POST,   "/s/{}",                     PUBLIC, cx_api_page_survey_post, FORM, 0, NULL, 0 },
+	{ CX_GET,    "/widget.js",                PUBLIC, cx_api_widget,          0, 0, NULL, 0 },
+	{ CX_GET,    "/v1/mail",                  ADMIN,  cx_api_mail_list,       0, 0, NULL, 0 },
+	{ CX_POST,   "/v1/mail/{}/retry",         ADMIN,  cx_api_mail_retry,      0, 0, NULL, 0 },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -337,7 +340,17 @@ void cx_routes_line(struct cx_req *req, const char *line, size_t len, size_t lin
 
 enum cx_handled cx_routes_dispatch(struct cx_req *req)
 {
-	return req->route->handler(req);
+	struct cx_read_cache_ask ask;
+	enum cx_handled h;
+
+	if (!req->route->cached)
+		return req->route->handler(req);
+	if (cx_read_cache_serve(req, &ask))
+		return CX_DONE;
+	h = req->route->handler(req);
+	if (h == CX_DONE)
+		cx_read_cache_keep(req, &ask);
+	return h;
 }
 
 int cx_routes_count(void)

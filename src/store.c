@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ struct reader {
 struct cx_store {
 	char *path;
 	int schema_version;
+	_Atomic uint64_t data_version;   /* moved on by every commit (on_commit) */
 
 	/* writer thread */
 	sqlite3 *wdb;
@@ -144,6 +146,26 @@ static int exec(sqlite3 *db, const char *sql)
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* Every connection that writes reports its commits here (sqlite3_wal_hook: called after
+ * the commit, with the write lock released, before the COMMIT's sqlite3_step returns): the
+ * data version moves on, so a reader that reads the version before its query never keeps
+ * an answer under a version newer than its data. The hook replaces SQLite's automatic
+ * checkpoint, which it does as SQLite would (at 1000 frames, SQLite's default). */
+static int on_commit(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	struct cx_store *st = ctx;
+
+	atomic_fetch_add(&st->data_version, 1);
+	if (frames >= 1000)
+		sqlite3_wal_checkpoint(db, name);
+	return SQLITE_OK;
+}
+
+uint64_t cx_store_data_version(struct cx_store *st)
+{
+	return atomic_load(&st->data_version);
+}
+
 static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 {
 	sqlite3 *db = NULL;
@@ -161,6 +183,8 @@ static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	if (!readonly)
+		sqlite3_wal_hook(db, on_commit, st);
 	/* secure_delete: deleted and overwritten content (erasure, redaction) is zeroed in its
 	 * pages, freelist and overflow pages included; set here, not left to how SQLite was
 	 * built (Debian's default is ON, upstream's is OFF) */

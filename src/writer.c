@@ -1,6 +1,7 @@
 /* writer.c - group commit; see include/cx/writer.h */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cx/cxtime.h"
 #include "cx/log.h"
@@ -17,8 +18,12 @@ struct cx_writer {
 	size_t depth;          /* responses queued */
 	size_t limit;
 	int stopping;
-	int64_t next_purge;    /* writer thread only */
+	int busy;              /* a thread (the writer or a leader) is writing */
+	int64_t next_purge;    /* whoever is busy */
 };
+
+static void commit_batch(struct cx_store *st, struct cx_write_job *batch);
+static void maybe_purge(struct cx_writer *w);
 
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
 {
@@ -39,13 +44,29 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		return -1;
 	}
 	job->next = NULL;
+	if (!w->busy && !w->head && !job->background) {
+		/* Leader: nobody is writing and nothing waits, so this thread commits its own
+		 * job at once (done() runs here, before we return) instead of handing it to the
+		 * writer thread and back. Whatever arrives meanwhile queues for the writer. */
+		w->busy = 1;
+		pthread_mutex_unlock(&w->mu);
+		commit_batch(w->store, job);
+		maybe_purge(w);
+		pthread_mutex_lock(&w->mu);
+		w->busy = 0;
+		if (w->head || w->stopping)
+			pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
 	if (w->tail)
 		w->tail->next = job;
 	else
 		w->head = job;
 	w->tail = job;
 	w->depth += job->n;
-	pthread_cond_signal(&w->cv);
+	if (!w->busy)
+		pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
 }
@@ -171,6 +192,33 @@ static void commit_batch(struct cx_store *st, struct cx_write_job *batch)
 	}
 }
 
+/* Purge idempotency keys past their retention, at most hourly; the caller is busy. */
+static void maybe_purge(struct cx_writer *w)
+{
+	int n;
+
+	if (cx_time_now() < w->next_purge)
+		return;
+	n = cx_store_purge_idempotency(w->store, cx_time_now() - CX_IDEM_RETENTION_S);
+	if (n > 0)
+		cx_log_info("purged %d idempotency keys older than %d days", n,
+			    CX_IDEM_RETENTION_S / 86400);
+	w->next_purge = cx_time_now() + 3600;
+}
+
+/* Wait for a signal, and at most until `until` (seconds since the epoch) when it is set. */
+static void wait_until(struct cx_writer *w, int64_t until)
+{
+	struct timespec ts = { .tv_sec = (time_t)until };
+
+	if (until > 0)
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	else
+		pthread_cond_wait(&w->cv, &w->mu);
+}
+
+/* The writer thread commits, as one group, everything that queued while a leader (or the
+ * writer itself) was busy; and purges old idempotency keys when nobody else is writing. */
 static void *writer_main(void *arg)
 {
 	struct cx_writer *w = arg;
@@ -179,26 +227,24 @@ static void *writer_main(void *arg)
 		struct cx_write_job *batch;
 
 		pthread_mutex_lock(&w->mu);
-		while (!w->head && !w->stopping)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (!w->head) {   /* stopping and drained */
+		/* a busy leader signals when it is done and something queued behind it */
+		while (w->busy || (!w->head && !w->stopping && cx_time_now() < w->next_purge))
+			wait_until(w, w->busy ? 0 : w->next_purge);
+		if (!w->head && w->stopping) {   /* stopping and drained */
 			pthread_mutex_unlock(&w->mu);
 			return NULL;
 		}
-		batch = w->head;
+		batch = w->head;   /* NULL: only the purge was due */
 		w->head = w->tail = NULL;
 		w->depth = 0;
+		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
-		commit_batch(w->store, batch);
-		if (cx_time_now() >= w->next_purge) {
-			int n = cx_store_purge_idempotency(w->store,
-							   cx_time_now() - CX_IDEM_RETENTION_S);
-
-			if (n > 0)
-				cx_log_info("purged %d idempotency keys older than %d days", n,
-					    CX_IDEM_RETENTION_S / 86400);
-			w->next_purge = cx_time_now() + 3600;
-		}
+		if (batch)
+			commit_batch(w->store, batch);
+		maybe_purge(w);
+		pthread_mutex_lock(&w->mu);
+		w->busy = 0;
+		pthread_mutex_unlock(&w->mu);
 	}
 }
 

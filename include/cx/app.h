@@ -11,6 +11,7 @@ struct cx_app {
 	struct cx_config cfg;
 	struct cx_store *store;
 	struct cx_writer *writer;
+	struct cx_cache *cache;   /* answers to repeated reads, or NULL (cache.h) */
 	struct cx_ratelimit *per_ip, *per_key;
 	int64_t started_at;
 };

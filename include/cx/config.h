@@ -16,6 +16,7 @@ struct cx_config {
 	uint16_t port;          /* 0 = pick a free port (printed on start) */
 	char db_path[1024];
 	unsigned threads;       /* HTTP worker threads */
+	size_t read_cache;      /* bytes for the read cache (cache.h), 0 = none */
 	size_t body_limit;      /* bytes per request body (one response, a survey, a form) */
 	size_t batch_limit;     /* bytes per batch body (JSON array or NDJSON) */
 	unsigned max_connections;

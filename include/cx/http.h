@@ -125,6 +125,9 @@ void cx_reply_html(struct cx_req *req, unsigned status, const char *html);
 /* A copy of len bytes of body (which may hold NULs, e.g. gzip) with this content type. */
 void cx_reply_bytes(struct cx_req *req, unsigned status, const char *content_type,
 		    const void *body, size_t len);
+/* The same as cx_reply_bytes, taking a malloc'd body instead of copying it. */
+void cx_reply_bytes_take(struct cx_req *req, unsigned status, const char *content_type,
+			 char *body, size_t len);
 void cx_reply_redirect(struct cx_req *req, const char *location);
 /* A body of unknown length, sent chunked as produce() makes it: produce fills up to max
  * bytes of buf and returns how many, 0 at the end, or -1 on an error (the connection is

@@ -25,6 +25,7 @@ struct cx_route {
 	unsigned bodies;           /* body kinds accepted: bits 1 << CX_BODY_* */
 	int batch;                 /* JSON and NDJSON bodies may be batches: --batch-limit */
 	cx_line_fn line;           /* NDJSON line handler */
+	int cached;                /* answers kept in the read cache (read_cache.h) */
 };
 
 /* Route req by method and path; on a miss sets the 404/405 reply and returns -1. On a hit,

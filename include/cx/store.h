@@ -155,6 +155,9 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_gro
 /* Recompute every rollup level from the responses and compare with what is stored.
  * Returns the number of differing rollup rows (0 = consistent) or -1; *report (new
  * reference) describes the differences per level. */
+/* A number every commit to the database (by this process) moves on: equal values mean
+ * no commit happened in between (the read cache, cache.h, keys answers by it). */
+uint64_t cx_store_data_version(struct cx_store *st);
 long cx_store_check(struct cx_store *st, json_t **report, struct cx_error *err);
 /* Copy the database to dest with SQLite's online backup (readers and the writer go on
  * meanwhile); written to dest.tmp and renamed into place. */

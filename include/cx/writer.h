@@ -1,9 +1,11 @@
-/* writer.h - group commit: the one thread that writes responses.
+/* writer.h - group commit: one writer at a time, leader/follower.
  *
- * Handler threads validate and submit jobs; the writer takes everything queued, writes it
- * in one transaction (rows and rollups), commits with synchronous=FULL, and only then
- * calls each job's done(). So a 201 still means durable, at the cost of one fsync per
- * batch instead of one per request. The queue is bounded (in responses): a full queue is
+ * Handler threads validate and submit jobs. A job that finds the writer idle is committed
+ * at once by the thread that submitted it; the writer thread takes everything that queued
+ * meanwhile, writes it in one transaction (rows and rollups), commits with
+ * synchronous=FULL, and only then calls each job's done(). So a 201 still means durable;
+ * at low load nothing waits for another thread, and under load one fsync carries a whole
+ * group. The queue is bounded (in responses): a full queue is
  * refused at once with 503 `queue_full` and Retry-After, never buffered without bound.
  */
 #ifndef CX_WRITER_H
@@ -41,7 +43,9 @@ struct cx_write_job {
 	struct cx_idem_scope idem_scope; /* whose idempotency keys the items carry */
 	const struct cx_link_claims *claims; /* ANSWER, OPENED */
 	int64_t edit_window_s;   /* ANSWER, AMEND: how long an answer may still change */
-	void (*done)(struct cx_write_job *job);  /* called once, on the writer thread */
+	int background;          /* nobody waits for it: leave it to the writer thread */
+	void (*done)(struct cx_write_job *job);  /* called once: on the writer thread, or
+						    inside cx_writer_submit (see below) */
 	void *ctx;
 	/* out, valid in done(): ok = 1 and ids[i] for each item, or ok = 0 and err */
 	int ok;
@@ -57,8 +61,12 @@ struct cx_write_job {
 };
 
 int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_limit);
-/* Queue job; done() will be called exactly once. Returns -1 (done() not called) with a
- * 503 in err when the queue is full or the writer is stopping. */
+/* Queue job; done() will be called exactly once. When nothing is being written and
+ * nothing waits, the calling thread commits the job itself (a leader: no hand-off to the
+ * writer thread and back), so done() may run before this returns; jobs arriving meanwhile
+ * queue and the writer thread commits them as one group. `background` jobs always queue.
+ * Returns -1 (done() not called) with a 503 in err when the queue is full or the writer
+ * is stopping. */
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err);
 /* Responses queued now (for /healthz and tests). */
 size_t cx_writer_depth(struct cx_writer *w);
