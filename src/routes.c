@@ -95,7 +95,14 @@ static const struct cx_route routes[] = {
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* Match path against pattern; on success the captures are malloc'd into params. */
-static int match(const char *pattern, const char *path, char **params)
+struct span {
+	const char *at;
+	size_t len;
+};
+
+/* 0 if path fits pattern, with each {} segment's place in caps (nothing allocated: most
+ * patterns tried do not match). */
+static int match(const char *pattern, const char *path, struct span *caps)
 {
 	size_t np = 0;
 
@@ -104,24 +111,30 @@ static int match(const char *pattern, const char *path, char **params)
 			size_t len = strcspn(path, "/");
 
 			if (len == 0 || np == CX_MAX_PARAMS)
-				goto miss;
-			if (!(params[np] = strndup(path, len)))
-				goto miss;
-			cx_path_unescape(params[np++]);   /* after the split: %2F stays inside */
+				return -1;
+			caps[np++] = (struct span){ path, len };
 			pattern += 2;
 			path += len;
 		} else if (*pattern++ != *path++) {
-			goto miss;
+			return -1;
 		}
 	}
-	if (*pattern == '\0' && *path == '\0')
-		return 0;
-miss:
-	for (size_t i = 0; i < np; i++) {
-		free(params[i]);
-		params[i] = NULL;
+	return (*pattern == '\0' && *path == '\0') ? 0 : -1;
+}
+
+/* The captures of the chosen route as decoded strings in params; -1 when out of memory. */
+static int capture(const char *pattern, const char *path, char **params)
+{
+	struct span caps[CX_MAX_PARAMS] = { { 0 } };
+	size_t np = 0;
+
+	match(pattern, path, caps);
+	for (const char *p = pattern; (p = strstr(p, "{}")); p += 2, np++) {
+		if (!(params[np] = strndup(caps[np].at, caps[np].len)))
+			return -1;
+		cx_path_unescape(params[np]);   /* after the split: %2F stays inside */
 	}
-	return -1;
+	return 0;
 }
 
 static const char *method_name(enum cx_method m)
@@ -269,17 +282,19 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 		return -1;
 	}
 	for (size_t i = 0; i < NROUTES; i++) {
-		char *params[CX_MAX_PARAMS] = { 0 };
+		struct span caps[CX_MAX_PARAMS];
 
-		if (match(routes[i].pattern, req->path, params))
+		if (match(routes[i].pattern, req->path, caps))
 			continue;
 		if (routes[i].method == m && !req->route) {
 			req->route = &routes[i];
-			memcpy(req->params, params, sizeof(params));
+			if (capture(routes[i].pattern, req->path, req->params)) {
+				cx_error_set(&err, 503, "out_of_memory", NULL, "out of memory");
+				cx_reply_error(req, &err);
+				return -1;
+			}
 			continue;
 		}
-		for (size_t k = 0; k < CX_MAX_PARAMS; k++)
-			free(params[k]);
 		used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
 					 used ? ", " : "", method_name(routes[i].method));
 	}

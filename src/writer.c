@@ -19,6 +19,7 @@ struct cx_writer {
 	size_t limit;
 	int stopping;
 	int busy;              /* a thread (the writer or a leader) is writing */
+	size_t last_group;     /* jobs in the last commit: more than 1 means company */
 	int64_t next_purge;    /* whoever is busy */
 };
 
@@ -44,16 +45,19 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		return -1;
 	}
 	job->next = NULL;
-	if (!w->busy && !w->head && !job->background) {
-		/* Leader: nobody is writing and nothing waits, so this thread commits its own
-		 * job at once (done() runs here, before we return) instead of handing it to the
-		 * writer thread and back. Whatever arrives meanwhile queues for the writer. */
+	if (!w->busy && !w->head && w->last_group <= 1 && !job->background) {
+		/* Leader: nobody is writing, nothing waits and the last commit had no company,
+		 * so this thread commits its own job at once (done() runs here, before we
+		 * return) instead of handing it to the writer thread and back. Whatever arrives
+		 * meanwhile queues for the writer thread. Under load (groups of several) every
+		 * job goes to the writer thread: a worker that commits blocks its connections. */
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
 		commit_batch(w->store, job);
 		maybe_purge(w);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
+		w->last_group = 1;
 		if (w->head || w->stopping)
 			pthread_cond_signal(&w->cv);
 		pthread_mutex_unlock(&w->mu);
@@ -225,6 +229,7 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		struct cx_write_job *batch;
+		size_t njobs;
 
 		pthread_mutex_lock(&w->mu);
 		/* a busy leader signals when it is done and something queued behind it */
@@ -235,6 +240,9 @@ static void *writer_main(void *arg)
 			return NULL;
 		}
 		batch = w->head;   /* NULL: only the purge was due */
+		njobs = 0;
+		for (struct cx_write_job *j = batch; j; j = j->next)
+			njobs++;
 		w->head = w->tail = NULL;
 		w->depth = 0;
 		w->busy = 1;
@@ -244,6 +252,8 @@ static void *writer_main(void *arg)
 		maybe_purge(w);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
+		if (batch)
+			w->last_group = njobs;
 		pthread_mutex_unlock(&w->mu);
 	}
 }
