@@ -17,6 +17,7 @@ for line in open(raw):
 X = {}
 imp = None
 outbox, drained = {}, None   # phase 3b: the loop's outbox after each load, and its drain
+rawc = None                  # phase 3c: read after write under load
 for line in open(extra):
     f = line.rstrip("\n").split("\t")
     if f[0] == "IMPORT":
@@ -24,6 +25,9 @@ for line in open(extra):
         continue
     if f[0] == "OUTBOX":
         outbox[f[1]] = dict(sent=int(f[3]) - int(f[2]), pending=int(f[4]), dead=int(f[5]), dur=float(f[6]))
+        continue
+    if f[0] == "RAW":
+        rawc = dict(pairs=int(f[2]), stale=int(f[3]), hits=int(f[4]))
         continue
     if f[0] == "DRAIN":
         drained = dict(pending=int(f[1]), secs=float(f[3]) - float(f[2]), delivered=int(f[4]),
@@ -58,11 +62,16 @@ for load, label in (("POST32", "POST one JSON response, 32 conns"), ("POST256", 
         label, fmt(c), fmt(g), fmt(f), fmt(n), ratio(c, g), ratio(c, f), ratio(c, n),
         fmt(get("cxd", load, "p50"), 3), fmt(get("cxd", load, "p99"), 3)))
 scale = sorted({int(k[1].split("@")[1]) for k in X if k[1].startswith("GET16@")})
-base = X.get(("cxd", "GET16@%d" % scale[0]), {}).get("rps") if scale else None
-for n in scale:
-    x = X[("cxd", "GET16@%d" % n)]
-    rows.append("| GET scores by=stage, %s rows, 16 conns | %s | | | | | | %s of 10k | %s / %s |" % (
-        fmt(n), fmt(x["rps"]), "%.0f%%" % (100 * x["rps"] / base) if base else "-", fmt(x["p50"], 3), fmt(x["p99"], 3)))
+for tag, what in (("GET16@", "cached"), ("GET16U@", "uncached: --read-cache 0")):
+    base = X.get(("cxd", "%s%d" % (tag, scale[0])), {}).get("rps") if scale else None
+    for n in scale:
+        x = X.get(("cxd", "%s%d" % (tag, n)))
+        if not x:
+            continue
+        rows.append("| GET scores by=stage, %s rows, 16 conns, %s | %s | | | %s | | | %s | %s of %s / %s |" % (
+            fmt(n), what, fmt(x["rps"]), fmt(get("nginx", "GET16", "rps")),
+            ratio(x["rps"], get("nginx", "GET16", "rps")),
+            "%.0f%%" % (100 * x["rps"] / base) if base else "-", fmt(scale[0]), fmt(x["p50"], 3) + " / " + fmt(x["p99"], 3)))
 if imp:
     rows.append("| NDJSON import, 1M responses (100 x 10k, 2 at a time) | %s resp/s | | | | | | | %.1f s, %d/100 batches 201 |" % (
         fmt(imp["rows"] / imp["secs"]), imp["secs"], imp["ok"]))
@@ -109,6 +118,13 @@ print("Run %s on %s, %d cores (%s), kernel %s. Produced by `bench/run`; every sy
 if os.environ.get("LOOP_ONLY") == "1":
     loop_table()
     sys.exit(0)
+sql = os.path.join(os.path.dirname(raw), "sqlite.tsv")
+if os.path.exists(sql):   # peers.sh's sqlite_limit runs: batch 1 at synchronous=FULL = fsyncs/s
+    f1 = [float(l.split("\t")[4]) for l in open(sql) if l.split("\t")[:2] == ["1", "2"]]
+    if f1:
+        print("The disk: %s commits/s of one row at synchronous=FULL (sqlite_limit, batch 1: one "
+              "fsync each), the ceiling of any durable service that commits each request on its "
+              "own.\n" % fmt(st.median(f1)))
 print("| load | cxd req/s | go | fastapi | nginx 204 | cxd/go | cxd/fastapi | cxd/nginx | cxd p50 / p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 print("\n".join(rows))
@@ -117,6 +133,11 @@ print("\nPeak RSS of cxd (VmHWM): %s MiB after the POST loads, %s MiB after the 
     fmt(int(rss_post) / 1024, 1), fmt(int(rss_import) / 1024, 1)))
 print("Errors (non-2xx or socket) over all loads: %s." % ", ".join("%s %d" % kv for kv in errors.items()))
 print("Every POST answered 201 was committed with synchronous=FULL before the answer.")
+if rawc:
+    print("Read after write under load (one client posting and reading the scores back at once "
+          "while wrk posts at 32 connections): %s pairs, %d reads missing an acknowledged write; "
+          "%s of the repeated reads answered from the cache." % (
+              fmt(rawc["pairs"]), rawc["stale"], "%.0f%%" % (100 * rawc["hits"] / rawc["pairs"]) if rawc["pairs"] else "-"))
 print("\n<details><summary>peers.sh output (medians, CPU%, SQLite ceilings)</summary>\n")
 print(open(peers_md).read())
 print("</details>\n")
