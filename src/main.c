@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 	}
 	/* the port bound (when --listen asked for 0): cx_public_base's links name it. Before
 	 * it is printed, no client knows the port, so no handler reads it meanwhile. */
-	app.cfg.port = port;
+	__atomic_store_n(&app.cfg.port, port, __ATOMIC_RELEASE);   /* workers run already */
 	{
 		struct cx_alerts_params ap = cx_alerts_params_of(&app.cfg, 0);
 

@@ -13,7 +13,7 @@ int cx_public_base(const struct cx_config *cfg, char *buf, size_t len)
 	else
 		n = snprintf(buf, len, strchr(cfg->listen_host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
 			     cfg->tls_cert[0] ? "https" : "http", cfg->listen_host,
-			     (unsigned)cfg->port);
+			     (unsigned)__atomic_load_n(&cfg->port, __ATOMIC_ACQUIRE));
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	while (n > 0 && buf[n - 1] == '/')   /* config.c refuses one; a test stub may not */
