@@ -33,7 +33,7 @@ static atomic_ulong latency[NLAT + 1];
 static atomic_ulong latency_sum_us, latency_count;
 static atomic_ulong rejected[NREASONS + 1];          /* last: any other 4xx/5xx code */
 static atomic_ulong batch[NBATCH + 1];
-static atomic_ulong batch_sum, commits;
+static atomic_ulong batch_sum, commits, led;
 static const char *const alert_types[] = { "journey.score_dropped", "journey.pain_point_found" };
 #define NALERTS (sizeof(alert_types) / sizeof(alert_types[0]))
 static atomic_ulong alerts[NALERTS];
@@ -68,9 +68,12 @@ void cx_metrics_rejected(const char *code)
 	atomic_fetch_add(&rejected[i], 1);
 }
 
-void cx_metrics_commit(size_t n)
+void cx_metrics_commit(size_t n, int leader)
 {
 	size_t b = 0;
+
+	if (leader)
+		atomic_fetch_add(&led, 1);
 
 	while (b < NBATCH && n > batch_bounds[b])
 		b++;
@@ -191,6 +194,10 @@ char *cx_metrics_render(struct cx_app *app)
 	}
 	emit(&o, "cxd_commit_batch_size_sum %lu\ncxd_commit_batch_size_count %lu\n",
 	     atomic_load(&batch_sum), atomic_load(&commits));
+	emit(&o, "# HELP cxd_commits_total Group commits by who wrote them: a request's own thread "
+		 "finding the writer idle (leader) or the writer thread.\n# TYPE cxd_commits_total "
+		 "counter\ncxd_commits_total{by=\"leader\"} %lu\ncxd_commits_total{by=\"writer\"} %lu\n",
+	     atomic_load(&led), atomic_load(&commits) - atomic_load(&led));
 	emit(&o, "# HELP cxd_write_queue_depth Responses waiting for the writer.\n"
 		 "# TYPE cxd_write_queue_depth gauge\ncxd_write_queue_depth %zu\n",
 	     cx_writer_depth(app->writer));

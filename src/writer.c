@@ -23,7 +23,7 @@ struct cx_writer {
 	int64_t next_purge;    /* whoever is busy */
 };
 
-static void commit_batch(struct cx_store *st, struct cx_write_job *batch);
+static void commit_batch(struct cx_store *st, struct cx_write_job *batch, int leader);
 static void maybe_purge(struct cx_writer *w);
 
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
@@ -53,7 +53,7 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		 * job goes to the writer thread: a worker that commits blocks its connections. */
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
-		commit_batch(w->store, job);
+		commit_batch(w->store, job, 1);
 		maybe_purge(w);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
@@ -159,7 +159,7 @@ static int write_job(struct cx_store *st, struct cx_write_job *job)
 	return (job->ok || job->err.status < 500) ? 0 : -1;
 }
 
-static void commit_batch(struct cx_store *st, struct cx_write_job *batch)
+static void commit_batch(struct cx_store *st, struct cx_write_job *batch, int leader)
 {
 	struct cx_error err = { 0 };
 	struct cx_write_job *j, *next;
@@ -177,7 +177,7 @@ static void commit_batch(struct cx_store *st, struct cx_write_job *batch)
 
 		for (j = batch; j; j = j->next)
 			n += j->n;
-		cx_metrics_commit(n);
+		cx_metrics_commit(n, leader);
 	}
 	else
 		cx_store_rollback(st);
@@ -248,7 +248,7 @@ static void *writer_main(void *arg)
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
 		if (batch)
-			commit_batch(w->store, batch);
+			commit_batch(w->store, batch, 0);
 		maybe_purge(w);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;

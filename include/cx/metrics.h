@@ -14,7 +14,7 @@ void cx_metrics_request(int route, unsigned status, uint64_t usec);
 /* An error answer, by its code (rate_limited, queue_full, ...). */
 void cx_metrics_rejected(const char *code);
 /* A group commit of n responses. */
-void cx_metrics_commit(size_t n);
+void cx_metrics_commit(size_t n, int leader);
 /* An alert emitted (alerts.h), by its event type. */
 void cx_metrics_alert(const char *type);
 /* A mint request's outcome: invitations minted and skipped (fatigue). */

@@ -1,10 +1,16 @@
-"""WAL checkpoints run on their own thread (issue 14): a single client posting one response
-after another keeps the write-ahead log bounded (SQLite's 1000-frame threshold, reached
-about every 170 commits here), the checkpoints copy the pages back into the database file
-while the posts go on, and the database checks out.
+"""The commit path (issue 14). WAL checkpoints run on their own thread: a single client
+posting one response after another keeps the write-ahead log bounded (SQLite's 1000-frame
+threshold, reached about every 170 commits here), the checkpoints copy the pages back into
+the database file while the posts go on, and the database checks out. A lone client's
+response is committed by its own request thread (a leader, cxd_commits_total{by="leader"}),
+with no hand-off to the writer thread; many clients at once are committed in groups by
+the writer thread, and every 201 is in the database.
 
 It fails if checkpoints stop happening (the log grows by every commit: about 60 MB over
-this test) or if the data they copy is wrong (cxd check)."""
+this test), if the data they copy is wrong (cxd check), if single posts are handed to the
+writer thread, or if concurrent posts are not grouped."""
+import re
+import threading
 import http.client
 import json
 import os
@@ -49,6 +55,54 @@ class CheckpointTest(unittest.TestCase):
         check = subprocess.run([cxdtest.CXD, "check", "--db", srv.db], capture_output=True,
                                text=True, timeout=120)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
+def commits(srv):
+    st, _, text = srv.get("/metrics")
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r'^cxd_commits_total\{by="(\w+)"\} (\d+)', text, re.M)}
+
+
+class LeaderTest(unittest.TestCase):
+    def test_lone_posts_lead_and_crowds_group(self):
+        srv = cxdtest.Server().start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": "ld", "title": "Leader"})[0], 201)
+            before = commits(srv)
+            c = srv.conn()
+            for i in range(200):
+                st, _, out = srv.request("POST", "/v1/responses", {"survey": "ld", "stage": "purchase", "touchpoint": "web",
+                                                                   "nps": i % 11}, conn=c)
+                self.assertEqual(st, 201, out)
+            c.close()
+            after = commits(srv)
+            led = after["leader"] - before["leader"]
+            self.assertGreaterEqual(led, 190, after)   # (a survey change may commit meanwhile)
+            # a crowd: 24 clients at once, their posts grouped by the writer thread
+            ids, errors = [], []
+
+            def client(k):
+                cc = srv.conn()
+                for i in range(40):
+                    st, _, out = srv.request("POST", "/v1/responses", {"survey": "ld", "stage": "retention", "touchpoint": "web",
+                                                                       "nps": (i + k) % 11}, conn=cc)
+                    (ids.append(out["id"]) if st == 201 else errors.append((st, out)))
+                cc.close()
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(24)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            crowd = commits(srv)
+            by_writer = crowd["writer"] - after["writer"]
+            self.assertGreater(by_writer, 0, crowd)
+            self.assertLess(by_writer + crowd["leader"] - after["leader"], 960, "no commit grouped two posts")
+            st, _, scores = srv.get("/v1/surveys/ld/scores")
+            self.assertEqual(scores["groups"][0]["responses"], 200 + 960)
+            print("commit path: 200 lone posts, %d led; 960 from 24 clients in %d commits (%d by the writer thread)"
+                  % (led, by_writer + crowd["leader"] - after["leader"], by_writer))
+        finally:
+            srv.assert_clean_exit(self)
 
 
 if __name__ == "__main__":
