@@ -17,18 +17,26 @@ struct key_buf {
 	int overflow;
 };
 
+/* Append s length-prefixed ("5:hello"), so no value can pass for another's boundary. */
 static void add(struct key_buf *b, const char *s)
 {
-	size_t len = strlen(s);
-	int w;
+	size_t len = strlen(s), n = len, i = 0;
+	char digits[24];
 
-	/* length-prefixed, so no value can pass for another's boundary */
-	w = snprintf(b->s + b->n, b->cap - b->n, "%zu:%s", len, s);
-	if (w < 0 || (size_t)w >= b->cap - b->n) {
+	do {
+		digits[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	if (b->overflow || b->n + i + 1 + len + 1 > b->cap) {
 		b->overflow = 1;
 		return;
 	}
-	b->n += (size_t)w;
+	while (i)
+		b->s[b->n++] = digits[--i];
+	b->s[b->n++] = ':';
+	memcpy(b->s + b->n, s, len);
+	b->n += len;
+	b->s[b->n] = '\0';
 }
 
 static int add_param(void *ctx, const char *name, const char *value)

@@ -293,7 +293,7 @@ int cx_routes_prepare(struct cx_req *req, const char *content_type)
 				cx_reply_error(req, &err);
 				return -1;
 			}
-			continue;
+			break;   /* the methods allowed matter only when none fits */
 		}
 		used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
 					 used ? ", " : "", method_name(routes[i].method));
