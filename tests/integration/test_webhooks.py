@@ -188,6 +188,23 @@ class WebhookTest(unittest.TestCase):
                          (1, 0, False))
         self.assertNotIn("secret", e)
 
+    def test_a_burst_is_sent_once_each_while_its_records_wait(self):
+        """Issue 14: finished attempts are recorded together, up to 20 ms later; meanwhile
+        their rows still say pending, and no look may send them again (mutation tried:
+        without the check of the attempts not yet recorded, deliveries arrive twice)."""
+        self.endpoint("burst", "/burst")
+        ids = {self.send_test("burst")["webhook_id"] for _ in range(150)}
+        got = self.rx.wait("/burst", 150)
+        time.sleep(0.5)
+        got = self.rx.requests("/burst")
+        self.assertEqual(sorted(g[1]["webhook-id"] for g in got), sorted(ids))
+        st, _, e = self.srv.get("/v1/endpoints/burst")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and e["health"]["delivered"] < 150:
+            time.sleep(0.05)
+            st, _, e = self.srv.get("/v1/endpoints/burst")
+        self.assertEqual((e["health"]["delivered"], e["health"]["pending"]), (150, 0))
+
     def test_500_then_200_is_retried_with_the_same_id(self):
         self.endpoint("flaky", "/flaky")
         self.rx.script("/flaky", [500, 200])
