@@ -109,10 +109,10 @@ static void bind_id(sqlite3_stmt *q, int i, int64_t v)
 		sqlite3_bind_null(q, i);
 }
 
-/* Make the first 8 characters after "msg_" the time in ms, base 62 in ASCII order, so that
- * new ids land at the end of the msg_id UNIQUE index: random ids dirtied a random index
- * page per delivery, and each group commit wrote them all (measured: about half the POST
- * rate with one delivery per response). 16 random characters (95 bits) remain. */
+/* Make the first 8 characters after "msg_" the time in ms, base 62 in ASCII order: ids
+ * sort by creation. (They were made so for the msg_id UNIQUE index, where random ids
+ * dirtied a random page per delivery; schema 018 dropped that index, no query used it.)
+ * 16 random characters (95 bits) remain, which is what makes an id unique. */
 static void time_ordered(char *msg_id, int64_t ms)
 {
 	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
