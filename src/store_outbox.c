@@ -109,10 +109,10 @@ static void bind_id(sqlite3_stmt *q, int i, int64_t v)
 		sqlite3_bind_null(q, i);
 }
 
-/* Make the first 8 characters after "msg_" the time in ms, base 62 in ASCII order, so that
- * new ids land at the end of the msg_id UNIQUE index: random ids dirtied a random index
- * page per delivery, and each group commit wrote them all (measured: about half the POST
- * rate with one delivery per response). 16 random characters (95 bits) remain. */
+/* Make the first 8 characters after "msg_" the time in ms, base 62 in ASCII order: ids
+ * sort by creation. (They were made so for the msg_id UNIQUE index, where random ids
+ * dirtied a random page per delivery; schema 018 dropped that index, no query used it.)
+ * 16 random characters (95 bits) remain, which is what makes an id unique. */
 static void time_ordered(char *msg_id, int64_t ms)
 {
 	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -158,7 +158,7 @@ static int insert_one(struct cx_store *st, sqlite3 *db, const struct cx_event *e
 	return rc == SQLITE_DONE ? 0 : cx_store_db_fail(st, db, err, "queueing a webhook");
 }
 
-static char *payload(const struct cx_event *ev)
+char *cx_outbox_body(const struct cx_event *ev)
 {
 	char ts[40];
 	int64_t ms = ev->at_ms ? ev->at_ms : cx_time_now_ms();
@@ -169,6 +169,22 @@ static char *payload(const struct cx_event *ev)
 	/* "2026-11-26T16:00:00Z" -> with milliseconds */
 	if (strlen(ts) == 20 && ts[19] == 'Z')
 		snprintf(ts + 19, sizeof(ts) - 19, ".%03dZ", (int)(ms % 1000));
+	/* the bytes json_dumps prints for the object below, without printing data again (R,
+	 * most of the body, was printed once for all of a response's events) */
+	if (ev->data_text) {
+		json_t *t = json_string(ev->type);
+		char *type = t ? json_dumps(t, JSON_ENCODE_ANY) : NULL;   /* "..." escaped */
+		size_t n = (type ? strlen(type) : 0) + strlen(ts) + strlen(ev->data_text) + 40;
+
+		json_decref(t);
+		if (type && (body = malloc(n)))
+			snprintf(body, n, "{\"type\":%s,\"timestamp\":\"%s\",\"data\":%s}", type, ts,
+				 ev->data_text);
+		else
+			body = NULL;
+		free(type);
+		return body;
+	}
 	o = json_pack("{s:s, s:s, s:O}", "type", ev->type, "timestamp", ts, "data",
 		      ev->data ? ev->data : json_object());
 	if (!o)
@@ -308,7 +324,7 @@ int cx_outbox_insert(struct cx_store *st, sqlite3 *db, const struct cx_event *ev
 		nto = nids;
 	}
 	for (size_t i = 0; rc == 0 && i < nto; i++) {
-		if (!body && !(body = payload(ev)))
+		if (!body && !(body = cx_outbox_body(ev)))
 			rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 		else if ((rc = insert_one(st, db, ev, to[i], body, now, &added, err)) == 0)
 			n += added;

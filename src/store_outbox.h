@@ -17,4 +17,10 @@
  * lookup of cx_outbox_insert reads the table again before its next use. */
 void cx_outbox_endpoints_changed(struct cx_store *st);
 
+/* The body of ev's deliveries (malloc'd; NULL when out of memory):
+ *   {"type":...,"timestamp":"2026-11-26T16:00:00.123Z","data":...}
+ * as json_dumps prints it (JSON_COMPACT | JSON_REAL_PRECISION(12)); ev->data_text, when
+ * set, is spliced in as `data`, byte for byte what printing ev->data gives. */
+char *cx_outbox_body(const struct cx_event *ev);
+
 #endif

@@ -16,4 +16,10 @@
 int cx_loop_on_response(struct cx_store *st, const struct cx_response *r, int64_t id,
 			struct cx_error *err);
 
+/* The text json_dumps(JSON_COMPACT) prints for the object data_text is the text of (a
+ * non-empty object, printed with JSON_COMPACT) once "rule": {"id": rule_id, "name":
+ * rule_name} is appended to it: a `response.matched_rule` event's data, from the text of
+ * `response.created`'s without printing R again. malloc'd; NULL when out of memory. */
+char *cx_loop_data_with_rule(const char *data_text, const char *rule_id, const char *rule_name);
+
 #endif

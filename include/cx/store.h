@@ -250,6 +250,8 @@ struct cx_event {
 	const char *rule;        /* NULL = none */
 	int64_t at_ms;           /* when it happened: the payload's `timestamp` */
 	json_t *data;            /* the payload's `data` object (borrowed) */
+	const char *data_text;   /* NULL, or `data` already serialized as the body carries it
+				    (JSON_COMPACT | JSON_REAL_PRECISION(12)): used instead */
 };
 /* Writer family, inside the open transaction: queue ev for `endpoint` (an endpoint id: a
  * rule's action), or, with endpoint NULL, for every endpoint subscribed to ev->type (and

@@ -188,6 +188,23 @@ class WebhookTest(unittest.TestCase):
                          (1, 0, False))
         self.assertNotIn("secret", e)
 
+    def test_a_burst_is_sent_once_each_while_its_records_wait(self):
+        """Issue 14: finished attempts are recorded together, up to 20 ms later; meanwhile
+        their rows still say pending, and no look may send them again (mutation tried:
+        without the check of the attempts not yet recorded, deliveries arrive twice)."""
+        self.endpoint("burst", "/burst")
+        ids = {self.send_test("burst")["webhook_id"] for _ in range(150)}
+        got = self.rx.wait("/burst", 150)
+        time.sleep(0.5)
+        got = self.rx.requests("/burst")
+        self.assertEqual(sorted(g[1]["webhook-id"] for g in got), sorted(ids))
+        st, _, e = self.srv.get("/v1/endpoints/burst")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and e["health"]["delivered"] < 150:
+            time.sleep(0.05)
+            st, _, e = self.srv.get("/v1/endpoints/burst")
+        self.assertEqual((e["health"]["delivered"], e["health"]["pending"]), (150, 0))
+
     def test_500_then_200_is_retried_with_the_same_id(self):
         self.endpoint("flaky", "/flaky")
         self.rx.script("/flaky", [500, 200])
@@ -514,6 +531,94 @@ class PolicyTest(unittest.TestCase):
             self.assertEqual((st, err["error"]["code"]), (422, "endpoint_private"))
         finally:
             srv.assert_clean_exit(self)
+
+
+# The outbox as schema 010 + 012 wrote it (before 018): msg_id UNIQUE, deliveries_due.
+OLD_DELIVERIES = """
+CREATE TABLE deliveries (
+  id INTEGER PRIMARY KEY, msg_id TEXT NOT NULL UNIQUE, endpoint TEXT NOT NULL, type TEXT NOT NULL,
+  survey TEXT, customer TEXT, response_id INTEGER, rule TEXT, case_id INTEGER, payload TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0, budget_from INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL, created_at INTEGER NOT NULL, last_at INTEGER, last_status INTEGER,
+  last_error TEXT, delivered_at INTEGER);
+CREATE INDEX deliveries_due ON deliveries(next_at) WHERE state = 'pending';
+CREATE INDEX deliveries_by_endpoint ON deliveries(endpoint, id);
+CREATE INDEX deliveries_by_customer ON deliveries(customer) WHERE customer IS NOT NULL;
+CREATE INDEX deliveries_by_response ON deliveries(response_id) WHERE response_id IS NOT NULL;
+CREATE INDEX deliveries_due_by_endpoint ON deliveries(endpoint, next_at) WHERE state = 'pending';
+CREATE TABLE delivery_attempts (
+  delivery INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE, n INTEGER NOT NULL,
+  at INTEGER NOT NULL, duration_ms INTEGER, status INTEGER, error TEXT,
+  PRIMARY KEY (delivery, n)) WITHOUT ROWID;
+"""
+
+
+class MigrationTest(unittest.TestCase):
+    def test_018_keeps_every_delivery_and_attempt(self):
+        """A database whose outbox was written before schema 018 (issue 14: msg_id no longer
+        UNIQUE, deliveries_due gone, the table rebuilt): every row and attempt survives the
+        upgrade, and the pending ones are then sent with their old webhook-id and a valid
+        signature. Mutation tried: dropping delivery_attempts after `deliveries` (the
+        cascade empties it) fails the attempts check."""
+        rx = Receiver()
+        srv = Server(args=FLAGS).start()
+        try:
+            eps = {}
+            for eid in ("sent", "held"):
+                st, _, eps[eid] = srv.post_json("/v1/endpoints", {"id": eid, "url": rx.url("/" + eid),
+                                                                  "events": ["webhook.test"]})
+                self.assertEqual(st, 201, eps[eid])
+            rx.script("/sent", [500, 200])
+            st, _, sent = srv.post_json("/v1/endpoints/sent/test", None)
+            self.assertEqual(st, 201, sent)
+            self.assertEqual(len(rx.wait("/sent", 2)), 2)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and srv.get("/v1/deliveries/%d" % sent["id"])[2]["state"] != "delivered":
+                time.sleep(0.05)
+            self.assertEqual(srv.request("POST", "/v1/endpoints/held/pause")[0], 200)
+            held = [srv.post_json("/v1/endpoints/held/test", None)[2] for _ in range(3)]
+            srv.assert_clean_exit(self)
+        finally:
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+        db = sqlite3.connect(srv.db)   # back to the outbox of schema 017
+        rows = db.execute("SELECT * FROM deliveries ORDER BY id").fetchall()
+        attempts = db.execute("SELECT * FROM delivery_attempts ORDER BY delivery, n").fetchall()
+        self.assertEqual((len(rows), len(attempts)), (4, 2))
+        db.executescript("DROP TABLE delivery_attempts; DROP TABLE deliveries;" + OLD_DELIVERIES)
+        db.executemany("INSERT INTO deliveries VALUES (%s)" % ",".join("?" * len(rows[0])), rows)
+        db.executemany("INSERT INTO delivery_attempts VALUES (?,?,?,?,?,?)", attempts)
+        db.execute("DELETE FROM schema_migrations WHERE version >= 18")
+        db.commit()
+        db.close()
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key, args=FLAGS).start()
+        try:
+            self.assertIn("applied migration 018_outbox_lean", srv2.stderr())
+            db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
+            self.assertEqual(db.execute("SELECT * FROM deliveries ORDER BY id").fetchall(), rows)
+            self.assertEqual(db.execute("SELECT * FROM delivery_attempts ORDER BY delivery, n").fetchall(),
+                             attempts)
+            idx = {r[1]: r[2] for r in db.execute("PRAGMA index_list(deliveries)")}
+            db.close()
+            self.assertEqual(sorted(idx), ["deliveries_by_customer", "deliveries_by_endpoint",
+                                           "deliveries_by_response", "deliveries_due_by_endpoint"])
+            self.assertEqual(srv2.post_json("/v1/endpoints/held/resume", None)[0], 200)
+            got = rx.wait("/held", 3)
+            self.assertEqual(sorted(g[1]["webhook-id"] for g in got), sorted(h["webhook_id"] for h in held))
+            for g in got:
+                self.assertTrue(verify(eps["held"]["secret"], g[1]["webhook-id"], g[1]["webhook-timestamp"],
+                                       g[2], g[1]["webhook-signature"]))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(
+                    srv2.get("/v1/deliveries/%d" % h["id"])[2]["state"] != "delivered" for h in held):
+                time.sleep(0.05)
+            self.assertEqual([srv2.get("/v1/deliveries/%d" % h["id"])[2]["state"] for h in held],
+                             ["delivered"] * 3)
+            self.assertEqual(len(rx.requests("/sent")), 2)   # the delivered one is not sent again
+        finally:
+            srv2.assert_clean_exit(self)
+            rx.httpd.shutdown()
 
 
 class CrashTest(unittest.TestCase):
