@@ -145,6 +145,50 @@ class ReadCacheTest(unittest.TestCase):
         self.assertGreater(hits, 0, "the cache never answered")
         print("read cache: %d writes, each read back at once; %d repeated reads hit" % (posted, hits))
 
+    def test_read_after_survey_change_under_load(self):
+        """A survey's definition (its stages) is part of the journey's answer: after PUT
+        /v1/surveys/{id} returns, the next journey lists the new stages, also while other
+        clients keep asking (an answer computed from the old definition after the PUT's
+        commit must not be kept as current)."""
+        orders = [["a", "b", "c"], ["c", "b", "a"], ["b", "c", "a"]]
+        st, _, out = self.srv.post_json("/v1/surveys", {"id": "rs", "title": "Stages",
+                                                        "stages": orders[0]})
+        self.assertEqual(st, 201, out)
+        path = "/v1/surveys/rs/journey"
+        stop = threading.Event()
+
+        def reader():
+            c = self.srv.conn()
+            while not stop.is_set():
+                self.srv.request("GET", path, conn=c)
+            c.close()
+
+        readers = [threading.Thread(target=reader) for _ in range(3)]
+        for t in readers:
+            t.start()
+        stale = []
+        try:
+            c = self.srv.conn()
+            deadline = time.monotonic() + 4
+            n = 0
+            while time.monotonic() < deadline:
+                order = orders[n % len(orders)]
+                n += 1
+                st, _, out = self.srv.request("PUT", "/v1/surveys/rs",
+                                              {"title": "Stages", "stages": order}, conn=c)
+                self.assertEqual(st, 200, out)
+                st, h, body = self.srv.request("GET", path, conn=c)
+                self.assertEqual(st, 200)
+                got = [s["stage"] for s in body["stages"]]
+                if got != order:
+                    stale.append((order, got, h.get("x-cache")))
+            c.close()
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+        self.assertEqual(stale, [], "%d of %d reads after a PUT saw the old stages" % (len(stale), n))
+
     def test_one_keys_answer_is_not_anothers(self):
         self.srv.get(SCORES)
         self.assertEqual(self.srv.get(SCORES)[1].get("x-cache"), "hit")   # admin's answer is held
