@@ -189,6 +189,16 @@ class ReadCacheTest(unittest.TestCase):
                 t.join()
         self.assertEqual(stale, [], "%d of %d reads after a PUT saw the old stages" % (len(stale), n))
 
+    def test_a_bare_parameter_is_not_an_empty_one(self):
+        """`?from` (absent: the default range, 200) and `?from=` (an empty date, 422) are
+        two questions: the first's kept answer must not be served for the second."""
+        for p in ("from", "tz", "segment"):
+            path = "/v1/surveys/rc/scores?by=stage&" + p
+            self.assertEqual(self.srv.get_bytes(path)[0], 200, path)
+            self.srv.get_bytes(path)
+            st, h, body = self.srv.get_bytes(path + "=")
+            self.assertEqual((st, h.get("x-cache")), (422, None), (p, body))
+
     def test_one_keys_answer_is_not_anothers(self):
         self.srv.get(SCORES)
         self.assertEqual(self.srv.get(SCORES)[1].get("x-cache"), "hit")   # admin's answer is held
