@@ -210,11 +210,24 @@ class ReadCacheTest(unittest.TestCase):
             self.assertIsNone(h.get("x-cache"))
         st, _, k2 = self.srv.post_json("/v1/keys", {"role": "read"})
         other = {"Authorization": "Bearer " + k2["secret"]}
-        st, h, body = self.srv.get(SCORES, headers=other)   # (creating it was a commit too)
+        st, h, body = self.srv.get(SCORES, headers=other)   # its own entry (keys move no version)
         self.assertEqual((st, h.get("x-cache")), (200, "miss"))
         self.srv.get(SCORES)   # the admin key's answer at this version
         st, h, body = self.srv.get(SCORES, headers=other)
         self.assertEqual((st, h.get("x-cache")), (200, "hit"))   # its own, kept
+
+    def test_a_revoked_key_gets_no_kept_answer(self):
+        """Keys live in their own connection (their commits do not move the data version):
+        a deleted key is refused before the cache is looked at, its hot entry or not."""
+        st, _, k = self.srv.post_json("/v1/keys", {"role": "read"})
+        self.assertEqual(st, 201, k)
+        auth = {"Authorization": "Bearer " + k["secret"]}
+        self.srv.get(SCORES, headers=auth)
+        st, h, _ = self.srv.get(SCORES, headers=auth)
+        self.assertEqual((st, h.get("x-cache")), (200, "hit"))
+        self.assertEqual(self.srv.request("DELETE", "/v1/keys/" + k["id"])[0], 200)
+        st, h, body = self.srv.get(SCORES, headers=auth)
+        self.assertEqual((st, h.get("x-cache")), (401, None), body)
 
     def test_memory_is_bounded(self):
         for d in range(1, 200):   # 200 different questions, about 1-2 KB each
