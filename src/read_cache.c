@@ -43,6 +43,12 @@ static int add_param(void *ctx, const char *name, const char *value)
 {
 	struct key_buf *b = ctx;
 
+	/* `?from` (absent to the handler: the default) and `?from=` (empty: refused) both
+	 * arrive here as "": such a request is not cached rather than given the other's answer */
+	if (!*value) {
+		b->overflow = 1;
+		return 1;
+	}
 	add(b, name);
 	add(b, value);
 	return b->overflow;

@@ -624,6 +624,9 @@ static int reload_survey(struct cx_store *st, const char *id, struct cx_error *e
 	pthread_rwlock_wrlock(&st->survey_lock);
 	rc = cache_survey(st, &s);
 	pthread_rwlock_unlock(&st->survey_lock);
+	/* answers use the definition held here, which changes after the commit moved the
+	 * version: a read between the two kept the old one under the new version */
+	atomic_fetch_add(&st->data_version, 1);
 	if (rc) {
 		cx_survey_release(&s);
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");

@@ -19,7 +19,7 @@
 struct cx_read_cache_ask {
 	char key[CX_READ_CACHE_KEY_MAX];
 	uint64_t version;
-	int on;   /* 0: this request is not cached (no cache, key too long) */
+	int on;   /* 0: not cached (no cache, key too long, a parameter without a value) */
 };
 
 /* 1 if req was answered from the cache (its reply is set); else fills ask for keep(). */

@@ -145,6 +145,60 @@ class ReadCacheTest(unittest.TestCase):
         self.assertGreater(hits, 0, "the cache never answered")
         print("read cache: %d writes, each read back at once; %d repeated reads hit" % (posted, hits))
 
+    def test_read_after_survey_change_under_load(self):
+        """A survey's definition (its stages) is part of the journey's answer: after PUT
+        /v1/surveys/{id} returns, the next journey lists the new stages, also while other
+        clients keep asking (an answer computed from the old definition after the PUT's
+        commit must not be kept as current)."""
+        orders = [["a", "b", "c"], ["c", "b", "a"], ["b", "c", "a"]]
+        st, _, out = self.srv.post_json("/v1/surveys", {"id": "rs", "title": "Stages",
+                                                        "stages": orders[0]})
+        self.assertEqual(st, 201, out)
+        path = "/v1/surveys/rs/journey"
+        stop = threading.Event()
+
+        def reader():
+            c = self.srv.conn()
+            while not stop.is_set():
+                self.srv.request("GET", path, conn=c)
+            c.close()
+
+        readers = [threading.Thread(target=reader) for _ in range(3)]
+        for t in readers:
+            t.start()
+        stale = []
+        try:
+            c = self.srv.conn()
+            deadline = time.monotonic() + 4
+            n = 0
+            while time.monotonic() < deadline:
+                order = orders[n % len(orders)]
+                n += 1
+                st, _, out = self.srv.request("PUT", "/v1/surveys/rs",
+                                              {"title": "Stages", "stages": order}, conn=c)
+                self.assertEqual(st, 200, out)
+                st, h, body = self.srv.request("GET", path, conn=c)
+                self.assertEqual(st, 200)
+                got = [s["stage"] for s in body["stages"]]
+                if got != order:
+                    stale.append((order, got, h.get("x-cache")))
+            c.close()
+        finally:
+            stop.set()
+            for t in readers:
+                t.join()
+        self.assertEqual(stale, [], "%d of %d reads after a PUT saw the old stages" % (len(stale), n))
+
+    def test_a_bare_parameter_is_not_an_empty_one(self):
+        """`?from` (absent: the default range, 200) and `?from=` (an empty date, 422) are
+        two questions: the first's kept answer must not be served for the second."""
+        for p in ("from", "tz", "segment"):
+            path = "/v1/surveys/rc/scores?by=stage&" + p
+            self.assertEqual(self.srv.get_bytes(path)[0], 200, path)
+            self.srv.get_bytes(path)
+            st, h, body = self.srv.get_bytes(path + "=")
+            self.assertEqual((st, h.get("x-cache")), (422, None), (p, body))
+
     def test_one_keys_answer_is_not_anothers(self):
         self.srv.get(SCORES)
         self.assertEqual(self.srv.get(SCORES)[1].get("x-cache"), "hit")   # admin's answer is held
@@ -156,11 +210,24 @@ class ReadCacheTest(unittest.TestCase):
             self.assertIsNone(h.get("x-cache"))
         st, _, k2 = self.srv.post_json("/v1/keys", {"role": "read"})
         other = {"Authorization": "Bearer " + k2["secret"]}
-        st, h, body = self.srv.get(SCORES, headers=other)   # (creating it was a commit too)
+        st, h, body = self.srv.get(SCORES, headers=other)   # its own entry (keys move no version)
         self.assertEqual((st, h.get("x-cache")), (200, "miss"))
         self.srv.get(SCORES)   # the admin key's answer at this version
         st, h, body = self.srv.get(SCORES, headers=other)
         self.assertEqual((st, h.get("x-cache")), (200, "hit"))   # its own, kept
+
+    def test_a_revoked_key_gets_no_kept_answer(self):
+        """Keys live in their own connection (their commits do not move the data version):
+        a deleted key is refused before the cache is looked at, its hot entry or not."""
+        st, _, k = self.srv.post_json("/v1/keys", {"role": "read"})
+        self.assertEqual(st, 201, k)
+        auth = {"Authorization": "Bearer " + k["secret"]}
+        self.srv.get(SCORES, headers=auth)
+        st, h, _ = self.srv.get(SCORES, headers=auth)
+        self.assertEqual((st, h.get("x-cache")), (200, "hit"))
+        self.assertEqual(self.srv.request("DELETE", "/v1/keys/" + k["id"])[0], 200)
+        st, h, body = self.srv.get(SCORES, headers=auth)
+        self.assertEqual((st, h.get("x-cache")), (401, None), body)
 
     def test_memory_is_bounded(self):
         for d in range(1, 200):   # 200 different questions, about 1-2 KB each
