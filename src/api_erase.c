@@ -69,6 +69,7 @@ static enum cx_handled submit(struct cx_req *req, struct erase *e)
 	e->req = req;
 	e->job.n = 1;
 	e->job.done = on_done;
+	e->job.no_lead = 1;   /* on_done's checkpoint may wait for readers: not on a worker */
 	req->stream_ctx = e;
 	req->stream_free = erase_free;
 	req->on_resume = reply;

@@ -298,7 +298,7 @@ static void note_opened(struct cx_req *req, const struct cx_link_claims *c)
 	o->job.claims = &o->claims;
 	o->job.n = 1;
 	o->job.done = opened_done;
-	o->job.background = 1;   /* the page does not wait for its view to be counted */
+	o->job.no_lead = 1;   /* the page does not wait for its view to be counted */
 	if (cx_writer_submit(req->app->writer, &o->job, &err)) {
 		opened_forget(c->nonce);   /* a busy writer loses a view, never an answer */
 		free(o);

@@ -161,8 +161,11 @@ static int on_commit(void *ctx, sqlite3 *db, const char *name, int frames)
 	atomic_fetch_add(&st->data_version, 1);
 	if (frames >= CX_CKPT_FRAMES && st->ckpt && frames < CX_CKPT_INLINE_FRAMES)
 		cx_ckpt_kick(st->ckpt);
-	else if (frames >= CX_CKPT_FRAMES)
+	else if (frames >= CX_CKPT_FRAMES) {
+		cx_ckpt_lock(st->ckpt);   /* (the erasure scrub's TRUNCATE would find it busy) */
 		sqlite3_wal_checkpoint(db, name);
+		cx_ckpt_unlock(st->ckpt);
+	}
 	return SQLITE_OK;
 }
 
@@ -549,6 +552,7 @@ void cx_store_close(struct cx_store *st)
 	if (!st)
 		return;
 	cx_ckpt_stop(st->ckpt);
+	st->ckpt = NULL;
 	for (unsigned i = 0; st->readers && i < st->nreaders; i++) {
 		for (int k = 0; k < QUERY_SHAPES; k++)
 			sqlite3_finalize(st->readers[i].scores[k]);

@@ -23,7 +23,8 @@ int cx_ckpt_start(struct cx_ckpt **out, struct cx_store *st, struct cx_error *er
 void cx_ckpt_kick(struct cx_ckpt *c);
 void cx_ckpt_lock(struct cx_ckpt *c);
 void cx_ckpt_unlock(struct cx_ckpt *c);
-/* Stop the thread (after a last checkpoint) and close its connection; NULL is fine. */
+/* Stop the thread and close its connection (closing the writer's connection last
+ * checkpoints what is left); NULL is fine. */
 void cx_ckpt_stop(struct cx_ckpt *c);
 
 #endif

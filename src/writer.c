@@ -45,7 +45,7 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		return -1;
 	}
 	job->next = NULL;
-	if (!w->busy && !w->head && w->last_group <= 1 && !job->background) {
+	if (!w->busy && !w->head && w->last_group <= 1 && !job->no_lead) {
 		/* Leader: nobody is writing, nothing waits and the last commit had no company,
 		 * so this thread commits its own job at once (done() runs here, before we
 		 * return) instead of handing it to the writer thread and back. Whatever arrives
@@ -54,11 +54,12 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
 		commit_batch(w->store, job, 1);
-		maybe_purge(w);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
 		w->last_group = 1;
-		if (w->head || w->stopping)
+		/* the writer thread commits what queued, and purges when it is due: this
+		 * thread's client is waiting for its reply */
+		if (w->head || w->stopping || cx_time_now() >= w->next_purge)
 			pthread_cond_signal(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 		return 0;

@@ -43,7 +43,8 @@ struct cx_write_job {
 	struct cx_idem_scope idem_scope; /* whose idempotency keys the items carry */
 	const struct cx_link_claims *claims; /* ANSWER, OPENED */
 	int64_t edit_window_s;   /* ANSWER, AMEND: how long an answer may still change */
-	int background;          /* nobody waits for it: leave it to the writer thread */
+	int no_lead;             /* always the writer thread's: nobody waits for it, or its
+				    done() may block on the disk (see cx_writer_submit) */
 	void (*done)(struct cx_write_job *job);  /* called once: on the writer thread, or
 						    inside cx_writer_submit (see below) */
 	void *ctx;
@@ -64,7 +65,7 @@ int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_
 /* Queue job; done() will be called exactly once. When nothing is being written and
  * nothing waits, the calling thread commits the job itself (a leader: no hand-off to the
  * writer thread and back), so done() may run before this returns; jobs arriving meanwhile
- * queue and the writer thread commits them as one group. `background` jobs always queue.
+ * queue and the writer thread commits them as one group. `no_lead` jobs always queue.
  * Returns -1 (done() not called) with a 503 in err when the queue is full or the writer
  * is stopping. */
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err);
