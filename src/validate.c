@@ -42,8 +42,11 @@ int cx_valid_idem_key(const char *s)
 
 static int known_field(const char *key, int from_form)
 {
+	/* the first two characters tell the fields apart but for survey/submitted_at: most
+	 * names are never handed to strcmp (this loop runs for every key of every item) */
 	for (size_t i = 0; i < NFIELDS; i++)
-		if (key[0] == response_fields[i][0] && strcmp(key, response_fields[i]) == 0)
+		if (key[0] == response_fields[i][0] && key[1] == response_fields[i][1] &&
+		    strcmp(key, response_fields[i]) == 0)
 			return !(from_form && strcmp(key, "attributes") == 0);
 	return from_form && strncmp(key, FORM_ATTR_PREFIX, strlen(FORM_ATTR_PREFIX)) == 0;
 }
