@@ -42,8 +42,11 @@ int cx_valid_idem_key(const char *s)
 
 static int known_field(const char *key, int from_form)
 {
+	/* the first two characters tell the fields apart but for survey/submitted_at: most
+	 * names are never handed to strcmp (this loop runs for every key of every item) */
 	for (size_t i = 0; i < NFIELDS; i++)
-		if (strcmp(key, response_fields[i]) == 0)
+		if (key[0] == response_fields[i][0] && key[1] == response_fields[i][1] &&
+		    strcmp(key, response_fields[i]) == 0)
 			return !(from_form && strcmp(key, "attributes") == 0);
 	return from_form && strncmp(key, FORM_ATTR_PREFIX, strlen(FORM_ATTR_PREFIX)) == 0;
 }
@@ -87,20 +90,46 @@ static uint64_t fnv_str(uint64_t h, const char *s)
 	return h;
 }
 
+/* n in decimal at p ("-1" for -1), as printf's %lld writes it; returns the end. */
+static char *put_decimal(char *p, long long n)
+{
+	char digits[24];
+	unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+	size_t k = 0;
+
+	if (n < 0)
+		*p++ = '-';
+	do {
+		digits[k++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	while (k)
+		*p++ = digits[--k];
+	return p;
+}
+
 /* A fingerprint of what the client said: a retry of the same response matches it, a
  * different response under the same key does not. A defaulted submitted_at is left out
- * (a retry arrives later). */
+ * (a retry arrives later). Stored with idempotency keys: its value may never change (the
+ * numbers are hashed as the text "nps/csat/ces/submitted_at"; snprintf did that before and
+ * cost a tenth of the validation). */
 static uint64_t fingerprint(const struct cx_response *r, int time_given)
 {
-	char nums[96];
+	char nums[96], *p = nums;
 	uint64_t h = 14695981039346656037ull;
 	const char *strs[] = { r->survey, r->stage, r->touchpoint, r->channel, r->segment,
 			       r->customer, r->comment, r->attributes };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		h = fnv_str(h, strs[i]);
-	snprintf(nums, sizeof(nums), "%d/%d/%d/%lld", r->nps, r->csat, r->ces,
-		 time_given ? (long long)r->submitted_at : -1LL);
+	p = put_decimal(p, r->nps);
+	*p++ = '/';
+	p = put_decimal(p, r->csat);
+	*p++ = '/';
+	p = put_decimal(p, r->ces);
+	*p++ = '/';
+	p = put_decimal(p, time_given ? (long long)r->submitted_at : -1LL);
+	*p = '\0';
 	return fnv_str(h, nums);
 }
 
@@ -208,12 +237,15 @@ static int attr_pair(json_t *dst, const char *key, const json_t *v, struct cx_er
 /* attributes: a JSON object of strings, or form fields attributes[NAME]=value. */
 static int attributes(const json_t *obj, int from_form, char **out, struct cx_error *err)
 {
-	json_t *attrs = json_object();
+	json_t *attrs;
 	const char *key;
 	json_t *v;
 	int rc = 0;
 
 	*out = NULL;
+	if (!from_form && !field(obj, "attributes", 0))
+		return 0;   /* the usual case: no object to build */
+	attrs = json_object();
 	if (from_form) {
 		json_object_foreach((json_t *)obj, key, v) {
 			size_t plen = strlen(FORM_ATTR_PREFIX), klen = strlen(key);

@@ -250,5 +250,38 @@ START_TEST(journey_map)
 }
 END_TEST
 
+/* Fingerprints are stored with idempotency keys, so a retry after an upgrade must hash as
+ * before: these values are the ones cxd computed when the numbers went through snprintf. */
+START_TEST(fingerprint_pinned)
+{
+	static const struct { const char *json; uint64_t fp; } cases[] = {
+		{ "{\"survey\":\"checkout\",\"stage\":\"purchase\",\"touchpoint\":\"web\","
+		  "\"nps\":9}", 0x199d19f8c368e434ull },
+		{ "{\"survey\":\"checkout\",\"stage\":\"purchase\",\"touchpoint\":\"web\","
+		  "\"channel\":\"email\",\"segment\":\"new\",\"customer\":\"c-42\",\"nps\":0,"
+		  "\"csat\":5,\"ces\":7,\"comment\":\"slow\",\"attributes\":{\"plan\":\"pro\"},"
+		  "\"submitted_at\":\"2026-11-22T10:00:00Z\"}", 0x2b67afa315259850ull },
+		{ "{\"survey\":\"checkout\",\"stage\":\"advocacy\",\"touchpoint\":\"app\","
+		  "\"csat\":1,\"submitted_at\":\"1970-01-01T00:00:00Z\"}", 0x239a5a7acc1e7736ull },
+		{ "{\"survey\":\"checkout\",\"stage\":\"awareness\",\"touchpoint\":\"web\","
+		  "\"nps\":10,\"ces\":1,\"submitted_at\":\"2026-11-23T00:00:00Z\"}",
+		  0x2fe425614435635full },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cx_response r;
+		struct cx_error err;
+		json_t *obj = json_loads(cases[i].json, 0, NULL);
+
+		ck_assert_ptr_nonnull(obj);
+		ck_assert_int_eq(cx_validate_response(obj, 0, 1, lookup, NULL, NOW, &r, &err), 0);
+		ck_assert_msg(r.fingerprint == cases[i].fp, "case %zu: fingerprint %016llx", i,
+			      (unsigned long long)r.fingerprint);
+		cx_response_release(&r);
+		json_decref(obj);
+	}
+}
+END_TEST
+
 CX_CHECK_MAIN("validate", NULL, NULL, invalid_cases, valid_cases, labels,
-	      survey_definitions, journey_map)
+	      survey_definitions, journey_map, fingerprint_pinned)
