@@ -533,7 +533,7 @@ class PolicyTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
-# The outbox as schema 010 + 012 wrote it (before 018): msg_id UNIQUE, deliveries_due.
+# The outbox as schema 010 + 012 wrote it (before 017): msg_id UNIQUE, deliveries_due.
 OLD_DELIVERIES = """
 CREATE TABLE deliveries (
   id INTEGER PRIMARY KEY, msg_id TEXT NOT NULL UNIQUE, endpoint TEXT NOT NULL, type TEXT NOT NULL,
@@ -555,8 +555,8 @@ CREATE TABLE delivery_attempts (
 
 
 class MigrationTest(unittest.TestCase):
-    def test_018_keeps_every_delivery_and_attempt(self):
-        """A database whose outbox was written before schema 018 (issue 14: msg_id no longer
+    def test_017_keeps_every_delivery_and_attempt(self):
+        """A database whose outbox was written before schema 017 (issue 14: msg_id no longer
         UNIQUE, deliveries_due gone, the table rebuilt): every row and attempt survives the
         upgrade, and the pending ones are then sent with their old webhook-id and a valid
         signature. Mutation tried: dropping delivery_attempts after `deliveries` (the
@@ -594,7 +594,7 @@ class MigrationTest(unittest.TestCase):
         db.close()
         srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key, args=FLAGS).start()
         try:
-            self.assertIn("applied migration 018_outbox_lean", srv2.stderr())
+            self.assertIn("applied migration 017_outbox_lean", srv2.stderr())
             db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
             self.assertEqual(db.execute("SELECT * FROM deliveries ORDER BY id").fetchall(), rows)
             self.assertEqual(db.execute("SELECT * FROM delivery_attempts ORDER BY delivery, n").fetchall(),
