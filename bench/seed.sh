@@ -3,7 +3,7 @@
 # "checkout" (+ ROWS/5 for "onboarding"), the same rows ../shared/bench/peers.sh gives the
 # peers: stage n%6, touchpoint web, channel n%3, segment n%2, nps n%11, csat n%5+1, ces n%7+1,
 # submitted 1700000000+n. Fast path, not through HTTP: cxd creates the schema, the sqlite3
-# shell bulk-loads the rows and derives the rollups exactly as migration 002 does.
+# shell bulk-loads the rows and derives the rollups exactly as migrations 002-005 and 015 do.
 set -euo pipefail
 CXD=$1 DB=$2 ROWS=$3
 rm -f "$DB" "$DB-wal" "$DB-shm" "$DB.admin-key"
@@ -56,6 +56,13 @@ SELECT survey, CAST(strftime('%s', day * 86400, 'unixepoch', 'start of month') A
        sum(csat1), sum(csat2), sum(csat3), sum(csat4), sum(csat5),
        sum(ces1), sum(ces2), sum(ces3), sum(ces4), sum(ces5), sum(ces6), sum(ces7)
 FROM rollups GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO rollups_total
+SELECT survey, stage, touchpoint, channel, segment, sum(responses),
+       sum(nps0), sum(nps1), sum(nps2), sum(nps3), sum(nps4), sum(nps5), sum(nps6),
+       sum(nps7), sum(nps8), sum(nps9), sum(nps10),
+       sum(csat1), sum(csat2), sum(csat3), sum(csat4), sum(csat5),
+       sum(ces1), sum(ces2), sum(ces3), sum(ces4), sum(ces5), sum(ces6), sum(ces7)
+FROM rollups_month GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO rollups_quarter
 SELECT survey, submitted_at / 900, stage, touchpoint, coalesce(channel, ''),
        coalesce(segment, ''), count(*),

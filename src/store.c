@@ -23,11 +23,13 @@
 #include "store_keys.h"
 #include "store_loop.h"
 #include "store_map.h"
+#include "store_rollups.h"
 #include "store_invite.h"
 #include "store_checkpoint.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define QUERY_SHAPES (16 * 4 * 2)   /* dims bitmask x bucket kind x UTC or local days */
+/* dims bitmask x bucket kind x source: UTC days, local days or all time (rollups_total) */
+#define QUERY_SHAPES (16 * 4 * 3)
 
 struct reader {
 	sqlite3 *db;
@@ -44,6 +46,7 @@ struct cx_store {
 	/* writer thread */
 	sqlite3 *wdb;
 	sqlite3_stmt *insert_response, *upsert_rollup, *upsert_month, *upsert_quarter;
+	sqlite3_stmt *upsert_total;   /* src/store_rollups.c's SQL */
 	sqlite3_stmt *idem_get, *idem_put, *idem_purge;
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
 	sqlite3_stmt *map_admit;     /* store_map.c's, prepared on first use */
@@ -332,6 +335,7 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	char *sql = rollup_sql("rollups", "day");
 	char *msql = rollup_sql("rollups_month", "month");
 	char *qsql = rollup_sql("rollups_quarter", "quarter");
+	char *tsql = cx_rollups_total_upsert_sql();
 	int rc = sqlite3_prepare_v3(st->wdb, SQL_INSERT_RESPONSE, -1, SQLITE_PREPARE_PERSISTENT,
 				    &st->insert_response, NULL);
 
@@ -344,6 +348,9 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	if (rc == SQLITE_OK && qsql)
 		rc = sqlite3_prepare_v3(st->wdb, qsql, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->upsert_quarter, NULL);
+	if (rc == SQLITE_OK && tsql)
+		rc = sqlite3_prepare_v3(st->wdb, tsql, -1, SQLITE_PREPARE_PERSISTENT,
+					&st->upsert_total, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_GET, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->idem_get, NULL);
@@ -364,7 +371,8 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	free(sql);
 	free(msql);
 	free(qsql);
-	if (rc != SQLITE_OK || !sql || !msql || !qsql)
+	free(tsql);
+	if (rc != SQLITE_OK || !sql || !msql || !qsql || !tsql)
 		return db_fail(st, st->wdb, err, "preparing statements");
 	if (!(st->acc = cx_rollup_new()))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
@@ -573,6 +581,7 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->upsert_rollup);
 	sqlite3_finalize(st->upsert_month);
 	sqlite3_finalize(st->upsert_quarter);
+	sqlite3_finalize(st->upsert_total);
 	sqlite3_finalize(st->idem_get);
 	sqlite3_finalize(st->idem_put);
 	sqlite3_finalize(st->idem_purge);
@@ -843,7 +852,7 @@ static int drop_empty(struct cx_store *st, const char *table, const char *period
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* One key's counts into its quarter-hour, day and month rows. */
+/* One key's counts into its quarter-hour, day, month and all-time rows. */
 static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct cx_hist *h)
 {
 	struct cx_store *st = ctx;
@@ -851,12 +860,14 @@ static int upsert_rollup(void *ctx, const struct cx_rollup_key *k, const struct 
 
 	if (upsert_one(st->upsert_quarter, k, k->quarter, h) ||
 	    upsert_one(st->upsert_rollup, k, k->day, h) ||
-	    upsert_one(st->upsert_month, k, month, h))
+	    upsert_one(st->upsert_month, k, month, h) ||
+	    upsert_one(st->upsert_total, k, 0, h))   /* ?2 unused: no period */
 		return -1;
 	if (h->responses < 0 &&   /* an erasure: rows may have gone to zero */
 	    (drop_empty(st, "rollups_quarter", "quarter", k, k->quarter) ||
 	     drop_empty(st, "rollups", "day", k, k->day) ||
-	     drop_empty(st, "rollups_month", "month", k, month)))
+	     drop_empty(st, "rollups_month", "month", k, month) ||
+	     cx_rollups_total_drop_empty(st->wdb, k)))
 		return -1;
 	return 0;
 }
@@ -1111,8 +1122,11 @@ static void reader_give(struct cx_store *st, struct reader *r)
  * 4 bucket day, 5 responses, 6-16 nps0-10, 17-21 csat1-5, 22-28 ces1-7.
  * Rows come from the daily rollups for days in [?2, ?3) and [?4, ?5) and from the monthly
  * rollups for months in [?6, ?7) (see split_range); ?8-?11 filter stage, touchpoint,
- * channel, segment. `d` is the day (or the month's first day) a row stands for. */
-static char *scores_sql(unsigned dims, enum cx_bucket bucket, int local)
+ * channel, segment. `d` is the day (or the month's first day) a row stands for. An all-time
+ * read (SRC_TOTAL, no bucket) reads rollups_total alone and ignores ?2-?7. */
+enum scores_source { SRC_UTC, SRC_LOCAL, SRC_TOTAL };
+
+static char *scores_sql(unsigned dims, enum cx_bucket bucket, enum scores_source src)
 {
 	static const char *const dim_cols[] = { "stage", "touchpoint", "channel", "segment" };
 	static const char *const bucket_expr[] = {
@@ -1152,7 +1166,9 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket, int local)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(csat%d)", v);
 	for (int v = 1; v <= 7; v++)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(ces%d)", v);
-	if (local)   /* local days from quarter hours: ?2-?3 a quarter range, ?12 the offset */
+	if (src == SRC_TOTAL)   /* one row per group: grouped in primary-key order */
+		n += (size_t)cx_rollups_total_from(s + n, cap - n, filters);
+	else if (src == SRC_LOCAL)   /* local days from quarters: ?2-?3 quarters, ?12 the offset */
 		n += (size_t)snprintf(s + n, cap - n,
 				      " FROM (SELECT (quarter + ?12) / 96 AS d, %s FROM rollups_quarter"
 				      " WHERE survey = ?1 AND quarter >= ?2 AND quarter < ?3%s)", cols,
@@ -1197,12 +1213,12 @@ by_day:
 }
 
 static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket bucket,
-				  int local)
+				  enum scores_source src)
 {
-	unsigned k = ((dims & 15u) * 4u + (unsigned)bucket) * 2u + (local ? 1u : 0u);
+	unsigned k = ((dims & 15u) * 4u + (unsigned)bucket) * 3u + (unsigned)src;
 
 	if (!r->scores[k]) {
-		char *sql = scores_sql(dims & 15u, bucket, local);
+		char *sql = scores_sql(dims & 15u, bucket, src);
 
 		if (sql)
 			sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->scores[k],
@@ -1223,7 +1239,9 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_g
 		    void *ctx, struct cx_error *err)
 {
 	struct reader *r = reader_take(st);
-	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket, qry->tz_minutes != 0);
+	enum scores_source src = cx_rollups_total_serves(qry) ? SRC_TOTAL
+				 : qry->tz_minutes ? SRC_LOCAL : SRC_UTC;
+	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket, src);
 	int64_t range[6];
 	int rc = 0, step;
 
@@ -1526,6 +1544,7 @@ long cx_store_check(struct cx_store *st, json_t **report, struct cx_error *err)
 		{ "rollups", "day", "submitted_at / 86400" },
 		{ "rollups_month", "month", ("CAST(strftime('%s', submitted_at, 'unixepoch', "
 					     "'start of month') AS INTEGER) / 86400") },
+		{ "rollups_total", "0", "0" },   /* all time: one constant period */
 	};
 	struct reader *r = reader_take(st);
 	long total = 0;

@@ -1,8 +1,8 @@
 /* store_funnel.c - the response funnel from table invitations (schema 013); see
  * include/cx/store.h ("the response funnel") and include/cx/funnel.h.
  *
- * One GROUP BY over the survey's invitations minted in [from, to), found through index
- * invitations_survey(survey, minted_at). A funnel is asked for by a person looking at the
+ * One GROUP BY over the survey's invitations minted in [from, to), read from index
+ * invitations_funnel alone (schema 016: it covers every column used here). A funnel is asked for by a person looking at the
  * dashboard, not on every response, so each call opens a read-only connection of its own
  * (cx_store_connect, like the alerts and cases readers): WAL lets it read while the
  * writer writes, and the writer's connection is never touched.

@@ -147,7 +147,10 @@ typedef int (*cx_group_fn)(void *ctx, const struct cx_group_key *key,
 
 /* Sum the rollups over q's filter, calling fn once per group (ordered by the grouping
  * columns; a query without dims or bucket yields exactly one group). A non-zero return
- * from fn stops the walk and is returned. */
+ * from fn stops the walk and is returned. An all-time query (from_day INT64_MIN, to_day
+ * INT64_MAX, no bucket, UTC) reads one all-time row per group, so its cost does not grow
+ * with the time the data spans; any other reads the monthly rows of the whole months in
+ * range and the daily rows of the rest (the quarter-hour rows with a tz). */
 int cx_store_scores(struct cx_store *st, const struct cx_scores_query *q, cx_group_fn fn,
 		    void *ctx, struct cx_error *err);
 

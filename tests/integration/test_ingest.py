@@ -577,7 +577,7 @@ class IdempotencyScopeTest(unittest.TestCase):
             DROP TABLE case_events; DROP TABLE cases; DROP TABLE alert_findings;
             ALTER TABLE surveys DROP COLUMN root_causes;
             DROP TABLE link_keys; DROP TABLE invitations; DROP TABLE settings;
-            DROP TABLE survey_hosted; DROP TABLE mail_outbox;
+            DROP TABLE survey_hosted; DROP TABLE mail_outbox; DROP TABLE rollups_total;
             DELETE FROM schema_migrations WHERE version >= 9;""")
         db.commit()
         db.close()
@@ -597,6 +597,10 @@ class IdempotencyScopeTest(unittest.TestCase):
         db = sqlite3.connect(srv.db)
         self.assertEqual(sorted(db.execute("SELECT scope FROM idempotency")),
                          [("",), ("anon:127.0.0.1",), ("key:" + srv.key.split("_")[1],)])
+        # migration 015 counted the response from before it in rollups_total, the writer the rest
+        self.assertEqual(db.execute("SELECT sum(responses), sum(nps6), sum(nps1) FROM rollups_total").fetchone(),
+                         (3, 2, 1))
+        self.assertEqual(db.execute("SELECT count(*) FROM responses").fetchone()[0], 3)
         db.close()
 
 

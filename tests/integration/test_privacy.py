@@ -173,12 +173,12 @@ class ErasureTest(unittest.TestCase):
                 want = scoring.group_scores([r for r in mine if (r["stage"], r["touchpoint"]) == k])
                 have = {f: groups[k][f] for f in ("responses", "nps", "csat", "ces")}
                 self.assertTrue(scoring.close(have, want), (k, have, want))
-        # rollups (all three levels) equal a recount of the remaining rows
+        # rollups (all four levels) equal a recount of the remaining rows
         db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
         n = db.execute("SELECT count(*) FROM responses").fetchone()[0]
         self.assertEqual(n, len(left))
         self.assertEqual(db.execute("SELECT count(*) FROM responses WHERE customer = ?", (victim,)).fetchone()[0], 0)
-        for table in ("rollups", "rollups_month", "rollups_quarter"):
+        for table in ("rollups", "rollups_month", "rollups_quarter", "rollups_total"):
             self.assertEqual(db.execute("SELECT sum(responses), sum(nps9 + nps10) FROM " + table).fetchone(),
                              (n, db.execute("SELECT count(*) FROM responses WHERE nps >= 9").fetchone()[0]))
             self.assertEqual(db.execute("SELECT count(*) FROM %s WHERE responses <= 0" % table).fetchone()[0], 0)
