@@ -1,4 +1,4 @@
--- 018: fewer index entries per webhook delivery (issue 14). Every response with the loop
+-- 017: fewer index entries per webhook delivery (issue 14). Every response with the loop
 -- active writes about 2.4 deliveries in its own transaction, on the single writer, and
 -- every delivery then changes its row once more when it is sent: each secondary index is
 -- paid for on both sides. Two of them bought nothing:

@@ -111,7 +111,7 @@ static void bind_id(sqlite3_stmt *q, int i, int64_t v)
 
 /* Make the first 8 characters after "msg_" the time in ms, base 62 in ASCII order: ids
  * sort by creation. (They were made so for the msg_id UNIQUE index, where random ids
- * dirtied a random page per delivery; schema 018 dropped that index, no query used it.)
+ * dirtied a random page per delivery; schema 017 dropped that index, no query used it.)
  * 16 random characters (95 bits) remain, which is what makes an id unique. */
 static void time_ordered(char *msg_id, int64_t ms)
 {
