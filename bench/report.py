@@ -56,7 +56,7 @@ def ratio(a, b):
 
 rows = []
 for load, label in (("POST32", "POST one JSON response, 32 conns"), ("POST256", "POST one JSON response, 256 conns"),
-                    ("POST1", "POST one JSON response, 1 conn"), ("GET16", "GET scores by=stage, 100k rows, 16 conns")):
+                    ("POST1", "POST one JSON response, 1 conn"), ("GET16", "GET scores by=stage, 100k rows, 16 conns (cxd: read cache on)")):
     c, g, f, n = (get(s, load, "rps") for s in ("cxd", "go", "fastapi", "nginx"))
     rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
         label, fmt(c), fmt(g), fmt(f), fmt(n), ratio(c, g), ratio(c, f), ratio(c, n),
