@@ -25,7 +25,6 @@
 #include "store_map.h"
 #include "store_rollups.h"
 #include "store_invite.h"
-#include "store_checkpoint.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /* dims bitmask x bucket kind x source: UTC days, local days or all time (rollups_total) */
@@ -41,7 +40,6 @@ struct cx_store {
 	char *path;
 	int schema_version;
 	_Atomic uint64_t data_version;   /* moved on by every commit (on_commit) */
-	struct cx_ckpt *ckpt;            /* checkpoints off the commit path, or NULL */
 
 	/* writer thread */
 	sqlite3 *wdb;
@@ -155,20 +153,17 @@ static int exec(sqlite3 *db, const char *sql)
  * the commit, with the write lock released, before the COMMIT's sqlite3_step returns): the
  * data version moves on, so a reader that reads the version before its query never keeps
  * an answer under a version newer than its data. The hook replaces SQLite's automatic
- * checkpoint (at 1000 frames): the checkpoint thread does it (store_checkpoint.h), or,
- * before it runs or when it is far behind, the committing connection as SQLite would. */
+ * checkpoint, which it does as SQLite would: at 1000 frames, on the committing connection.
+ * (A checkpoint thread beside the writer was measured and dropped: it chased a WAL that a
+ * busy writer kept growing, never letting it restart, and its fsyncs queued in front of
+ * the commits' own - bench/NOTES.md.) */
 static int on_commit(void *ctx, sqlite3 *db, const char *name, int frames)
 {
 	struct cx_store *st = ctx;
 
 	atomic_fetch_add(&st->data_version, 1);
-	if (frames >= CX_CKPT_FRAMES && st->ckpt && frames < CX_CKPT_INLINE_FRAMES)
-		cx_ckpt_kick(st->ckpt);
-	else if (frames >= CX_CKPT_FRAMES) {
-		cx_ckpt_lock(st->ckpt);   /* (the erasure scrub's TRUNCATE would find it busy) */
+	if (frames >= 1000)
 		sqlite3_wal_checkpoint(db, name);
-		cx_ckpt_unlock(st->ckpt);
-	}
 	return SQLITE_OK;
 }
 
@@ -556,8 +551,6 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	for (unsigned i = 0; i < st->nreaders; i++)
 		if (!(st->readers[i].db = connect(st, 1, err)))
 			goto fail;
-	if (cx_ckpt_start(&st->ckpt, st, err))
-		goto fail;
 	*out = st;
 	return 0;
 fail:
@@ -569,8 +562,6 @@ void cx_store_close(struct cx_store *st)
 {
 	if (!st)
 		return;
-	cx_ckpt_stop(st->ckpt);
-	st->ckpt = NULL;
 	for (unsigned i = 0; st->readers && i < st->nreaders; i++) {
 		for (int k = 0; k < QUERY_SHAPES; k++)
 			sqlite3_finalize(st->readers[i].scores[k]);
@@ -1493,9 +1484,7 @@ int cx_store_scrub_wal(struct cx_store *st, struct cx_error *err)
 {
 	int rc;
 
-	cx_ckpt_lock(st->ckpt);   /* the checkpoint thread's would make this one busy */
 	rc = sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-	cx_ckpt_unlock(st->ckpt);
 
 	if (rc == SQLITE_OK)
 		return 0;

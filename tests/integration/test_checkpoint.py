@@ -1,10 +1,11 @@
-"""The commit path (issue 14). WAL checkpoints run on their own thread: a single client
-posting one response after another keeps the write-ahead log bounded (SQLite's 1000-frame
-threshold, reached about every 170 commits here), the checkpoints copy the pages back into
-the database file while the posts go on, and the database checks out. A lone client's
-response is committed by its own request thread (a leader, cxd_commits_total{by="leader"}),
-with no hand-off to the writer thread; many clients at once are committed in groups by
-the writer thread, and every 201 is in the database.
+"""The commit path (issue 14). The WAL hook that moves the read cache's data version also
+does SQLite's automatic checkpoint: a single client posting one response after another
+keeps the write-ahead log bounded (SQLite's 1000-frame threshold, reached about every 150
+commits here), the checkpoints copy the pages back into the database file, and the
+database checks out. A lone client's response is committed by its own request thread (a
+leader, cxd_commits_total{by="leader"}), with no hand-off to the writer thread; many
+clients at once are committed in groups by the writer thread, and every 201 is in the
+database.
 
 It fails if checkpoints stop happening (the log grows by every commit: about 60 MB over
 this test), if the data they copy is wrong (cxd check), if single posts are handed to the
