@@ -129,6 +129,26 @@ static int mhd_query_each(struct cx_req *req, int (*fn)(void *ctx, const char *k
 
 static void mhd_finish(struct cx_req *req);
 
+/* Open client connections, all daemons (MHD_OPTION_NOTIFY_CONNECTION). */
+static atomic_uint open_connections;
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	(void)conn;
+	(void)socket_ctx;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&open_connections, 1);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		atomic_fetch_sub(&open_connections, 1);
+}
+
+int cx_http_alone(void)
+{
+	return atomic_load(&open_connections) <= 1;
+}
+
 static const struct cx_req_ops mhd_ops = { mhd_query, mhd_header, mhd_query_each, mhd_finish };
 
 /* --- replies --- */
@@ -859,7 +879,7 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 	}
 	{
 		/* the logger first (so MHD's own messages go through it), TLS only with TLS */
-		struct MHD_OptionItem opts[16];
+		struct MHD_OptionItem opts[20];
 		int n = 0;
 
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
@@ -882,6 +902,8 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 						     (intptr_t)cfg->conn_memory, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection,
+						     NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 		h->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
 					     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);

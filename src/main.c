@@ -270,6 +270,7 @@ int main(int argc, char **argv)
 	app.per_ip = cx_ratelimit_new(app.cfg.rate_ip, app.cfg.burst_ip, 100000);
 	app.per_key = cx_ratelimit_new(app.cfg.rate_key, app.cfg.burst_key, 100000);
 	app.cache = cx_cache_new(app.cfg.read_cache);
+	cx_writer_lead_if(app.writer, cx_http_alone);
 	if (cx_http_start(&http, &app, &app.cfg, &port, &err)) {
 		fprintf(stderr, "cxd: %s\n", err.message);
 		cx_mail_stop(mail);

@@ -20,6 +20,7 @@ struct cx_writer {
 	int stopping;
 	int busy;              /* a thread (the writer or a leader) is writing */
 	size_t last_group;     /* jobs in the last commit: more than 1 means company */
+	int (*alone)(void);    /* 1 when no other client waits (cx_writer_lead_if), or NULL */
 	int64_t next_purge;    /* whoever is busy */
 };
 
@@ -45,12 +46,15 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		return -1;
 	}
 	job->next = NULL;
-	if (!w->busy && !w->head && w->last_group <= 1 && !job->no_lead) {
-		/* Leader: nobody is writing, nothing waits and the last commit had no company,
-		 * so this thread commits its own job at once (done() runs here, before we
-		 * return) instead of handing it to the writer thread and back. Whatever arrives
-		 * meanwhile queues for the writer thread. Under load (groups of several) every
-		 * job goes to the writer thread: a worker that commits blocks its connections. */
+	if (!w->busy && !w->head && w->last_group <= 1 && !job->no_lead &&
+	    (!w->alone || w->alone())) {
+		/* Leader: nobody is writing, nothing waits, the last commit had no company and
+		 * no other client is connected, so this thread commits its own job at once
+		 * (done() runs here, before we return) instead of handing it to the writer
+		 * thread and back. Whatever arrives meanwhile queues for the writer thread.
+		 * With other clients about, every job goes to the writer thread: a worker that
+		 * commits blocks its other connections (with 2 workers and 8 clients, leaders
+		 * took turns and groups never formed: 2,000 POST/s instead of 10,000+). */
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
 		commit_batch(w->store, job, 1);
@@ -275,6 +279,13 @@ int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_
 	}
 	*out = w;
 	return 0;
+}
+
+void cx_writer_lead_if(struct cx_writer *w, int (*alone)(void))
+{
+	pthread_mutex_lock(&w->mu);
+	w->alone = alone;
+	pthread_mutex_unlock(&w->mu);
 }
 
 void cx_writer_stop(struct cx_writer *w)

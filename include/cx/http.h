@@ -148,5 +148,8 @@ int cx_http_start(struct cx_http **out, struct cx_app *app, const struct cx_conf
 /* Wait up to grace_ms for in-flight requests (new ones are still accepted meanwhile: see
  * http.c for why there is no MHD_quiesce_daemon), then close everything. */
 void cx_http_stop(struct cx_http *h, unsigned grace_ms);
+/* 1 when at most one client connection is open: a request committing on its own thread
+ * (writer.h's leader) then keeps no other connection waiting behind it. */
+int cx_http_alone(void);
 
 #endif

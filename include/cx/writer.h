@@ -69,6 +69,9 @@ int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_
  * Returns -1 (done() not called) with a 503 in err when the queue is full or the writer
  * is stopping. */
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err);
+/* Lead (see cx_writer_submit) only while alone() says no other client is connected;
+ * without it, whenever the writer is idle. */
+void cx_writer_lead_if(struct cx_writer *w, int (*alone)(void));
 /* Responses queued now (for /healthz and tests). */
 size_t cx_writer_depth(struct cx_writer *w);
 /* Refuse new jobs, commit every queued one, join the thread, free w. */
