@@ -15,27 +15,12 @@
 #include "cx/store.h"
 #include "src/store_invite.h"
 #include "check_main.h"
+#include "store_fixture.h"
 
 #define DAY 86400
 #define BASE "https://cx.example/p"
 
-static char dir[] = "/tmp/cx-invites-test-XXXXXX";
-static char path[256];
-
-static void setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
-}
+CX_STORE_FIXTURE("/tmp/cx-invites-test")
 
 static struct cx_store *open_store(void)
 {

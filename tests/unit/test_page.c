@@ -14,6 +14,7 @@
 #include "cx/page.h"
 #include "cx/store.h"
 #include "check_main.h"
+#include "store_fixture.h"
 
 /* --- languages --- */
 
@@ -179,23 +180,7 @@ END_TEST
 
 /* --- store_answers.c --- */
 
-static char dir[] = "/tmp/cx-page-test-XXXXXX";
-static char path[256];
-
-static void setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
-}
+CX_STORE_FIXTURE("/tmp/cx-page-test")
 
 static long long count(const char *sql)
 {

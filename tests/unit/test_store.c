@@ -10,23 +10,9 @@
 #include "cx/store.h"
 #include "cx/writer.h"
 #include "check_main.h"
+#include "store_fixture.h"
 
-static char dir[] = "/tmp/cx-store-test-XXXXXX";
-static char path[256];
-
-static void setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
+CX_STORE_FIXTURE("/tmp/cx-store-test")
 
 static struct cx_store *open_store(void)
 {
