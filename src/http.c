@@ -256,15 +256,11 @@ void cx_reply_html(struct cx_req *req, unsigned status, const char *html)
 void cx_reply_bytes(struct cx_req *req, unsigned status, const char *content_type,
 		    const void *body, size_t len)
 {
-	struct cx_reply *r = &req->reply;
+	char *copy = malloc(len ? len : 1);
 
-	reply_reset(r);
-	r->status = status;
-	r->content_type = content_type;
-	r->body = malloc(len ? len : 1);
-	if (r->body)
-		memcpy(r->body, body, len);
-	r->len = r->body ? len : 0;
+	if (copy)
+		memcpy(copy, body, len);
+	cx_reply_bytes_take(req, status, content_type, copy, copy ? len : 0);
 }
 
 void cx_reply_bytes_take(struct cx_req *req, unsigned status, const char *content_type,
