@@ -3,7 +3,8 @@
 # "checkout" (+ ROWS/5 for "onboarding"), the same rows ../shared/bench/peers.sh gives the
 # peers: stage n%6, touchpoint web, channel n%3, segment n%2, nps n%11, csat n%5+1, ces n%7+1,
 # submitted 1700000000+n. Fast path, not through HTTP: cxd creates the schema, the sqlite3
-# shell bulk-loads the rows and derives the rollups exactly as migrations 002-005 and 015 do.
+# shell bulk-loads the rows and derives the rollups exactly as migrations 002-005 and 015 do,
+# and moves the rollup mark (019) past them.
 set -euo pipefail
 CXD=$1 DB=$2 ROWS=$3
 rm -f "$DB" "$DB-wal" "$DB-shm" "$DB.admin-key"
@@ -68,6 +69,7 @@ SELECT survey, submitted_at / 900, stage, touchpoint, coalesce(channel, ''),
        coalesce(segment, ''), count(*),
        $HIST
 FROM responses GROUP BY 1, 2, 3, 4, 5, 6;
+UPDATE rollup_mark SET upto = (SELECT coalesce(max(id), 0) FROM responses);
 COMMIT;
 CREATE INDEX responses_survey_time ON responses(survey, submitted_at);
 CREATE INDEX responses_customer ON responses(customer) WHERE customer IS NOT NULL;

@@ -33,7 +33,7 @@ static atomic_ulong latency[NLAT + 1];
 static atomic_ulong latency_sum_us, latency_count;
 static atomic_ulong rejected[NREASONS + 1];          /* last: any other 4xx/5xx code */
 static atomic_ulong batch[NBATCH + 1];
-static atomic_ulong batch_sum, commits, led;
+static atomic_ulong batch_sum, commits, led, catch_ups, counted;
 static const char *const alert_types[] = { "journey.score_dropped", "journey.pain_point_found" };
 #define NALERTS (sizeof(alert_types) / sizeof(alert_types[0]))
 static atomic_ulong alerts[NALERTS];
@@ -80,6 +80,12 @@ void cx_metrics_commit(size_t n, int leader)
 	atomic_fetch_add(&batch[b], 1);
 	atomic_fetch_add(&batch_sum, n);
 	atomic_fetch_add(&commits, 1);
+}
+
+void cx_metrics_counted(size_t n)
+{
+	atomic_fetch_add(&catch_ups, 1);
+	atomic_fetch_add(&counted, n);
 }
 
 void cx_metrics_alert(const char *type)
@@ -198,6 +204,12 @@ char *cx_metrics_render(struct cx_app *app)
 		 "finding the writer idle (leader) or the writer thread.\n# TYPE cxd_commits_total "
 		 "counter\ncxd_commits_total{by=\"leader\"} %lu\ncxd_commits_total{by=\"writer\"} %lu\n",
 	     atomic_load(&led), atomic_load(&commits) - atomic_load(&led));
+	emit(&o, "# HELP cxd_rollup_catch_ups_total Transactions counting committed responses into "
+		 "the rollups (every 20 ms or 4,096 responses while any wait).\n"
+		 "# TYPE cxd_rollup_catch_ups_total counter\ncxd_rollup_catch_ups_total %lu\n"
+		 "# HELP cxd_rollup_counted_total Responses counted into the rollups after their "
+		 "commit.\n# TYPE cxd_rollup_counted_total counter\ncxd_rollup_counted_total %lu\n",
+	     atomic_load(&catch_ups), atomic_load(&counted));
 	emit(&o, "# HELP cxd_write_queue_depth Responses waiting for the writer.\n"
 		 "# TYPE cxd_write_queue_depth gauge\ncxd_write_queue_depth %zu\n",
 	     cx_writer_depth(app->writer));

@@ -53,6 +53,7 @@ struct cx_store {
 	char admitted[8][3 * (CX_ID_MAX + 1)];
 	unsigned nadmitted;
 	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
+	struct cx_rollup_lag lag;    /* what the rollups do not count yet (store_rollups.c) */
 	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
 	size_t njob_rows, job_rows_cap;
 	int job_savepoint;
@@ -240,13 +241,16 @@ static int current_version(sqlite3 *db)
 	return v;
 }
 
-static int apply_migration(sqlite3 *db, const struct cx_migration *m)
+/* 0, or -1 with SQLite's reason in why (taken before the ROLLBACK, which clears it). */
+static int apply_migration(sqlite3 *db, const struct cx_migration *m, char *why, size_t len)
 {
 	sqlite3_stmt *q = NULL;
 	int ok;
 
-	if (exec(db, "BEGIN IMMEDIATE"))
+	if (exec(db, "BEGIN IMMEDIATE")) {
+		snprintf(why, len, "%s", sqlite3_errmsg(db));
 		return -1;
+	}
 	ok = exec(db, m->sql) == 0 &&
 	     sqlite3_prepare_v2(db, "INSERT INTO schema_migrations(version, name, applied_at) "
 				    "VALUES (?1, ?2, ?3)", -1, &q, NULL) == SQLITE_OK &&
@@ -257,6 +261,7 @@ static int apply_migration(sqlite3 *db, const struct cx_migration *m)
 	sqlite3_finalize(q);
 	if (ok && exec(db, "COMMIT") == 0)
 		return 0;
+	snprintf(why, len, "%s", sqlite3_errmsg(db));
 	exec(db, "ROLLBACK");
 	return -1;
 }
@@ -278,11 +283,12 @@ static int migrate(struct cx_store *st, struct cx_error *err)
 				    "database '%s' has schema version %d, newer than this cxd "
 				    "knows (%zu): upgrade cxd", st->path, v, cx_migrations_count);
 	for (size_t i = (size_t)v; i < cx_migrations_count; i++) {
-		if (apply_migration(db, &cx_migrations[i]))
+		char why[256];
+
+		if (apply_migration(db, &cx_migrations[i], why, sizeof(why)))
 			return cx_error_set(err, 503, "storage_unavailable", NULL,
 					    "database '%s': migration %03d_%s failed: %s", st->path,
-					    cx_migrations[i].version, cx_migrations[i].name,
-					    sqlite3_errmsg(db));
+					    cx_migrations[i].version, cx_migrations[i].name, why);
 		cx_log_info("database %s: applied migration %03d_%s", st->path,
 			    cx_migrations[i].version, cx_migrations[i].name);
 	}
@@ -539,7 +545,7 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 			 path, sqlite3_errmsg(st->wdb));
 		goto fail;
 	}
-	if (migrate(st, err) || prepare_writer(st, err))
+	if (migrate(st, err) || prepare_writer(st, err) || cx_rollups_open(st, !st->must_exist, err))
 		goto fail;
 	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) ||
 	    cx_keystore_open(&st->keys, path, err) || cx_outbox_open(st, &st->outbox, err) ||
@@ -1047,6 +1053,12 @@ int cx_store_append(struct cx_store *st, const struct cx_response *r,
 		st->job_rows = p;
 		st->job_rows_cap = cap;
 	}
+	if (*id > st->lag.upto) {   /* counted after the commit (src/store_rollups.c) */
+		st->lag.pending++;
+		return 0;
+	}
+	/* SQLite gives an erased highest id out again: a row at or under the mark is
+	 * counted in this transaction, as the mark promises */
 	if (cx_rollup_add(st->acc, r, 1))
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	st->job_rows[st->njob_rows++] = r;
@@ -1114,7 +1126,9 @@ static void reader_give(struct cx_store *st, struct reader *r)
  * Rows come from the daily rollups for days in [?2, ?3) and [?4, ?5) and from the monthly
  * rollups for months in [?6, ?7) (see split_range); ?8-?11 filter stage, touchpoint,
  * channel, segment. `d` is the day (or the month's first day) a row stands for. An all-time
- * read (SRC_TOTAL, no bucket) reads rollups_total alone and ignores ?2-?7. */
+ * read (SRC_TOTAL, no bucket) reads rollups_total and ignores ?2-?7. Every read adds the
+ * responses the rollups do not count yet, those above rollup_mark (submitted in [?13, ?14)
+ * seconds), in the same statement and so the same snapshot: exact whatever the lag. */
 enum scores_source { SRC_UTC, SRC_LOCAL, SRC_TOTAL };
 
 static char *scores_sql(unsigned dims, enum cx_bucket bucket, enum scores_source src)
@@ -1157,22 +1171,28 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket, enum scores_source
 		n += (size_t)snprintf(s + n, cap - n, ", sum(csat%d)", v);
 	for (int v = 1; v <= 7; v++)
 		n += (size_t)snprintf(s + n, cap - n, ", sum(ces%d)", v);
-	if (src == SRC_TOTAL)   /* one row per group: grouped in primary-key order */
-		n += (size_t)cx_rollups_total_from(s + n, cap - n, filters);
+	if (src == SRC_TOTAL)   /* one row per group */
+		n += (size_t)snprintf(s + n, cap - n, " FROM (SELECT 0 AS d, %s FROM rollups_total"
+				      " WHERE survey = ?1%s", cols, filters);
 	else if (src == SRC_LOCAL)   /* local days from quarters: ?2-?3 quarters, ?12 the offset */
 		n += (size_t)snprintf(s + n, cap - n,
 				      " FROM (SELECT (quarter + ?12) / 96 AS d, %s FROM rollups_quarter"
-				      " WHERE survey = ?1 AND quarter >= ?2 AND quarter < ?3%s)", cols,
+				      " WHERE survey = ?1 AND quarter >= ?2 AND quarter < ?3%s", cols,
 				      filters);
 	else
-	n += (size_t)snprintf(s + n, cap - n,
-			      " FROM (SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
-			      " day >= ?2 AND day < ?3%s"
-			      " UNION ALL SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
-			      " day >= ?4 AND day < ?5%s"   /* not an OR: each is an index range */
-			      " UNION ALL SELECT month AS d, %s FROM rollups_month WHERE survey = ?1"
-			      " AND month >= ?6 AND month < ?7%s)", cols, filters, cols, filters, cols,
-			      filters);
+		n += (size_t)snprintf(s + n, cap - n,
+				      " FROM (SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
+				      " day >= ?2 AND day < ?3%s"
+				      " UNION ALL SELECT day AS d, %s FROM rollups WHERE survey = ?1 AND"
+				      " day >= ?4 AND day < ?5%s"   /* not an OR: each is an index range */
+				      " UNION ALL SELECT month AS d, %s FROM rollups_month WHERE"
+				      " survey = ?1 AND month >= ?6 AND month < ?7%s", cols, filters, cols,
+				      filters, cols, filters);
+	n += (size_t)cx_rollups_pending_select(s + n, cap - n,
+					       src == SRC_TOTAL ? "0"
+					       : src == SRC_LOCAL ? "(submitted_at / 900 + ?12) / 96"
+					       : "submitted_at / 86400", src != SRC_TOTAL, filters);
+	n += (size_t)snprintf(s + n, cap - n, ")");
 	if (g)
 		snprintf(s + n, cap - n, " GROUP BY %s ORDER BY %s", group, group);
 	return s;
@@ -1219,6 +1239,16 @@ static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket
 	return r->scores[k];
 }
 
+/* v periods of `unit` seconds, the open ends (INT64_MIN, INT64_MAX) kept open */
+static int64_t to_seconds(int64_t v, int64_t unit)
+{
+	if (v == INT64_MIN || v == INT64_MAX)
+		return v;
+	if (v > INT64_MAX / unit)
+		return INT64_MAX;
+	return v < INT64_MIN / unit ? INT64_MIN : v * unit;
+}
+
 static const char *col_text(sqlite3_stmt *q, int i)
 {
 	const char *s = (const char *)sqlite3_column_text(q, i);
@@ -1252,6 +1282,11 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_g
 	sqlite3_bind_text(q, 1, qry->survey, -1, SQLITE_STATIC);
 	for (int i = 0; i < 6; i++)
 		sqlite3_bind_int64(q, 2 + i, range[i]);
+	/* the uncounted responses' range in seconds: UTC days, or the local days' quarters */
+	sqlite3_bind_int64(q, 13, to_seconds(qry->tz_minutes ? range[0] : qry->from_day,
+					     qry->tz_minutes ? 900 : 86400));
+	sqlite3_bind_int64(q, 14, to_seconds(qry->tz_minutes ? range[1] : qry->to_day,
+					     qry->tz_minutes ? 900 : 86400));
 	bind_opt_text(q, 8, qry->stage, NULL);
 	bind_opt_text(q, 9, qry->touchpoint, NULL);
 	bind_opt_text(q, 10, qry->channel, NULL);
@@ -1434,8 +1469,8 @@ int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *
 
 	*count = 0;
 	if (sqlite3_prepare_v2(st->wdb, "SELECT survey, stage, touchpoint, channel, segment, nps, "
-			       "csat, ces, submitted_at FROM responses WHERE customer = ?1", -1, &q,
-			       NULL) != SQLITE_OK)
+			       "csat, ces, submitted_at, id FROM responses WHERE customer = ?1", -1,
+			       &q, NULL) != SQLITE_OK)
 		return db_fail(st, st->wdb, err, "preparing erasure");
 	sqlite3_bind_text(q, 1, customer, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
@@ -1450,7 +1485,8 @@ int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *
 		r.csat = col_int(q, 6);
 		r.ces = col_int(q, 7);
 		r.submitted_at = sqlite3_column_int64(q, 8);
-		if (cx_rollup_add(st->acc, &r, -1)) {
+		/* a row above the mark is not counted yet: nothing to take out */
+		if (sqlite3_column_int64(q, 9) <= st->lag.upto && cx_rollup_add(st->acc, &r, -1)) {
 			sqlite3_finalize(q);
 			return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 		}
@@ -1518,7 +1554,7 @@ static char *recompute_sql(const char *table, const char *col, const char *perio
 		snprintf(sql, 4096,
 			 "WITH want AS (SELECT survey, %s AS p, stage, touchpoint, coalesce(channel, '') "
 			 "AS channel, coalesce(segment, '') AS segment, %s FROM responses "
-			 "GROUP BY 1, 2, 3, 4, 5, 6), have AS (SELECT survey, %s AS p, stage, touchpoint, "
+			 "WHERE id <= (SELECT upto FROM rollup_mark) GROUP BY 1, 2, 3, 4, 5, 6), have AS (SELECT survey, %s AS p, stage, touchpoint, "
 			 "channel, segment, %s FROM %s) "
 			 "SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT SELECT * FROM have)), "
 			 "(SELECT count(*) FROM (SELECT * FROM have EXCEPT SELECT * FROM want))",
@@ -1668,6 +1704,11 @@ void cx_store_stmt_done(sqlite3_stmt *q, int owned)
 int cx_store_db_fail(struct cx_store *st, sqlite3 *db, struct cx_error *err, const char *what)
 {
 	return db_fail(st, db, err, what);
+}
+
+struct cx_rollup_lag *cx_store_rollup_lag(struct cx_store *st)
+{
+	return &st->lag;
 }
 
 int cx_store_rollup_count(struct cx_store *st, const struct cx_response *r, int delta)

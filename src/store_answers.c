@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "store_invite.h"
+#include "store_rollups.h"
 
 static const struct cx_idem_scope link_scope = { "link", 0 };
 
@@ -236,9 +237,10 @@ int cx_store_response_amend(struct cx_store *st, int64_t id, const struct cx_res
 	rc = update_scores(st, db, id, r, err);
 	if (rc == 0 && r->comment && *r->comment)
 		rc = mark_commented(st, db, id, err);
-	/* last, so nothing after it can fail and leave the rollups moved */
-	if (rc == 0 && (cx_store_rollup_count(st, &old, -1) ||
-			cx_store_rollup_count(st, &new_, 1)))
+	/* last, so nothing after it can fail and leave the rollups moved; a response above
+	 * the mark is not counted yet, and will be with its new scores */
+	if (rc == 0 && id <= cx_store_rollup_lag(st)->upto &&
+	    (cx_store_rollup_count(st, &old, -1) || cx_store_rollup_count(st, &new_, 1)))
 		rc = cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	cx_response_release(&old);
 	if (rc)

@@ -135,7 +135,9 @@ int cx_store_map_check(sqlite3 *db, const struct cx_survey *s, struct cx_error *
 {
 	static const char sql[] =
 		"SELECT r.stage, r.touchpoint, coalesce(m.declared, 0) FROM "
-		"(SELECT stage, touchpoint FROM rollups_month WHERE survey = ?1 "
+		"(SELECT stage, touchpoint FROM (SELECT stage, touchpoint, responses FROM "
+		" rollups_month WHERE survey = ?1 UNION ALL SELECT stage, touchpoint, 1 FROM "
+		" responses WHERE id > (SELECT upto FROM rollup_mark) AND +survey = ?1) "
 		" GROUP BY stage, touchpoint HAVING sum(responses) > 0) AS r "
 		"LEFT JOIN survey_touchpoints AS m ON m.survey = ?1 AND m.stage = r.stage "
 		"AND m.touchpoint = r.touchpoint ORDER BY r.stage, r.touchpoint";

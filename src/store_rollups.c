@@ -1,11 +1,22 @@
-/* store_rollups.c - the all-time rollup level (rollups_total, schema 015); see
- * src/store_rollups.h. store.c keeps the other three levels and calls in here from the
- * writer's rollup upsert, the scores read and `cxd check`.
+/* store_rollups.c - the all-time rollup level (rollups_total, schema 015) and the
+ * deferred counts (rollup_mark, schema 019); see src/store_rollups.h. store.c keeps the
+ * other three levels and calls in here from the writer's rollup upsert, the scores read
+ * and `cxd check`.
+ *
+ * Why deferred: counting a response in its own commit writes four more pages (its
+ * quarter-hour, day, month and all-time rows) beside the row and its two index entries,
+ * and a lone client waits for all of them to reach the disk: at one connection that was
+ * a quarter of the time of a POST. Counted later, in groups, the same pages are written
+ * once for every few hundred responses, and without an fsync of their own (the counts can
+ * be rebuilt from the rows up to the mark; a later durable commit syncs them anyway).
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cx/log.h"
+#include "store_loop.h"
 #include "store_rollups.h"
+#include "store_invite.h"
 
 char *cx_rollups_total_upsert_sql(void)
 {
@@ -61,7 +72,156 @@ int cx_rollups_total_serves(const struct cx_scores_query *q)
 	       q->bucket == CX_BUCKET_NONE && q->tz_minutes == 0;
 }
 
-int cx_rollups_total_from(char *buf, size_t len, const char *filters)
+
+/* --- deferred counts --- */
+
+/* Responses counted per transaction of a catch-up: bounds how long it holds the lock. */
+#define CATCH_UP_ROWS 20000
+
+int cx_rollups_pending_select(char *buf, size_t len, const char *d, int ranged,
+			      const char *filters)
 {
-	return snprintf(buf, len, " FROM rollups_total WHERE survey = ?1%s", filters);
+	/* `+` keeps SQLite off responses_survey_time: the rows above the mark are a rowid
+	 * range, a few hundred at most while cxd runs */
+	return snprintf(buf, len,
+			" UNION ALL SELECT %s AS d, stage, touchpoint, coalesce(channel, ''),"
+			" coalesce(segment, ''), 1, nps IS 0, nps IS 1, nps IS 2, nps IS 3,"
+			" nps IS 4, nps IS 5, nps IS 6, nps IS 7, nps IS 8, nps IS 9, nps IS 10,"
+			" csat IS 1, csat IS 2, csat IS 3, csat IS 4, csat IS 5, ces IS 1, ces IS 2,"
+			" ces IS 3, ces IS 4, ces IS 5, ces IS 6, ces IS 7 FROM responses"
+			" WHERE id > (SELECT upto FROM rollup_mark) AND +survey = ?1%s%s", d,
+			ranged ? " AND +submitted_at >= ?13 AND +submitted_at < ?14" : "", filters);
+}
+
+static int score(sqlite3_stmt *q, int col)
+{
+	return sqlite3_column_type(q, col) == SQLITE_NULL ? -1 : sqlite3_column_int(q, col);
+}
+
+/* One transaction: count up to CATCH_UP_ROWS responses above the mark and move it past
+ * them, adding how many to *counted. 1 if more remain, 0 when caught up, -1 with err. */
+static int catch_up_some(struct cx_store *st, int64_t *counted, struct cx_error *err)
+{
+	static const char rows_sql[] =
+		"SELECT id, survey, stage, touchpoint, channel, segment, nps, csat, ces, "
+		"submitted_at FROM responses WHERE id > ?1 ORDER BY id LIMIT ?2";
+	static const char mark_sql[] = "UPDATE rollup_mark SET upto = ?1";
+	struct cx_rollup_lag *lag = cx_store_rollup_lag(st);
+	sqlite3 *db = cx_store_wdb(st);
+	int64_t upto = lag->upto, n = 0;
+	sqlite3_stmt *q;
+	int owned, step = SQLITE_DONE;
+
+	if (cx_store_begin(st, err))
+		return -1;
+	if (!(q = cx_store_stmt(st, db, rows_sql, &owned)))
+		goto fail;
+	sqlite3_bind_int64(q, 1, upto);
+	sqlite3_bind_int(q, 2, CATCH_UP_ROWS);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		/* the rollup key and the answers; the text stays valid until the next step */
+		struct cx_response r = {
+			.stage = (char *)sqlite3_column_text(q, 2),
+			.touchpoint = (char *)sqlite3_column_text(q, 3),
+			.channel = (char *)sqlite3_column_text(q, 4),
+			.segment = (char *)sqlite3_column_text(q, 5),
+			.nps = score(q, 6), .csat = score(q, 7), .ces = score(q, 8),
+			.submitted_at = sqlite3_column_int64(q, 9),
+		};
+
+		snprintf(r.survey, sizeof(r.survey), "%s", (const char *)sqlite3_column_text(q, 1));
+		if (!r.stage || !r.touchpoint || cx_store_rollup_count(st, &r, 1)) {
+			cx_store_stmt_done(q, owned);
+			cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+			goto undo;
+		}
+		upto = sqlite3_column_int64(q, 0);
+		n++;
+	}
+	cx_store_stmt_done(q, owned);
+	if (step != SQLITE_DONE)
+		goto fail;
+	if (n) {
+		if (!(q = cx_store_stmt(st, db, mark_sql, &owned)))
+			goto fail;
+		sqlite3_bind_int64(q, 1, upto);
+		step = sqlite3_step(q);
+		cx_store_stmt_done(q, owned);
+		if (step != SQLITE_DONE)
+			goto fail;
+	}
+	if (cx_store_commit(st, err))   /* rolled back on failure */
+		return -1;
+	lag->upto = upto;
+	*counted += n;
+	return n == CATCH_UP_ROWS;
+fail:
+	cx_store_db_fail(st, db, err, "counting responses into the rollups");
+undo:
+	cx_store_rollback(st);
+	return -1;
+}
+
+/* The writer's connection at synchronous `sql`; 0 or -1. Prepared once and kept (on the
+ * writer's connection cx_store_stmt keeps it), so stepping it cannot fail on parsing. */
+static int synchronous(struct cx_store *st, sqlite3 *db, const char *sql)
+{
+	int owned, rc;
+	sqlite3_stmt *q = cx_store_stmt(st, db, sql, &owned);
+
+	if (!q)
+		return -1;
+	rc = sqlite3_step(q);
+	cx_store_stmt_done(q, owned);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_error *err)
+{
+	static const char normal[] = "PRAGMA synchronous=NORMAL", full[] = "PRAGMA synchronous=FULL";
+	sqlite3 *db = cx_store_wdb(st);
+	int64_t n = 0;
+	int rc;
+
+	if (counted)
+		*counted = 0;
+	/* no fsync of its own: the counts follow from the rows up to the mark, and the next
+	 * durable commit (or checkpoint) syncs these frames with its own */
+	if (synchronous(st, db, normal))
+		return cx_store_db_fail(st, db, err, "counting responses into the rollups");
+	while ((rc = catch_up_some(st, &n, err)) > 0)
+		;
+	/* every commit after this one answers a 201: it must be durable again, or nothing */
+	if (synchronous(st, db, full) && synchronous(st, db, full)) {
+		cx_log_error("cannot set synchronous=FULL again after counting responses: %s; "
+			     "stopping rather than answer 201 without an fsync", sqlite3_errmsg(db));
+		abort();
+	}
+	if (counted)
+		*counted = n;
+	if (rc == 0)
+		cx_store_rollup_lag(st)->pending = 0;
+	return rc;
+}
+
+int64_t cx_store_rollups_pending(struct cx_store *st)
+{
+	return cx_store_rollup_lag(st)->pending;
+}
+
+int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
+{
+	sqlite3 *db = cx_store_wdb(st);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT upto FROM rollup_mark", -1, &q, NULL) != SQLITE_OK)
+		return cx_store_db_fail(st, db, err, "reading the rollup mark");
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		cx_store_rollup_lag(st)->upto = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW)
+		return cx_store_db_fail(st, db, err, "reading the rollup mark");
+	return count ? cx_store_rollups_catch_up(st, NULL, err) : 0;
 }

@@ -1,5 +1,6 @@
-/* store_rollups.h - the all-time rollup level (table rollups_total, schema 015), for the
- * store's own files only (like store_map.h: nothing outside src/store*.c includes this).
+/* store_rollups.h - the all-time rollup level (table rollups_total, schema 015) and the
+ * deferred counting of responses (rollup_mark, schema 019), for the store's own files
+ * only (like store_map.h: nothing outside src/store*.c includes this).
  *
  * rollups_total holds one row per (survey, stage, touchpoint, channel, segment) with the
  * same histogram as the quarter-hour, daily and monthly levels, written by the writer in
@@ -10,7 +11,10 @@
 #ifndef CX_STORE_ROLLUPS_H
 #define CX_STORE_ROLLUPS_H
 
+#include <stdint.h>
 #include <sqlite3.h>
+
+#include "cx/error.h"
 
 #include "cx/rollup.h"
 #include "cx/store.h"
@@ -29,9 +33,30 @@ int cx_rollups_total_drop_empty(sqlite3 *db, const struct cx_rollup_key *k);
  * UTC days. */
 int cx_rollups_total_serves(const struct cx_scores_query *q);
 
-/* The FROM and WHERE of a scores read from rollups_total: ?1 the survey, then `filters`
- * (the filter clauses on ?8-?11, each starting with " AND"). Written into buf (len
+/* --- deferred counts (schema 019): the rollups count the responses up to a mark --- */
+
+/* What the rollups do not count yet, kept by store.c for the writer family: `upto` is
+ * rollup_mark.upto as last committed (every response with an id at or under it is
+ * counted, none above), `pending` the responses appended above it since the last
+ * catch-up (a hint for when to run one; the mark is the truth). */
+struct cx_rollup_lag {
+	int64_t upto;
+	int64_t pending;
+};
+struct cx_rollup_lag *cx_store_rollup_lag(struct cx_store *st);
+
+/* At open, after the migrations and the writer's statements: read the mark and, when
+ * `count` (the server; never a command beside it, whose mark would go stale in the
+ * server), count whatever a crash left above it. 0, or -1 with a 503 in err. */
+int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err);
+
+/* A scores read's last UNION ALL arm: the responses above the mark, one rollup-shaped row
+ * each (`d` the SQL of its day, then stage, touchpoint, channel, segment, responses and
+ * the 23 histogram cells, as the rollup tables' columns), for survey ?1 and `filters`;
+ * with `ranged`, only those submitted in [?13, ?14) seconds. Found through the rowid (the
+ * ids above the mark), never an index of all the survey's rows. Written into buf (len
  * bytes); returns what snprintf returns. */
-int cx_rollups_total_from(char *buf, size_t len, const char *filters);
+int cx_rollups_pending_select(char *buf, size_t len, const char *d, int ranged,
+			      const char *filters);
 
 #endif

@@ -22,10 +22,39 @@ struct cx_writer {
 	size_t last_group;     /* jobs in the last commit: more than 1 means company */
 	int (*alone)(void);    /* 1 when no other client waits (cx_writer_lead_if), or NULL */
 	int64_t next_purge;    /* whoever is busy */
+	int64_t count_at_ms;   /* when the rollups must count what was committed, 0 = nothing
+				  waits (see note_uncounted) */
 };
+
+/* Responses are counted into the rollups after their commit, by the writer thread, in
+ * groups (cx_store_rollups_catch_up): at most this long after the first of them, or as
+ * soon as this many wait. Reads are exact meanwhile; the lag only bounds how many rows a
+ * read adds itself. */
+#define COUNT_LAG_MS 20
+#define COUNT_LAG_ROWS 4096
 
 static void commit_batch(struct cx_store *st, struct cx_write_job *batch, int leader);
 static void maybe_purge(struct cx_writer *w);
+
+/* After a commit, by the thread that made it, holding mu: when the counts are due. 1 if
+ * the writer thread should hear of it (they were not waiting before, or are due now). */
+static int note_uncounted(struct cx_writer *w)
+{
+	int64_t n = cx_store_rollups_pending(w->store), was = w->count_at_ms;
+
+	if (n == 0)
+		w->count_at_ms = 0;
+	else if (n >= COUNT_LAG_ROWS)
+		w->count_at_ms = 1;   /* now */
+	else if (!w->count_at_ms)
+		w->count_at_ms = cx_time_now_ms() + COUNT_LAG_MS;
+	return w->count_at_ms && (!was || w->count_at_ms == 1);
+}
+
+static int counts_due(const struct cx_writer *w)
+{
+	return w->count_at_ms && (w->stopping || cx_time_now_ms() >= w->count_at_ms);
+}
 
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
 {
@@ -61,9 +90,9 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
 		w->last_group = 1;
-		/* the writer thread commits what queued, and purges when it is due: this
-		 * thread's client is waiting for its reply */
-		if (w->head || w->stopping || cx_time_now() >= w->next_purge)
+		/* the writer thread commits what queued, counts and purges when they are due:
+		 * this thread's client is waiting for its reply */
+		if (note_uncounted(w) || w->head || w->stopping || cx_time_now() >= w->next_purge)
 			pthread_cond_signal(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 		return 0;
@@ -215,15 +244,37 @@ static void maybe_purge(struct cx_writer *w)
 	w->next_purge = cx_time_now() + 3600;
 }
 
-/* Wait for a signal, and at most until `until` (seconds since the epoch) when it is set. */
-static void wait_until(struct cx_writer *w, int64_t until)
+/* Wait for a signal, and at most until `until_ms` (milliseconds since the epoch) when it is
+ * set. */
+static void wait_until(struct cx_writer *w, int64_t until_ms)
 {
-	struct timespec ts = { .tv_sec = (time_t)until };
+	struct timespec ts = { .tv_sec = (time_t)(until_ms / 1000),
+			       .tv_nsec = (long)(until_ms % 1000) * 1000000L };
 
-	if (until > 0)
+	if (until_ms > 0)
 		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 	else
 		pthread_cond_wait(&w->cv, &w->mu);
+}
+
+/* The writer thread, busy: count the responses committed since the last time. */
+static void count_responses(struct cx_writer *w)
+{
+	struct cx_error err = { 0 };
+	int64_t n = 0;
+	int rc = cx_store_rollups_catch_up(w->store, &n, &err);
+
+	pthread_mutex_lock(&w->mu);
+	if (rc == 0) {
+		cx_metrics_counted((size_t)n);
+		note_uncounted(w);
+	} else {
+		/* reads stay exact and nothing is lost (the mark did not move): try again in a
+		 * second, or leave it to the next start when stopping */
+		cx_log_error("counting responses into the rollups failed, %s", err.message);
+		w->count_at_ms = w->stopping ? 0 : cx_time_now_ms() + 1000;
+	}
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* The writer thread commits, as one group, everything that queued while a leader (or the
@@ -236,15 +287,24 @@ static void *writer_main(void *arg)
 		struct cx_write_job *batch;
 		size_t njobs;
 
+		int count;
+
 		pthread_mutex_lock(&w->mu);
-		/* a busy leader signals when it is done and something queued behind it */
-		while (w->busy || (!w->head && !w->stopping && cx_time_now() < w->next_purge))
-			wait_until(w, w->busy ? 0 : w->next_purge);
-		if (!w->head && w->stopping) {   /* stopping and drained */
+		/* a busy leader signals when it is done and something queued behind it, or the
+		 * counts became due */
+		while (w->busy || (!w->head && !w->stopping && !counts_due(w) &&
+				   cx_time_now() < w->next_purge)) {
+			int64_t until = w->next_purge * 1000;
+
+			if (w->count_at_ms && w->count_at_ms < until)
+				until = w->count_at_ms;
+			wait_until(w, w->busy ? 0 : until);
+		}
+		if (!w->head && w->stopping && !w->count_at_ms) {   /* stopping, drained, counted */
 			pthread_mutex_unlock(&w->mu);
 			return NULL;
 		}
-		batch = w->head;   /* NULL: only the purge was due */
+		batch = w->head;   /* NULL: only the counts or the purge were due */
 		njobs = 0;
 		for (struct cx_write_job *j = batch; j; j = j->next)
 			njobs++;
@@ -254,6 +314,13 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (batch)
 			commit_batch(w->store, batch, 0);
+		pthread_mutex_lock(&w->mu);
+		if (batch)
+			note_uncounted(w);
+		count = counts_due(w);
+		pthread_mutex_unlock(&w->mu);
+		if (count)
+			count_responses(w);
 		maybe_purge(w);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;

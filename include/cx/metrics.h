@@ -15,6 +15,8 @@ void cx_metrics_request(int route, unsigned status, uint64_t usec);
 void cx_metrics_rejected(const char *code);
 /* A group commit of n responses. */
 void cx_metrics_commit(size_t n, int leader);
+/* One catch-up of the rollups: n responses counted after their commit. */
+void cx_metrics_counted(size_t n);
 /* An alert emitted (alerts.h), by its event type. */
 void cx_metrics_alert(const char *type);
 /* A mint request's outcome: invitations minted and skipped (fatigue). */

@@ -116,6 +116,14 @@ int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s);
  * failure the transaction is rolled back and err is a 503. */
 int cx_store_commit(struct cx_store *st, struct cx_error *err);
 void cx_store_rollback(struct cx_store *st);
+/* A response's rollup counts are not written in its commit but later, for many at once
+ * (schema 019): how many responses were appended since the last catch-up, and the
+ * catch-up itself (transactions of its own, outside any other; no fsync of its own: the
+ * counts follow from the rows). Reads are exact either way: they add the responses the
+ * rollups do not count yet. 0 and *counted (when not NULL) the responses counted, or -1
+ * with a 503 in err (nothing is lost: the next catch-up, or the next start, counts them). */
+int64_t cx_store_rollups_pending(struct cx_store *st);
+int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_error *err);
 
 /* --- scores (any thread) --- */
 enum cx_dim {

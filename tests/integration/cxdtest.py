@@ -146,6 +146,22 @@ class Server:
         testcase.assertEqual(code, 0, err[-4000:])
         testcase.assertIn("stopped cleanly", err)
 
+    def wait_counted(self, timeout=10):
+        """Wait until the rollups count every committed response (the writer counts them
+        after their commit, every 20 ms: schema 019's mark reaches the highest id)."""
+        import sqlite3
+        deadline = time.monotonic() + timeout
+        while True:
+            db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
+            done = db.execute("SELECT (SELECT upto FROM rollup_mark) >= "
+                              "(SELECT coalesce(max(id), 0) FROM responses)").fetchone()[0]
+            db.close()
+            if done:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("the rollups did not catch up in %s s" % timeout)
+            time.sleep(0.01)
+
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 

@@ -578,6 +578,7 @@ class IdempotencyScopeTest(unittest.TestCase):
             ALTER TABLE surveys DROP COLUMN root_causes;
             DROP TABLE link_keys; DROP TABLE invitations; DROP TABLE settings;
             DROP TABLE survey_hosted; DROP TABLE mail_outbox; DROP TABLE rollups_total;
+            DROP TABLE rollup_mark;
             DELETE FROM schema_migrations WHERE version >= 9;""")
         db.commit()
         db.close()

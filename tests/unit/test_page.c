@@ -306,6 +306,7 @@ START_TEST(link_answer_edit_close)
 	ck_assert_int_eq(count("SELECT nps FROM responses"), 3);
 	ck_assert_int_eq(count("SELECT count(*) FROM responses WHERE comment = 'slow'"), 1);
 	ck_assert_int_eq(count("SELECT commented FROM invitations"), 1);
+	ck_assert_int_eq(cx_store_rollups_catch_up(st, NULL, &err), 0);   /* counted after commits */
 	ck_assert_int_eq(count("SELECT sum(responses) FROM rollups"), 1);
 	ck_assert_int_eq(count("SELECT sum(nps9) FROM rollups"), 0);
 	ck_assert_int_eq(count("SELECT sum(nps3) FROM rollups"), 1);

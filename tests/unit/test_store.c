@@ -1,6 +1,7 @@
 /* Unit tests for store.c and writer.c on a real SQLite file in a temporary directory. */
 #include <check.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,27 @@ START_TEST(not_a_database)
 }
 END_TEST
 
+/* A migration that fails says why (SQLite's reason was lost to the ROLLBACK: "not an
+ * error"), and leaves the database as it was. */
+START_TEST(failed_migration_says_why)
+{
+	struct cx_store *st;
+	struct cx_error err;
+	sqlite3 *db;
+
+	ck_assert_int_eq(cx_store_open(&st, path, 1, &err), 0);
+	cx_store_close(st);
+	/* the last migration's table is there, its record is not: applying it fails */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM schema_migrations WHERE version = "
+				      "(SELECT max(version) FROM schema_migrations)", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(cx_store_open(&st, path, 1, &err), -1);
+	ck_assert_msg(strstr(err.message, "failed: table") && strstr(err.message, "already exists"),
+		      "%s", err.message);
+}
+END_TEST
 
 /* --- API keys (src/store_keys.c) --- */
 
@@ -469,6 +491,6 @@ END_TEST
 
 CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys, writes_and_rollups,
 	      learning_needs_an_open_map_at_write,
-	      open_failure_names_path, not_a_database,
+	      open_failure_names_path, not_a_database, failed_migration_says_why,
 	      keys_file_is_the_truth, tools_never_create_a_database,
 	      keys_concurrent_misses_then_revoke, writer_checks_the_file_definition)
