@@ -37,7 +37,9 @@ static void commit_batch(struct cx_store *st, struct cx_write_job *batch, int le
 static void maybe_purge(struct cx_writer *w);
 
 /* After a commit, by the thread that made it, holding mu: when the counts are due. 1 if
- * the writer thread should hear of it (they were not waiting before, or are due now). */
+ * the writer thread should hear of it (they were not waiting before, or are due now).
+ * A leader must also wake it when they are due (counts_due): the writer thread waits
+ * without a timeout while a leader is busy. */
 static int note_uncounted(struct cx_writer *w)
 {
 	int64_t n = cx_store_rollups_pending(w->store), was = w->count_at_ms;
@@ -92,7 +94,8 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		w->last_group = 1;
 		/* the writer thread commits what queued, counts and purges when they are due:
 		 * this thread's client is waiting for its reply */
-		if (note_uncounted(w) || w->head || w->stopping || cx_time_now() >= w->next_purge)
+		if (note_uncounted(w) || counts_due(w) || w->head || w->stopping ||
+		    cx_time_now() >= w->next_purge)
 			pthread_cond_signal(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 		return 0;

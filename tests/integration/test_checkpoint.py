@@ -141,5 +141,68 @@ class OneWorkerTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+def metric(srv, name):
+    st, _, text = srv.get("/metrics")
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    return int(m.group(1))
+
+
+class DeferredCountsTest(unittest.TestCase):
+    """Rollup counts are written after the commit, in groups (migration 019): every read
+    counts a response from its 201 on; the counts follow in groups, not one transaction
+    per response; the next start counts what a crash left above the mark."""
+
+    def test_reads_count_at_once_and_counts_are_grouped(self):
+        srv = cxdtest.Server().start()
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": "dc", "title": "Deferred"})[0], 201)
+            before = (metric(srv, "cxd_rollup_catch_ups_total"), metric(srv, "cxd_rollup_counted_total"))
+            c = srv.conn()
+            for i in range(120):
+                st, _, out = srv.request("POST", "/v1/responses", {"survey": "dc", "stage": "purchase",
+                                                                   "touchpoint": "web", "nps": i % 11}, conn=c)
+                self.assertEqual(st, 201, out)
+                st, _, scores = srv.request("GET", "/v1/surveys/dc/scores", conn=c)
+                self.assertEqual(scores["groups"][0]["responses"], i + 1)   # at once, every time
+            c.close()
+            srv.wait_counted()
+            catch_ups = metric(srv, "cxd_rollup_catch_ups_total") - before[0]
+            counted = metric(srv, "cxd_rollup_counted_total") - before[1]
+            print("deferred counts: 120 lone posts counted in %d catch-ups" % catch_ups)
+            self.assertEqual(counted, 120)
+            self.assertLess(catch_ups, 60, "counted one by one")
+        finally:
+            srv.assert_clean_exit(self)
+        check = subprocess.run([cxdtest.CXD, "check", "--db", srv.db], capture_output=True, text=True, timeout=120)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def test_the_next_start_counts_what_a_crash_left(self):
+        import sqlite3
+        srv = cxdtest.Server().start()
+        self.assertEqual(srv.post_json("/v1/surveys", {"id": "dc", "title": "Deferred"})[0], 201)
+        self.assertEqual(srv.post_json("/v1/responses", {"survey": "dc", "stage": "purchase",
+                                                         "touchpoint": "web", "nps": 10})[0], 201)
+        srv.assert_clean_exit(self)
+        db = sqlite3.connect(srv.db)   # committed, never counted: what a crash leaves
+        self.assertEqual(db.execute("SELECT upto FROM rollup_mark").fetchone()[0], 1)   # a clean stop counts all
+        db.executemany("INSERT INTO responses(survey, stage, touchpoint, nps, submitted_at, received_at) "
+                       "VALUES ('dc', 'retention', 'app', ?, 1790000000, 1790000000000)", [(n,) for n in range(5)])
+        db.commit()
+        db.close()
+        srv2 = cxdtest.Server(db=srv.db, tmp=srv.tmp, key=srv.key).start()
+        try:
+            st, _, scores = srv2.get("/v1/surveys/dc/scores?by=stage")
+            got = {g["group"]["stage"]: g["responses"] for g in scores["groups"] if g["responses"]}
+            self.assertEqual(got, {"purchase": 1, "retention": 5})
+            db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
+            self.assertEqual(db.execute("SELECT upto FROM rollup_mark").fetchone()[0], 6)
+            self.assertEqual(db.execute("SELECT sum(responses) FROM rollups_total").fetchone()[0], 6)
+            db.close()
+        finally:
+            srv2.assert_clean_exit(self)
+        check = subprocess.run([cxdtest.CXD, "check", "--db", srv.db], capture_output=True, text=True, timeout=120)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
