@@ -19,11 +19,11 @@
 #define CX_BATCH_MAX_ITEMS 10000
 #define CX_BATCH_MAX_ERRORS 100   /* item errors listed in a 422; the count is exact */
 
-/* A survey looked up once and reused while the same id keeps coming (batches). */
+/* A survey looked up once and reused while the same id keeps coming (batches): the
+ * store's cached definition, held (cx_store_survey_ref), not a copy. */
 struct survey_cache {
 	struct cx_store *store;
-	struct cx_survey s;
-	int have;
+	const struct cx_survey *s;
 };
 
 /* One POST: lives from the first NDJSON line (or the handler) until the writer answered
@@ -57,12 +57,10 @@ static const struct cx_survey *lookup(void *ctx, const char *id)
 {
 	struct survey_cache *c = ctx;
 
-	if (c->have && strcmp(c->s.id, id) == 0)
-		return &c->s;
-	if (c->have)
-		cx_survey_release(&c->s);
-	c->have = cx_store_survey_get(c->store, id, &c->s) == 0;
-	return c->have ? &c->s : NULL;
+	if (c->s && strcmp(c->s->id, id) == 0)
+		return c->s;
+	cx_store_survey_unref(c->s);
+	return c->s = cx_store_survey_ref(c->store, id);
 }
 
 static void submission_free(void *p)
@@ -75,8 +73,7 @@ static void submission_free(void *p)
 	free(sub->ids);
 	free(sub->replayed);
 	json_decref(sub->errors);
-	if (sub->cache.have)
-		cx_survey_release(&sub->cache.s);
+	cx_store_survey_unref(sub->cache.s);
 	free(sub->thank_you_url);
 	free(sub);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,7 +65,7 @@ struct cx_store {
 	pthread_mutex_t admin_mu;
 	sqlite3 *adb;
 	pthread_rwlock_t survey_lock;
-	struct cx_survey *surveys;   /* sorted by id */
+	struct cached_survey **surveys;   /* sorted by id */
 	size_t nsurveys, cap;
 
 	/* API keys (src/store_keys.c: connections of their own) */
@@ -382,42 +383,71 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 
 /* --- survey cache --- */
 
+/* A cached definition never changes: a new one replaces it, and it is freed when the cache
+ * and the last request holding it (cx_store_survey_ref) have let go. */
+struct cached_survey {
+	atomic_uint refs;
+	struct cx_survey s;
+};
+
+static void survey_unref(struct cached_survey *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1) {
+		cx_survey_release(&c->s);
+		free(c);
+	}
+}
+
 static int cmp_survey(const void *a, const void *b)
 {
-	return strcmp(((const struct cx_survey *)a)->id, ((const struct cx_survey *)b)->id);
+	return strcmp((*(struct cached_survey *const *)a)->s.id,
+		      (*(struct cached_survey *const *)b)->s.id);
+}
+
+static struct cached_survey **find_cached(struct cx_store *st, const char *id)
+{
+	struct cached_survey key, *k = &key;
+
+	if (st->nsurveys == 0)
+		return NULL;
+	snprintf(key.s.id, sizeof(key.s.id), "%s", id);
+	return bsearch(&k, st->surveys, st->nsurveys, sizeof(k), cmp_survey);
 }
 
 static struct cx_survey *find_survey(struct cx_store *st, const char *id)
 {
-	struct cx_survey key;
+	struct cached_survey **c = find_cached(st, id);
 
-	if (st->nsurveys == 0)
-		return NULL;
-	snprintf(key.id, sizeof(key.id), "%s", id);
-	return bsearch(&key, st->surveys, st->nsurveys, sizeof(key), cmp_survey);
+	return c ? &(*c)->s : NULL;
 }
 
 /* Put s (taken over) into the cache; caller holds the write lock. */
 static int cache_survey(struct cx_store *st, struct cx_survey *s)
 {
-	struct cx_survey *old = find_survey(st, s->id);
+	struct cached_survey **old = find_cached(st, s->id), *c = malloc(sizeof(*c));
 
+	if (!c)
+		return -1;
+	atomic_init(&c->refs, 1);   /* the cache's */
+	c->s = *s;
 	if (old) {
-		cx_survey_release(old);
-		*old = *s;
+		survey_unref(*old);
+		*old = c;
 		return 0;
 	}
 	if (st->nsurveys == st->cap) {
 		size_t cap = st->cap ? st->cap * 2 : 16;
-		struct cx_survey *p = realloc(st->surveys, cap * sizeof(*p));
+		struct cached_survey **p = realloc(st->surveys, cap * sizeof(*p));
 
-		if (!p)
+		if (!p) {
+			free(c);
 			return -1;
+		}
 		st->surveys = p;
 		st->cap = cap;
 	}
-	st->surveys[st->nsurveys++] = *s;
-	qsort(st->surveys, st->nsurveys, sizeof(*s), cmp_survey);
+	st->surveys[st->nsurveys++] = c;
+	qsort(st->surveys, st->nsurveys, sizeof(c), cmp_survey);
 	return 0;
 }
 
@@ -599,7 +629,7 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_close(st->adb);
 	sqlite3_close(st->wdb);   /* the last connection checkpoints and removes the WAL */
 	for (size_t i = 0; i < st->nsurveys; i++)
-		cx_survey_release(&st->surveys[i]);
+		survey_unref(st->surveys[i]);
 	free(st->surveys);
 	pthread_mutex_destroy(&st->admin_mu);
 	pthread_rwlock_destroy(&st->survey_lock);
@@ -743,6 +773,26 @@ int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *o
 	return rc;
 }
 
+const struct cx_survey *cx_store_survey_ref(struct cx_store *st, const char *id)
+{
+	struct cached_survey **c;
+	const struct cx_survey *s = NULL;
+
+	pthread_rwlock_rdlock(&st->survey_lock);
+	if ((c = find_cached(st, id))) {
+		atomic_fetch_add(&(*c)->refs, 1);
+		s = &(*c)->s;
+	}
+	pthread_rwlock_unlock(&st->survey_lock);
+	return s;
+}
+
+void cx_store_survey_unref(const struct cx_survey *s)
+{
+	if (s)
+		survey_unref((struct cached_survey *)((char *)s - offsetof(struct cached_survey, s)));
+}
+
 json_t *cx_store_survey_title(struct cx_store *st, const char *id)
 {
 	struct cx_survey *s;
@@ -761,7 +811,8 @@ int cx_store_origin_public(struct cx_store *st, const char *origin)
 
 	pthread_rwlock_rdlock(&st->survey_lock);
 	for (size_t i = 0; i < st->nsurveys && !found; i++)
-		found = st->surveys[i].is_public && cx_survey_origin_allowed(&st->surveys[i], origin);
+		found = st->surveys[i]->s.is_public &&
+			cx_survey_origin_allowed(&st->surveys[i]->s, origin);
 	pthread_rwlock_unlock(&st->survey_lock);
 	return found;
 }
@@ -772,7 +823,7 @@ json_t *cx_store_survey_list(struct cx_store *st)
 
 	pthread_rwlock_rdlock(&st->survey_lock);
 	for (size_t i = 0; i < st->nsurveys; i++)
-		json_array_append_new(list, cx_survey_to_json(&st->surveys[i]));
+		json_array_append_new(list, cx_survey_to_json(&st->surveys[i]->s));
 	pthread_rwlock_unlock(&st->survey_lock);
 	return list;
 }

@@ -61,6 +61,11 @@ int cx_store_survey_put(struct cx_store *st, const struct cx_survey *s, int repl
 			int *created, struct cx_error *err);
 /* Copy survey `id` into *out (release it after); 0 if found, -1 if not. */
 int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *out);
+/* Survey `id` as cached, without a copy (the hot path: one per response), or NULL. It
+ * never changes (a new definition replaces it in the cache) and stays valid until
+ * cx_store_survey_unref (NULL is fine there). */
+const struct cx_survey *cx_store_survey_ref(struct cx_store *st, const char *id);
+void cx_store_survey_unref(const struct cx_survey *s);
 /* Survey `id`'s title as a new JSON string, or NULL when there is no such survey (what
  * an event payload names a survey by: no copy of the whole definition). */
 json_t *cx_store_survey_title(struct cx_store *st, const char *id);

@@ -137,6 +137,40 @@ START_TEST(migrations_and_surveys)
 }
 END_TEST
 
+/* A held definition (cx_store_survey_ref, the per-response path) stays whole while a new
+ * one replaces it, and outlives the store's copy; ASan reports a use after free or a leak. */
+START_TEST(held_survey_outlives_its_replacement)
+{
+	struct cx_store *st = open_store();
+	const struct cx_survey *old, *now;
+	struct cx_survey s;
+	struct cx_error err;
+	int created;
+	json_t *j = json_pack("{s:s, s:s, s:[s, s]}", "id", "checkout", "title", "New",
+			      "stages", "look", "buy");
+
+	define(st, "checkout");
+	ck_assert_ptr_null(cx_store_survey_ref(st, "missing"));
+	old = cx_store_survey_ref(st, "checkout");
+	ck_assert_ptr_nonnull(old);
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
+	cx_survey_release(&s);
+	json_decref(j);
+	now = cx_store_survey_ref(st, "checkout");
+	ck_assert_ptr_ne(old, now);
+	ck_assert_str_eq(now->title, "New");
+	ck_assert_uint_eq(now->nstages, 2);
+	ck_assert_str_ne(old->title, "New");   /* the old one, unchanged and readable */
+	ck_assert_uint_gt(old->nstages, 2);
+	cx_store_survey_unref(old);
+	cx_store_close(st);   /* the cache lets go; `now` is still held */
+	ck_assert_str_eq(now->stages[1], "buy");
+	cx_store_survey_unref(now);
+	cx_store_survey_unref(NULL);
+}
+END_TEST
+
 START_TEST(writes_and_rollups)
 {
 	struct cx_store *st = open_store();
@@ -489,7 +523,8 @@ START_TEST(writer_checks_the_file_definition)
 }
 END_TEST
 
-CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys, writes_and_rollups,
+CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys,
+	      held_survey_outlives_its_replacement, writes_and_rollups,
 	      learning_needs_an_open_map_at_write,
 	      open_failure_names_path, not_a_database, failed_migration_says_why,
 	      keys_file_is_the_truth, tools_never_create_a_database,
