@@ -28,12 +28,14 @@
 #include "store_invite.h"
 
 #define BUSY_TIMEOUT_MS 5000
-/* dims bitmask x bucket kind x source: UTC days, local days or all time (rollups_total) */
-#define QUERY_SHAPES (16 * 4 * 3)
+/* dims bitmask x bucket kind x source (UTC days, local days or all time: rollups_total)
+ * x whether the read adds responses above the rollup mark */
+#define QUERY_SHAPES (16 * 4 * 3 * 2)
 
 struct reader {
 	sqlite3 *db;
 	sqlite3_stmt *scores[QUERY_SHAPES];
+	sqlite3_stmt *begin, *uncounted, *end;   /* one snapshot for a scores read */
 	int busy;
 };
 
@@ -601,6 +603,9 @@ void cx_store_close(struct cx_store *st)
 	for (unsigned i = 0; st->readers && i < st->nreaders; i++) {
 		for (int k = 0; k < QUERY_SHAPES; k++)
 			sqlite3_finalize(st->readers[i].scores[k]);
+		sqlite3_finalize(st->readers[i].begin);
+		sqlite3_finalize(st->readers[i].uncounted);
+		sqlite3_finalize(st->readers[i].end);
 		sqlite3_close(st->readers[i].db);
 	}
 	free(st->readers);
@@ -1177,12 +1182,15 @@ static void reader_give(struct cx_store *st, struct reader *r)
  * Rows come from the daily rollups for days in [?2, ?3) and [?4, ?5) and from the monthly
  * rollups for months in [?6, ?7) (see split_range); ?8-?11 filter stage, touchpoint,
  * channel, segment. `d` is the day (or the month's first day) a row stands for. An all-time
- * read (SRC_TOTAL, no bucket) reads rollups_total and ignores ?2-?7. Every read adds the
- * responses the rollups do not count yet, those above rollup_mark (submitted in [?13, ?14)
- * seconds), in the same statement and so the same snapshot: exact whatever the lag. */
+ * read (SRC_TOTAL, no bucket) reads rollups_total and ignores ?2-?7. With `uncounted`
+ * the read adds the responses the rollups do not count yet, those above rollup_mark
+ * (submitted in [?13, ?14) seconds): cx_store_scores asks for it when its snapshot holds
+ * any, so the answer is exact whatever the lag (and costs nothing more when there is none:
+ * the arm would make SQLite sort what it now groups in key order). */
 enum scores_source { SRC_UTC, SRC_LOCAL, SRC_TOTAL };
 
-static char *scores_sql(unsigned dims, enum cx_bucket bucket, enum scores_source src)
+static char *scores_sql(unsigned dims, enum cx_bucket bucket, enum scores_source src,
+			int uncounted)
 {
 	static const char *const dim_cols[] = { "stage", "touchpoint", "channel", "segment" };
 	static const char *const bucket_expr[] = {
@@ -1239,10 +1247,11 @@ static char *scores_sql(unsigned dims, enum cx_bucket bucket, enum scores_source
 				      " UNION ALL SELECT month AS d, %s FROM rollups_month WHERE"
 				      " survey = ?1 AND month >= ?6 AND month < ?7%s", cols, filters, cols,
 				      filters, cols, filters);
-	n += (size_t)cx_rollups_pending_select(s + n, cap - n,
-					       src == SRC_TOTAL ? "0"
-					       : src == SRC_LOCAL ? "(submitted_at / 900 + ?12) / 96"
-					       : "submitted_at / 86400", src != SRC_TOTAL, filters);
+	if (uncounted)
+		n += (size_t)cx_rollups_pending_select(s + n, cap - n,
+						       src == SRC_TOTAL ? "0"
+						       : src == SRC_LOCAL ? "(submitted_at / 900 + ?12) / 96"
+						       : "submitted_at / 86400", src != SRC_TOTAL, filters);
 	n += (size_t)snprintf(s + n, cap - n, ")");
 	if (g)
 		snprintf(s + n, cap - n, " GROUP BY %s ORDER BY %s", group, group);
@@ -1275,12 +1284,13 @@ by_day:
 }
 
 static sqlite3_stmt *scores_stmt(struct reader *r, unsigned dims, enum cx_bucket bucket,
-				  enum scores_source src)
+				  enum scores_source src, int uncounted)
 {
-	unsigned k = ((dims & 15u) * 4u + (unsigned)bucket) * 3u + (unsigned)src;
+	unsigned k = (((dims & 15u) * 4u + (unsigned)bucket) * 3u + (unsigned)src) * 2u +
+		     (uncounted != 0);
 
 	if (!r->scores[k]) {
-		char *sql = scores_sql(dims & 15u, bucket, src);
+		char *sql = scores_sql(dims & 15u, bucket, src, uncounted);
 
 		if (sql)
 			sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->scores[k],
@@ -1307,17 +1317,35 @@ static const char *col_text(sqlite3_stmt *q, int i)
 	return (s && s[0]) ? s : NULL;   /* '' is how rollups store "none" */
 }
 
+/* A step of one of the reader's kept statements (prepared on first use); 1 for a row
+ * whose first column is true, 0 otherwise, -1 on failure. */
+static int reader_step(struct reader *r, sqlite3_stmt **q, const char *sql)
+{
+	int rc;
+
+	if (!*q && sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL))
+		return -1;
+	rc = sqlite3_step(*q);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(*q, 0) != 0 : rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(*q);
+	return rc;
+}
+
 int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_group_fn fn,
 		    void *ctx, struct cx_error *err)
 {
 	struct reader *r = reader_take(st);
 	enum scores_source src = cx_rollups_total_serves(qry) ? SRC_TOTAL
 				 : qry->tz_minutes ? SRC_LOCAL : SRC_UTC;
-	sqlite3_stmt *q = scores_stmt(r, qry->dims, qry->bucket, src);
+	sqlite3_stmt *q = NULL;
 	int64_t range[6];
-	int rc = 0, step;
+	int rc = 0, step, uncounted = -1;
 
-	if (!q) {
+	/* one snapshot: whether it holds responses above the rollup mark, then the read */
+	if (reader_step(r, &r->begin, "BEGIN") == 0)
+		uncounted = reader_step(r, &r->uncounted, "SELECT (SELECT upto FROM rollup_mark) < "
+					"(SELECT coalesce(max(id), 0) FROM responses)");
+	if (uncounted < 0 || !(q = scores_stmt(r, qry->dims, qry->bucket, src, uncounted))) {
 		rc = db_fail(st, r->db, err, "preparing scores");
 		goto out;
 	}
@@ -1366,6 +1394,8 @@ int cx_store_scores(struct cx_store *st, const struct cx_scores_query *qry, cx_g
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
 out:
+	if (!sqlite3_get_autocommit(r->db))
+		reader_step(r, &r->end, "COMMIT");
 	reader_give(st, r);
 	return rc;
 }
