@@ -204,5 +204,18 @@ class DeferredCountsTest(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
+    def test_demo_data_is_counted_without_a_post(self):
+        """`cxd --demo` appends 100,000 responses before the writer thread starts: they
+        must be counted then, not left above the mark (every read scanning them) until
+        some later POST happens to wake the counts."""
+        srv = cxdtest.Server(args=["--demo"]).start()
+        try:
+            srv.wait_counted(timeout=15)
+            st, _, scores = srv.get("/v1/surveys/shop/scores")
+            self.assertEqual((st, scores["groups"][0]["responses"]), (200, 100000))
+        finally:
+            srv.assert_clean_exit(self)
+
+
 if __name__ == "__main__":
     unittest.main()
