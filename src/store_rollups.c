@@ -223,5 +223,13 @@ int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW)
 		return cx_store_db_fail(st, db, err, "reading the rollup mark");
-	return count ? cx_store_rollups_catch_up(st, NULL, err) : 0;
+	if (!count || cx_store_rollups_catch_up(st, NULL, err) == 0)
+		return 0;
+	/* a full or failing disk: serve anyway (reads add the uncounted rows, as they would
+	 * with none left over) and let the writer thread try again once it runs */
+	cx_log_error("cannot count the responses left above the rollup mark yet, %s; the "
+		     "writer will try again", err->message);
+	if (cx_store_rollup_lag(st)->pending < 1)
+		cx_store_rollup_lag(st)->pending = 1;
+	return 0;
 }
