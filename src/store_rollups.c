@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "cx/log.h"
+#include "cx/metrics.h"
 #include "store_loop.h"
 #include "store_rollups.h"
 #include "store_invite.h"
@@ -213,6 +214,7 @@ int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
 {
 	sqlite3 *db = cx_store_wdb(st);
 	sqlite3_stmt *q;
+	int64_t n = 0;
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "SELECT upto FROM rollup_mark", -1, &q, NULL) != SQLITE_OK)
@@ -223,8 +225,16 @@ int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW)
 		return cx_store_db_fail(st, db, err, "reading the rollup mark");
-	if (!count || cx_store_rollups_catch_up(st, NULL, err) == 0)
+	if (!count)
 		return 0;
+	if (cx_store_rollups_catch_up(st, &n, err) == 0) {
+		if (n > 0) {   /* what a crash left: in the metric the RUNBOOK points at */
+			cx_metrics_counted((size_t)n);
+			cx_log_info("counted %lld responses left above the rollup mark",
+				    (long long)n);
+		}
+		return 0;
+	}
 	/* a full or failing disk: serve anyway (reads add the uncounted rows, as they would
 	 * with none left over) and let the writer thread try again once it runs */
 	cx_log_error("cannot count the responses left above the rollup mark yet, %s; the "

@@ -194,6 +194,8 @@ class DeferredCountsTest(unittest.TestCase):
             st, _, scores = srv2.get("/v1/surveys/dc/scores?by=stage")
             got = {g["group"]["stage"]: g["responses"] for g in scores["groups"] if g["responses"]}
             self.assertEqual(got, {"purchase": 1, "retention": 5})
+            # the RUNBOOK points operators at this metric for what a start counted
+            self.assertEqual(metric(srv2, "cxd_rollup_counted_total"), 5)
             db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
             self.assertEqual(db.execute("SELECT upto FROM rollup_mark").fetchone()[0], 6)
             self.assertEqual(db.execute("SELECT sum(responses) FROM rollups_total").fetchone()[0], 6)
