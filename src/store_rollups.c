@@ -99,6 +99,22 @@ static int score(sqlite3_stmt *q, int col)
 	return sqlite3_column_type(q, col) == SQLITE_NULL ? -1 : sqlite3_column_int(q, col);
 }
 
+int cx_rollups_read_mark(struct cx_store *st)
+{
+	static const char sql[] = "SELECT upto FROM rollup_mark";
+	sqlite3 *db = cx_store_wdb(st);
+	int owned, rc;
+	sqlite3_stmt *q = cx_store_stmt(st, db, sql, &owned);
+
+	if (!q)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		cx_store_rollup_lag(st)->upto = sqlite3_column_int64(q, 0);
+	cx_store_stmt_done(q, owned);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* One transaction: count up to CATCH_UP_ROWS responses above the mark and move it past
  * them, adding how many to *counted. 1 if more remain, 0 when caught up, -1 with err. */
 static int catch_up_some(struct cx_store *st, int64_t *counted, struct cx_error *err)
@@ -115,6 +131,11 @@ static int catch_up_some(struct cx_store *st, int64_t *counted, struct cx_error 
 
 	if (cx_store_begin(st, err))
 		return -1;
+	/* the mark as committed, not as this process last moved it: another process that
+	 * opened the database as a server (cxd demo beside a serving cxd) may have moved it */
+	if (cx_rollups_read_mark(st))
+		goto fail;
+	upto = lag->upto;
 	if (!(q = cx_store_stmt(st, db, rows_sql, &owned)))
 		goto fail;
 	sqlite3_bind_int64(q, 1, upto);

@@ -52,6 +52,11 @@ struct cx_rollup_lag *cx_store_rollup_lag(struct cx_store *st);
  * mark cannot be read. */
 int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err);
 
+/* Read rollup_mark.upto into the lag (inside a writer transaction, so it stays true for
+ * the rest of it): another process may have moved it. 0, or -1 (SQLite's error on the
+ * writer's connection). */
+int cx_rollups_read_mark(struct cx_store *st);
+
 /* A scores read's last UNION ALL arm: the responses above the mark, one rollup-shaped row
  * each (`d` the SQL of its day, then stage, touchpoint, channel, segment, responses and
  * the 23 histogram cells, as the rollup tables' columns), for survey ?1 and `filters`;

@@ -219,5 +219,43 @@ class DeferredCountsTest(unittest.TestCase):
             srv.assert_clean_exit(self)
 
 
+    def test_demo_beside_a_serving_cxd_counts_each_response_once(self):
+        """`cxd demo` on the database a cxd serves: its open counts what the server had
+        not counted yet and moves the mark; the server must not count those again."""
+        srv = cxdtest.Server().start()
+        posted, stop = [0], threading.Event()
+
+        def poster():
+            c = srv.conn()
+            while not stop.is_set():
+                st, _, out = srv.request("POST", "/v1/responses", {"survey": "dc", "stage": "purchase",
+                                                                   "touchpoint": "web", "nps": 7}, conn=c)
+                if st == 201:
+                    posted[0] += 1
+            c.close()
+
+        try:
+            self.assertEqual(srv.post_json("/v1/surveys", {"id": "dc", "title": "Deferred"})[0], 201)
+            t = threading.Thread(target=poster)
+            t.start()
+            try:
+                demo = subprocess.run([cxdtest.CXD, "demo", "--db", srv.db], capture_output=True,
+                                      text=True, timeout=300)
+            finally:
+                stop.set()
+                t.join()
+            self.assertEqual(demo.returncode, 0, demo.stderr)
+            self.assertEqual(srv.post_json("/v1/responses", {"survey": "dc", "stage": "purchase",
+                                                             "touchpoint": "web", "nps": 7})[0], 201)
+            posted[0] += 1
+            srv.wait_counted(timeout=30)
+            st, _, scores = srv.get("/v1/surveys/dc/scores")
+            self.assertEqual(scores["groups"][0]["responses"], posted[0])
+        finally:
+            srv.assert_clean_exit(self)
+        check = subprocess.run([cxdtest.CXD, "check", "--db", srv.db], capture_output=True, text=True, timeout=120)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
