@@ -1549,6 +1549,9 @@ int cx_store_erase_customer(struct cx_store *st, const char *customer, int64_t *
 	int step;
 
 	*count = 0;
+	/* which rows the rollups count: the mark as committed (another process may move it) */
+	if (cx_rollups_read_mark(st))
+		return db_fail(st, st->wdb, err, "reading the rollup mark");
 	if (sqlite3_prepare_v2(st->wdb, "SELECT survey, stage, touchpoint, channel, segment, nps, "
 			       "csat, ces, submitted_at, id FROM responses WHERE customer = ?1", -1,
 			       &q, NULL) != SQLITE_OK)

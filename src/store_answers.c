@@ -234,6 +234,11 @@ int cx_store_response_amend(struct cx_store *st, int64_t id, const struct cx_res
 	new_.nps = r->nps;
 	new_.csat = r->csat;
 	new_.ces = r->ces;
+	/* which rows the rollups count: the mark as committed (another process may move it) */
+	if (cx_rollups_read_mark(st)) {
+		cx_response_release(&old);
+		return cx_store_db_fail(st, db, err, "reading the rollup mark");
+	}
 	rc = update_scores(st, db, id, r, err);
 	if (rc == 0 && r->comment && *r->comment)
 		rc = mark_commented(st, db, id, err);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "cx/log.h"
+#include "cx/metrics.h"
 #include "store_loop.h"
 #include "store_rollups.h"
 #include "store_invite.h"
@@ -98,6 +99,22 @@ static int score(sqlite3_stmt *q, int col)
 	return sqlite3_column_type(q, col) == SQLITE_NULL ? -1 : sqlite3_column_int(q, col);
 }
 
+int cx_rollups_read_mark(struct cx_store *st)
+{
+	static const char sql[] = "SELECT upto FROM rollup_mark";
+	sqlite3 *db = cx_store_wdb(st);
+	int owned, rc;
+	sqlite3_stmt *q = cx_store_stmt(st, db, sql, &owned);
+
+	if (!q)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		cx_store_rollup_lag(st)->upto = sqlite3_column_int64(q, 0);
+	cx_store_stmt_done(q, owned);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* One transaction: count up to CATCH_UP_ROWS responses above the mark and move it past
  * them, adding how many to *counted. 1 if more remain, 0 when caught up, -1 with err. */
 static int catch_up_some(struct cx_store *st, int64_t *counted, struct cx_error *err)
@@ -114,6 +131,11 @@ static int catch_up_some(struct cx_store *st, int64_t *counted, struct cx_error 
 
 	if (cx_store_begin(st, err))
 		return -1;
+	/* the mark as committed, not as this process last moved it: another process that
+	 * opened the database as a server (cxd demo beside a serving cxd) may have moved it */
+	if (cx_rollups_read_mark(st))
+		goto fail;
+	upto = lag->upto;
 	if (!(q = cx_store_stmt(st, db, rows_sql, &owned)))
 		goto fail;
 	sqlite3_bind_int64(q, 1, upto);
@@ -213,6 +235,7 @@ int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
 {
 	sqlite3 *db = cx_store_wdb(st);
 	sqlite3_stmt *q;
+	int64_t n = 0;
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "SELECT upto FROM rollup_mark", -1, &q, NULL) != SQLITE_OK)
@@ -223,5 +246,21 @@ int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW)
 		return cx_store_db_fail(st, db, err, "reading the rollup mark");
-	return count ? cx_store_rollups_catch_up(st, NULL, err) : 0;
+	if (!count)
+		return 0;
+	if (cx_store_rollups_catch_up(st, &n, err) == 0) {
+		if (n > 0) {   /* what a crash left: in the metric the RUNBOOK points at */
+			cx_metrics_counted((size_t)n);
+			cx_log_info("counted %lld responses left above the rollup mark",
+				    (long long)n);
+		}
+		return 0;
+	}
+	/* a full or failing disk: serve anyway (reads add the uncounted rows, as they would
+	 * with none left over) and let the writer thread try again once it runs */
+	cx_log_error("cannot count the responses left above the rollup mark yet, %s; the "
+		     "writer will try again", err->message);
+	if (cx_store_rollup_lag(st)->pending < 1)
+		cx_store_rollup_lag(st)->pending = 1;
+	return 0;
 }

@@ -47,8 +47,15 @@ struct cx_rollup_lag *cx_store_rollup_lag(struct cx_store *st);
 
 /* At open, after the migrations and the writer's statements: read the mark and, when
  * `count` (the server; never a command beside it, whose mark would go stale in the
- * server), count whatever a crash left above it. 0, or -1 with a 503 in err. */
+ * server), count whatever a crash left above it (when that fails, on a full disk, it
+ * logs why and leaves them to the writer thread). 0, or -1 with a 503 in err when the
+ * mark cannot be read. */
 int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err);
+
+/* Read rollup_mark.upto into the lag (inside a writer transaction, so it stays true for
+ * the rest of it): another process may have moved it. 0, or -1 (SQLite's error on the
+ * writer's connection). */
+int cx_rollups_read_mark(struct cx_store *st);
 
 /* A scores read's last UNION ALL arm: the responses above the mark, one rollup-shaped row
  * each (`d` the SQL of its day, then stage, touchpoint, channel, segment, responses and

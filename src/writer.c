@@ -341,6 +341,9 @@ int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_
 		return -1;
 	w->store = st;
 	w->limit = queue_limit;
+	/* responses appended before the writer started (cxd --demo's fill) are counted as
+	 * soon as it runs, not left to whatever commit comes next */
+	note_uncounted(w);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

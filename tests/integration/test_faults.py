@@ -143,6 +143,36 @@ class FileSystemFaultTest(unittest.TestCase):
         self.assertEqual((st, body["groups"][0]["responses"]), (200, 1))
         srv2.assert_clean_exit(self)
 
+    def test_start_on_a_full_disk_with_uncounted_responses(self):
+        """Responses a crash left above the rollup mark (schema 019) are counted at the next
+        start; on a full disk that fails, and cxd must start anyway (reads add them from
+        the rows, as with no leftovers) and count them once the disk has room."""
+        srv = Server().start()
+        srv.post_json("/v1/surveys", {"id": "ro", "title": "Faults"})
+        st, _, body = srv.post_json("/v1/responses", random_response(random.Random(1), "ro"))
+        self.assertEqual(st, 201)
+        srv.assert_clean_exit(self)
+        db = sqlite3.connect(srv.db)   # committed, never counted: what a crash leaves
+        db.execute("INSERT INTO responses(survey, stage, touchpoint, nps, submitted_at, received_at) "
+                   "SELECT survey, stage, touchpoint, 9, submitted_at, received_at FROM responses")
+        db.commit()
+        db.close()
+        ctl = os.path.join(srv.tmp, "fault")
+        set_fault(ctl, "ENOSPC")
+        srv2 = Server(db=srv.db, tmp=srv.tmp, key=srv.key, env=fault_env(srv.db, ctl)).start()
+        try:
+            st, _, body = srv2.get("/v1/surveys/ro/scores")
+            self.assertEqual((st, body["groups"][0]["responses"]), (200, 2))
+            set_fault(ctl, "")
+            srv2.wait_counted()
+            st, _, body = srv2.get("/v1/surveys/ro/scores")
+            self.assertEqual((st, body["groups"][0]["responses"]), (200, 2))
+        finally:
+            set_fault(ctl, "")
+            srv2.assert_clean_exit(self)
+        check = subprocess.run([CXD, "check", "--db", srv.db], capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout)
+
 
 class HostileClientTest(unittest.TestCase):
     """Attackers connect from 127.0.0.2, the honest client from 127.0.0.1."""
