@@ -22,7 +22,9 @@ struct cx_writer {
 	size_t last_group;     /* jobs in the last commit: more than 1 means company */
 	int (*alone)(void);    /* 1 when no other client waits (cx_writer_lead_if), or NULL */
 	int64_t next_purge;    /* whoever is busy */
-	int64_t count_at_ms;   /* when the rollups must count what was committed, 0 = nothing
+	int64_t retry_at_ms;   /* after a failed count, not before (monotonic ms) */
+	int64_t count_at_ms;   /* when the rollups must count what was committed (monotonic
+				  ms; 1 = now), 0 = nothing
 				  waits (see note_uncounted) */
 };
 
@@ -40,22 +42,31 @@ static void maybe_purge(struct cx_writer *w);
  * the writer thread should hear of it (they were not waiting before, or are due now).
  * A leader must also wake it when they are due (counts_due): the writer thread waits
  * without a timeout while a leader is busy. */
+/* Milliseconds on the monotonic clock (the writer's condition variable runs on it): a
+ * wall clock stepped back would hold the counts back as long. */
+static int64_t mono_ms(void)
+{
+	return (int64_t)(cx_time_mono_us() / 1000);
+}
+
 static int note_uncounted(struct cx_writer *w)
 {
-	int64_t n = cx_store_rollups_pending(w->store), was = w->count_at_ms;
+	int64_t n = cx_store_rollups_pending(w->store), was = w->count_at_ms, now = mono_ms();
 
 	if (n == 0)
 		w->count_at_ms = 0;
+	else if (now < w->retry_at_ms)   /* a count failed: not before the retry, however many */
+		w->count_at_ms = w->retry_at_ms;
 	else if (n >= COUNT_LAG_ROWS)
 		w->count_at_ms = 1;   /* now */
 	else if (!w->count_at_ms)
-		w->count_at_ms = cx_time_now_ms() + COUNT_LAG_MS;
+		w->count_at_ms = now + COUNT_LAG_MS;
 	return w->count_at_ms && (!was || w->count_at_ms == 1);
 }
 
 static int counts_due(const struct cx_writer *w)
 {
-	return w->count_at_ms && (w->stopping || cx_time_now_ms() >= w->count_at_ms);
+	return w->count_at_ms && (w->stopping || mono_ms() >= w->count_at_ms);
 }
 
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
@@ -247,8 +258,7 @@ static void maybe_purge(struct cx_writer *w)
 	w->next_purge = cx_time_now() + 3600;
 }
 
-/* Wait for a signal, and at most until `until_ms` (milliseconds since the epoch) when it is
- * set. */
+/* Wait for a signal, and at most until `until_ms` (monotonic milliseconds) when it is set. */
 static void wait_until(struct cx_writer *w, int64_t until_ms)
 {
 	struct timespec ts = { .tv_sec = (time_t)(until_ms / 1000),
@@ -275,7 +285,8 @@ static void count_responses(struct cx_writer *w)
 		/* reads stay exact and nothing is lost (the mark did not move): try again in a
 		 * second, or leave it to the next start when stopping */
 		cx_log_error("counting responses into the rollups failed, %s", err.message);
-		w->count_at_ms = w->stopping ? 0 : cx_time_now_ms() + 1000;
+		w->retry_at_ms = mono_ms() + 1000;
+		w->count_at_ms = w->stopping ? 0 : w->retry_at_ms;
 	}
 	pthread_mutex_unlock(&w->mu);
 }
@@ -297,7 +308,8 @@ static void *writer_main(void *arg)
 		 * counts became due */
 		while (w->busy || (!w->head && !w->stopping && !counts_due(w) &&
 				   cx_time_now() < w->next_purge)) {
-			int64_t until = w->next_purge * 1000;
+			int64_t left = w->next_purge - cx_time_now();
+			int64_t until = mono_ms() + (left > 0 ? left : 0) * 1000;
 
 			if (w->count_at_ms && w->count_at_ms < until)
 				until = w->count_at_ms;
@@ -336,6 +348,7 @@ static void *writer_main(void *arg)
 int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_limit)
 {
 	struct cx_writer *w = calloc(1, sizeof(*w));
+	pthread_condattr_t ca;
 
 	if (!w)
 		return -1;
@@ -345,7 +358,10 @@ int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_
 	 * soon as it runs, not left to whatever commit comes next */
 	note_uncounted(w);
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* the deadlines are monotonic */
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		free(w);
 		return -1;
