@@ -27,11 +27,6 @@ struct cx_invitestore *cx_store_invitestore(struct cx_store *st);
 int cx_hosted_load(sqlite3 *db, struct cx_survey *s, struct cx_error *err);
 int cx_hosted_save(sqlite3 *db, const struct cx_survey *s, struct cx_error *err);
 
-/* Writer family, inside the open transaction: count r in the transaction's rollups with
- * delta +1 or -1 (written at commit, like an append's or an erasure's); 0, or -1 when out
- * of memory. For an answer that changes scores: -1 for the old values, +1 for the new
- * (src/store.c). */
-int cx_store_rollup_count(struct cx_store *st, const struct cx_response *r, int delta);
 
 /* The fatigue verdict for customer (service-wide rules, then survey s's) at now, read on
  * db inside its transaction. at_answer: only after_answer_days, not counting response

@@ -17,7 +17,6 @@
 #include "cx/metrics.h"
 #include "store_loop.h"
 #include "store_rollups.h"
-#include "store_invite.h"
 
 char *cx_rollups_total_upsert_sql(void)
 {
@@ -125,7 +124,7 @@ static int catch_up_some(struct cx_store *st, int64_t *counted, struct cx_error 
 	static const char mark_sql[] = "UPDATE rollup_mark SET upto = ?1";
 	struct cx_rollup_lag *lag = cx_store_rollup_lag(st);
 	sqlite3 *db = cx_store_wdb(st);
-	int64_t upto = lag->upto, n = 0;
+	int64_t upto, n = 0;
 	sqlite3_stmt *q;
 	int owned, step = SQLITE_DONE;
 
@@ -233,19 +232,10 @@ int64_t cx_store_rollups_pending(struct cx_store *st)
 
 int cx_rollups_open(struct cx_store *st, int count, struct cx_error *err)
 {
-	sqlite3 *db = cx_store_wdb(st);
-	sqlite3_stmt *q;
 	int64_t n = 0;
-	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT upto FROM rollup_mark", -1, &q, NULL) != SQLITE_OK)
-		return cx_store_db_fail(st, db, err, "reading the rollup mark");
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		cx_store_rollup_lag(st)->upto = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_ROW)
-		return cx_store_db_fail(st, db, err, "reading the rollup mark");
+	if (cx_rollups_read_mark(st))
+		return cx_store_db_fail(st, cx_store_wdb(st), err, "reading the rollup mark");
 	if (!count)
 		return 0;
 	if (cx_store_rollups_catch_up(st, &n, err) == 0) {

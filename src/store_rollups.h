@@ -45,6 +45,13 @@ struct cx_rollup_lag {
 };
 struct cx_rollup_lag *cx_store_rollup_lag(struct cx_store *st);
 
+/* Writer family, inside the open transaction: count r in the transaction's rollups with
+ * delta +1 or -1 (written at commit, like an erasure's); 0, or -1 when out of memory. The
+ * caller decides whether the mark covers r: an amendment moves a counted response's
+ * counts (-1 for the old values, +1 for the new), the catch-up counts the rows above the
+ * mark (src/store.c). */
+int cx_store_rollup_count(struct cx_store *st, const struct cx_response *r, int delta);
+
 /* At open, after the migrations and the writer's statements: read the mark and, when
  * `count` (the server; never a command beside it, whose mark would go stale in the
  * server), count whatever a crash left above it (when that fails, on a full disk, it

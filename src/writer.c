@@ -24,8 +24,7 @@ struct cx_writer {
 	int64_t next_purge;    /* whoever is busy */
 	int64_t retry_at_ms;   /* after a failed count, not before (monotonic ms) */
 	int64_t count_at_ms;   /* when the rollups must count what was committed (monotonic
-				  ms; 1 = now), 0 = nothing
-				  waits (see note_uncounted) */
+				  ms; 1 = now; 0 = nothing waits): see note_uncounted */
 };
 
 /* Responses are counted into the rollups after their commit, by the writer thread, in
@@ -38,10 +37,6 @@ struct cx_writer {
 static void commit_batch(struct cx_store *st, struct cx_write_job *batch, int leader);
 static void maybe_purge(struct cx_writer *w);
 
-/* After a commit, by the thread that made it, holding mu: when the counts are due. 1 if
- * the writer thread should hear of it (they were not waiting before, or are due now).
- * A leader must also wake it when they are due (counts_due): the writer thread waits
- * without a timeout while a leader is busy. */
 /* Milliseconds on the monotonic clock (the writer's condition variable runs on it): a
  * wall clock stepped back would hold the counts back as long. */
 static int64_t mono_ms(void)
@@ -49,6 +44,10 @@ static int64_t mono_ms(void)
 	return (int64_t)(cx_time_mono_us() / 1000);
 }
 
+/* After a commit, by the thread that made it, holding mu: when the counts are due. 1 if
+ * the writer thread should hear of it (they were not waiting before, or are due now).
+ * A leader must also wake it when they are due (counts_due): the writer thread waits
+ * without a timeout while a leader is busy. */
 static int note_uncounted(struct cx_writer *w)
 {
 	int64_t n = cx_store_rollups_pending(w->store), was = w->count_at_ms, now = mono_ms();
@@ -300,7 +299,6 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct cx_write_job *batch;
 		size_t njobs;
-
 		int count;
 
 		pthread_mutex_lock(&w->mu);
