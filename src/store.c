@@ -165,7 +165,10 @@ static int on_commit(void *ctx, sqlite3 *db, const char *name, int frames)
 {
 	struct cx_store *st = ctx;
 
-	atomic_fetch_add(&st->data_version, 1);
+	/* a catch-up changes no answer (reads added the uncounted rows before it): the read
+	 * cache keeps what it holds. Read only for the writer's connection, on its thread. */
+	if (!(db == st->wdb && st->lag.counting))
+		atomic_fetch_add(&st->data_version, 1);
 	if (frames >= 1000)
 		sqlite3_wal_checkpoint(db, name);
 	return SQLITE_OK;

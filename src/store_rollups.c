@@ -210,8 +210,10 @@ int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_e
 	 * durable commit (or checkpoint) syncs these frames with its own */
 	if (synchronous(st, db, normal))
 		return cx_store_db_fail(st, db, err, "counting responses into the rollups");
+	cx_store_rollup_lag(st)->counting = 1;
 	while ((rc = catch_up_some(st, &n, err)) > 0)
 		;
+	cx_store_rollup_lag(st)->counting = 0;
 	/* every commit after this one answers a 201: it must be durable again, or nothing */
 	if (synchronous(st, db, full) && synchronous(st, db, full)) {
 		cx_log_error("cannot set synchronous=FULL again after counting responses: %s; "

@@ -42,6 +42,8 @@ int cx_rollups_total_serves(const struct cx_scores_query *q);
 struct cx_rollup_lag {
 	int64_t upto;
 	int64_t pending;
+	int counting;   /* the writer's connection is committing a catch-up (store.c's WAL
+			   hook leaves the data version alone: no answer changes) */
 };
 struct cx_rollup_lag *cx_store_rollup_lag(struct cx_store *st);
 

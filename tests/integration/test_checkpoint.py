@@ -212,7 +212,7 @@ class DeferredCountsTest(unittest.TestCase):
         some later POST happens to wake the counts."""
         srv = cxdtest.Server(args=["--demo"]).start()
         try:
-            srv.wait_counted(timeout=15)
+            srv.wait_counted(timeout=120)   # 100,000 rows: ~30 s under ThreadSanitizer
             st, _, scores = srv.get("/v1/surveys/shop/scores")
             self.assertEqual((st, scores["groups"][0]["responses"]), (200, 100000))
         finally:

@@ -74,6 +74,18 @@ class ReadCacheTest(unittest.TestCase):
             self.assertEqual(st, 422)
             self.assertIsNone(h.get("x-cache"))
 
+    def test_counting_keeps_what_the_cache_holds(self):
+        """The writer counts committed responses into the rollups up to 20 ms after their
+        commit (schema 019), in a commit of its own that changes no answer: the answer read
+        before it is still the answer after it (it was a miss: 'hit' != 'miss' under
+        ThreadSanitizer's timing, where the count came between two reads)."""
+        self.srv.post_json("/v1/responses", resp())
+        st1, h1, b1 = self.srv.get_bytes(SCORES)   # the response is above the mark here
+        self.srv.wait_counted()
+        st2, h2, b2 = self.srv.get_bytes(SCORES)
+        self.assertEqual((st1, st2, h1.get("x-cache"), h2.get("x-cache")), (200, 200, "miss", "hit"))
+        self.assertEqual(b1, b2)
+
     def test_every_commit_is_seen(self):
         st, _, before = self.srv.get(SCORES)
         self.srv.get(SCORES)
