@@ -55,7 +55,7 @@ step $T/build.log "building cxd under ThreadSanitizer (ninja -C $T cxd)" -- ninj
 tsan=0
 : > $T/stress.log
 for t in stress read_cache checkpoint; do   # the threads: workers, writer, leaders, cache
-  TSAN_OPTIONS="halt_on_error=0" CXD_BIN=$T/cxd CX_SCHEMA_DIR=$PWD/schema python3 \
+  TSAN_OPTIONS="halt_on_error=0" CX_TSAN=1 CXD_BIN=$T/cxd CX_SCHEMA_DIR=$PWD/schema python3 \
     tests/integration/test_$t.py >> $T/stress.log 2>&1 || { tsan=1; rc=1; tail -60 $T/stress.log; }
 done
 echo "stress under ThreadSanitizer: $([ $tsan = 0 ] && echo ok || echo FAILED) (log: $T/stress.log)"
