@@ -37,6 +37,8 @@ for line in open(extra):
     dur = int(kv["duration_us"]) / 1e6
     X[(f[1], f[0])] = dict(rps=int(kv["requests"]) / dur if dur else 0, p50=int(kv["p50_us"]) / 1000,
                            p99=int(kv["p99_us"]) / 1000, err=int(kv["non2xx"]) + max(int(kv["sockerr"]), 0))
+    if "cpu_ticks" in kv and int(kv["requests"]):   # the server's CPU (user + system) per request
+        X[(f[1], f[0])]["cpu_us"] = int(kv["cpu_ticks"]) * 1e6 / int(kv["clk_tck"]) / int(kv["requests"])
 
 
 def get(system, load, field):
@@ -78,6 +80,28 @@ if imp:
 
 errors = {s: sum(r["err"] for (sy, _), rs in R.items() if sy == s for r in rs) + sum(x["err"] for (sy, _), x in X.items() if sy == s)
           for s in ("cxd", "go", "fastapi", "nginx")}
+
+
+def ceilings_table():
+    """Phase 3d: the HTTP layer's own ceilings beside cxd, in the same minutes."""
+    names = (("nginx", "nginx answering 204 (no body read into an application)"),
+             ("mhd", "libmicrohttpd answering 201 in the final call (no work)"),
+             ("mhd_handoff", "libmicrohttpd with cxd's hand-off: suspend, resume from a second thread (no work)"),
+             ("cxd", "cxd: parse, validate, group commit at synchronous=FULL"))
+    if not any(("cxd", "CEIL%d" % c) in X for c in (32, 256)):
+        return
+    print("\n**The HTTP layer's ceilings** (POST one JSON response, the same requests; CPU per "
+          "request is the server's user + system time over the load; loaded one after the other "
+          "in the same minutes):\n")
+    print("| server | c32 req/s | c32 / nginx | c32 CPU us/req | c256 req/s | c256 / nginx | c256 CPU us/req |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for s, label in names:
+        cells = []
+        for c in (32, 256):
+            x, ng = X.get((s, "CEIL%d" % c)), X.get(("nginx", "CEIL%d" % c))
+            cells += [fmt(x["rps"]) if x else "-", ratio(x["rps"], ng["rps"]) if x and ng else "-",
+                      fmt(x.get("cpu_us"), 1) if x else "-"]
+        print("| %s | %s |" % (label, " | ".join(cells)))
 
 
 def loop_table():
@@ -128,6 +152,7 @@ if os.path.exists(sql):   # peers.sh's sqlite_limit runs: batch 1 at synchronous
 print("| load | cxd req/s | go | fastapi | nginx 204 | cxd/go | cxd/fastapi | cxd/nginx | cxd p50 / p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 print("\n".join(rows))
+ceilings_table()
 loop_table()
 print("\nPeak RSS of cxd (VmHWM): %s MiB after the POST loads, %s MiB after the NDJSON import." % (
     fmt(int(rss_post) / 1024, 1), fmt(int(rss_import) / 1024, 1)))
