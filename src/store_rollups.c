@@ -75,8 +75,10 @@ int cx_rollups_total_serves(const struct cx_scores_query *q)
 
 /* --- deferred counts --- */
 
-/* Responses counted per transaction of a catch-up: bounds how long it holds the lock. */
-#define CATCH_UP_ROWS 20000
+/* Responses counted per transaction of a catch-up: bounds how long it holds the write
+ * lock (about 3 ms in a release build) and so how long a POST that arrives meanwhile
+ * waits, when the writer gives way between transactions (cx_store_rollups_catch_up_until). */
+#define CATCH_UP_ROWS 2000
 
 int cx_rollups_pending_select(char *buf, size_t len, const char *d, int ranged,
 			      const char *filters)
@@ -199,7 +201,14 @@ static int synchronous(struct cx_store *st, sqlite3 *db, const char *sql)
 
 int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_error *err)
 {
+	return cx_store_rollups_catch_up_until(st, NULL, NULL, counted, err);
+}
+
+int cx_store_rollups_catch_up_until(struct cx_store *st, int (*give_way)(void *ctx, int64_t left),
+				    void *ctx, int64_t *counted, struct cx_error *err)
+{
 	static const char normal[] = "PRAGMA synchronous=NORMAL", full[] = "PRAGMA synchronous=FULL";
+	struct cx_rollup_lag *lag = cx_store_rollup_lag(st);
 	sqlite3 *db = cx_store_wdb(st);
 	int64_t n = 0;
 	int rc;
@@ -210,10 +219,11 @@ int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_e
 	 * durable commit (or checkpoint) syncs these frames with its own */
 	if (synchronous(st, db, normal))
 		return cx_store_db_fail(st, db, err, "counting responses into the rollups");
-	cx_store_rollup_lag(st)->counting = 1;
+	lag->counting = 1;
 	while ((rc = catch_up_some(st, &n, err)) > 0)
-		;
-	cx_store_rollup_lag(st)->counting = 0;
+		if (give_way && give_way(ctx, lag->pending > n ? lag->pending - n : 1))
+			break;   /* more remain: the next catch-up counts them */
+	lag->counting = 0;
 	/* every commit after this one answers a 201: it must be durable again, or nothing */
 	if (synchronous(st, db, full) && synchronous(st, db, full)) {
 		cx_log_error("cannot set synchronous=FULL again after counting responses: %s; "
@@ -222,9 +232,11 @@ int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_e
 	}
 	if (counted)
 		*counted = n;
-	if (rc == 0)
-		cx_store_rollup_lag(st)->pending = 0;
-	return rc;
+	if (rc < 0)
+		return -1;
+	/* this process's appends left above the mark (at least one while any remain) */
+	lag->pending = rc == 0 ? 0 : lag->pending > n ? lag->pending - n : 1;
+	return 0;
 }
 
 int64_t cx_store_rollups_pending(struct cx_store *st)

@@ -129,6 +129,11 @@ void cx_store_rollback(struct cx_store *st);
  * with a 503 in err (nothing is lost: the next catch-up, or the next start, counts them). */
 int64_t cx_store_rollups_pending(struct cx_store *st);
 int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_error *err);
+/* The same, in transactions of a few thousand responses, asking give_way(ctx, left) after
+ * each (left: about how many of this process's responses remain uncounted): non-zero stops
+ * there, with the rest left for the next catch-up (cx_store_rollups_pending() > 0). */
+int cx_store_rollups_catch_up_until(struct cx_store *st, int (*give_way)(void *ctx, int64_t left),
+				    void *ctx, int64_t *counted, struct cx_error *err);
 
 /* --- scores (any thread) --- */
 enum cx_dim {

@@ -1,11 +1,13 @@
 /* writer.h - group commit: one writer at a time, leader/follower.
  *
  * Handler threads validate and submit jobs. A job that finds the writer idle is committed
- * at once by the thread that submitted it; the writer thread takes everything that queued
- * meanwhile, writes it in one transaction (rows and rollups), commits with
- * synchronous=FULL, and only then calls each job's done(). So a 201 still means durable;
- * at low load nothing waits for another thread, and under load one fsync carries a whole
- * group. The queue is bounded (in responses): a full queue is
+ * at once by the thread that submitted it; the writer thread takes what queued meanwhile
+ * (every small job together; a batch of more than 64 responses alone, taking turns with
+ * them), writes it in one transaction, commits with synchronous=FULL, and only then calls
+ * each job's done(). So a 201 still means durable; at low load nothing waits for another
+ * thread, under load one fsync carries a whole group, and a POST beside an import waits
+ * for one batch at most. The rollup counts follow in transactions of their own
+ * (cx_store_rollups_catch_up_until). The queue is bounded (in responses): a full queue is
  * refused at once with 503 `queue_full` and Retry-After, never buffered without bound.
  */
 #ifndef CX_WRITER_H

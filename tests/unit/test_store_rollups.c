@@ -456,6 +456,63 @@ START_TEST(the_next_open_counts_what_a_stop_left)
 }
 END_TEST
 
+/* What give_way was asked, and what it answers. */
+struct way {
+	int calls;
+	int64_t left;
+	int stop;
+};
+
+static int give_way(void *ctx, int64_t left)
+{
+	struct way *w = ctx;
+
+	w->calls++;
+	w->left = left;
+	return w->stop;
+}
+
+/* A catch-up counts in transactions of a few thousand responses and can stop between
+ * them (the writer lets queued POSTs commit first): what it leaves is counted by the
+ * next one, and reads are exact at every step. */
+START_TEST(a_catch_up_can_stop_between_transactions)
+{
+	struct cx_store *st = new_store();
+	static int64_t ids[5000];
+	struct way way = { .stop = 1 };
+	struct cx_error err;
+	int64_t counted;
+	long long bad;
+	long long all;
+
+	post(st, 5000, T0, ids);
+	all = all_time_responses(st);
+	ck_assert_int_eq(all, 5000);
+	ck_assert_int_eq(cx_store_rollups_pending(st), 5000);
+	ck_assert_msg(cx_store_rollups_catch_up_until(st, give_way, &way, &counted, &err) == 0,
+		      "%s", err.message);
+	ck_assert_int_eq(way.calls, 1);          /* asked after its first transaction */
+	ck_assert_int_eq(counted, 2000);
+	ck_assert_int_eq(way.left, 3000);
+	ck_assert_int_eq(cx_store_rollups_pending(st), 3000);
+	ck_assert_int_eq(count("SELECT upto FROM rollup_mark"), ids[1999]);
+	ck_assert_int_eq(count("SELECT sum(responses) FROM rollups_total"), 2000);
+	ck_assert_int_eq(all_time_responses(st), 5000);   /* the rest added from the rows */
+	ck_assert_int_eq(check(st, &bad), 0);
+
+	way.stop = 0;   /* carries on to the end when nothing waits */
+	ck_assert_int_eq(cx_store_rollups_catch_up_until(st, give_way, &way, &counted, &err), 0);
+	ck_assert_int_eq(counted, 3000);
+	ck_assert_int_eq(way.calls, 2);          /* one more transaction followed */
+	ck_assert_int_eq(cx_store_rollups_pending(st), 0);
+	ck_assert_int_eq(count("SELECT upto FROM rollup_mark"), ids[4999]);
+	ck_assert_int_eq(count("SELECT sum(responses) FROM rollups_total"), 5000);
+	ck_assert_int_eq(all_time_responses(st), 5000);
+	ck_assert_int_eq(check(st, &bad), 0);
+	cx_store_close(st);
+}
+END_TEST
+
 START_TEST(uncounted_rows_are_found_by_rowid)
 {
 	struct cx_store *st = new_store();
@@ -484,6 +541,7 @@ START_TEST(uncounted_rows_are_found_by_rowid)
 END_TEST
 
 CX_CHECK_MAIN("store_rollups", setup, teardown, total_follows_posts_erasure_and_amendment,
+	      a_catch_up_can_stop_between_transactions,
 	      check_catches_a_wrong_total, reads_are_exact_before_the_counts,
 	      erasure_and_amendment_on_both_sides_of_the_mark,
 	      an_id_given_out_again_is_counted_at_once, the_next_open_counts_what_a_stop_left,
