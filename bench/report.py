@@ -18,6 +18,7 @@ X = {}
 imp = None
 outbox, drained = {}, None   # phase 3b: the loop's outbox after each load, and its drain
 rawc = None                  # phase 3c: read after write under load
+importing = None             # phase 5b: batches answered 201 while a lone client posted
 for line in open(extra):
     f = line.rstrip("\n").split("\t")
     if f[0] == "IMPORT":
@@ -29,6 +30,9 @@ for line in open(extra):
     if f[0] == "RAW":
         rawc = dict(pairs=int(f[2]), stale=int(f[3]), hits=int(f[4]))
         continue
+    if f[0] == "IMPORTING":
+        importing = int(f[1])
+        continue
     if f[0] == "DRAIN":
         drained = dict(pending=int(f[1]), secs=float(f[3]) - float(f[2]), delivered=int(f[4]),
                        left=int(f[5]), dead=int(f[6]))
@@ -36,7 +40,8 @@ for line in open(extra):
     kv = dict(x.split("=") for x in f[2].split()[1:])
     dur = int(kv["duration_us"]) / 1e6
     X[(f[1], f[0])] = dict(rps=int(kv["requests"]) / dur if dur else 0, p50=int(kv["p50_us"]) / 1000,
-                           p99=int(kv["p99_us"]) / 1000, err=int(kv["non2xx"]) + max(int(kv["sockerr"]), 0))
+                           p99=int(kv["p99_us"]) / 1000, err=int(kv["non2xx"]) + max(int(kv["sockerr"]), 0),
+                           max=int(kv.get("max_us", 0)) / 1000)
     if "cpu_ticks" in kv and int(kv["requests"]):   # the server's CPU (user + system) per request
         X[(f[1], f[0])]["cpu_us"] = int(kv["cpu_ticks"]) * 1e6 / int(kv["clk_tck"]) / int(kv["requests"])
 
@@ -74,6 +79,10 @@ for tag, what in (("GET16@", "cached"), ("GET16U@", "uncached: --read-cache 0"))
             fmt(n), what, fmt(x["rps"]), fmt(get("nginx", "GET16", "rps")),
             ratio(x["rps"], get("nginx", "GET16", "rps")),
             "%.0f%%" % (100 * x["rps"] / base) if base else "-", fmt(scale[0]), fmt(x["p50"], 3) + " / " + fmt(x["p99"], 3)))
+x = X.get(("cxd", "POST1I"))
+if x:
+    rows.append("| POST one JSON response, 1 conn, while 500k responses import beside it (%s/50 batches 201) | %s | | | | | | | %s / %s, worst %s |" % (
+        importing if importing is not None else "?", fmt(x["rps"]), fmt(x["p50"], 3), fmt(x["p99"], 3), fmt(x["max"], 1)))
 if imp:
     rows.append("| NDJSON import, 1M responses (100 x 10k, 2 at a time) | %s resp/s | | | | | | | %.1f s, %d/100 batches 201 |" % (
         fmt(imp["rows"] / imp["secs"]), imp["secs"], imp["ok"]))
