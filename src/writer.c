@@ -40,8 +40,8 @@ struct cx_writer {
 #define COUNT_BEHIND_MAX 20000
 /* A job of more responses than this (a batch: an import) is committed in a group of its
  * own and takes turns with the small jobs (take_group): a lone POST queued beside two
- * 10,000-line imports shared a transaction with both (worst wait 184-196 ms while they
- * ran), now it waits for the one being written (93-125 ms). */
+ * 10,000-line imports shared a transaction with both (worst wait 124-202 ms while they
+ * ran, 180-200 in most runs), now it waits for the one being written (108-125 ms). */
 #define GROUP_ALONE 64
 
 static void commit_batch(struct cx_store *st, struct cx_write_job *batch, int leader);
