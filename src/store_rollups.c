@@ -232,11 +232,10 @@ int cx_store_rollups_catch_up_until(struct cx_store *st, int (*give_way)(void *c
 	}
 	if (counted)
 		*counted = n;
-	if (rc < 0)
-		return -1;
-	/* this process's appends left above the mark (at least one while any remain) */
+	/* this process's appends left above the mark (at least one while any remain; after a
+	 * failure, the transactions before it did count theirs) */
 	lag->pending = rc == 0 ? 0 : lag->pending > n ? lag->pending - n : 1;
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 int64_t cx_store_rollups_pending(struct cx_store *st)

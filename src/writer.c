@@ -87,12 +87,16 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		err->retry_after = 1;
 		return -1;
 	}
-	if (w->depth > 0 && w->depth + job->n > w->limit) {
+	/* a batch may fill three quarters of the queue: the rest stays for single posts,
+	 * which batches waiting their turn (take_group) would otherwise shut out */
+	if (w->depth > 0 && w->depth + job->n > (job->n > GROUP_ALONE ? w->limit - w->limit / 4
+								   : w->limit)) {
 		size_t depth = w->depth;
 
 		pthread_mutex_unlock(&w->mu);
 		cx_error_set(err, 503, "queue_full", NULL, "%zu responses are waiting for the "
-			     "disk (limit %zu); retry shortly", depth, w->limit);
+			     "disk (limit %zu%s); retry shortly", depth, w->limit,
+			     job->n > GROUP_ALONE ? ", of which batches may fill three quarters" : "");
 		err->retry_after = 1;
 		return -1;
 	}
@@ -300,8 +304,9 @@ static void count_responses(struct cx_writer *w)
 	int rc = cx_store_rollups_catch_up_until(w->store, give_way, w, &n, &err);
 
 	pthread_mutex_lock(&w->mu);
-	if (rc == 0) {
+	if (rc == 0 || n > 0)   /* a failure after some transactions: those are counted */
 		cx_metrics_counted((size_t)n);
+	if (rc == 0) {
 		note_uncounted(w);
 	} else {
 		/* reads stay exact and nothing is lost (the mark did not move): try again in a
@@ -332,27 +337,46 @@ static void list_add(struct job_list *l, struct cx_write_job *j)
 /* Holding mu: take the next group off the queue. Small jobs (GROUP_ALONE responses or
  * fewer) go together, in queue order; a batch goes alone. They take turns: when both
  * wait, the small ones go first unless they went last time while a batch waited, so a
- * small job waits for one batch at most and a batch for one group of small jobs. Sets
- * *njobs. */
+ * small job waits for one batch at most and a batch for one group of small jobs. An
+ * erasure never passes a batch queued before it (the batch may hold that customer's
+ * responses): it, and the small jobs after it, wait for that batch. Sets *njobs. */
 static struct cx_write_job *take_group(struct cx_writer *w, size_t *njobs)
 {
 	struct cx_write_job *big = NULL, *j, *next;
 	struct job_list group = { 0 }, rest = { 0 };
 	size_t rows = 0;
-	int small = 0;
+	int small = 0, seen_batch = 0, barrier = 0;
 
-	for (j = w->head; j; j = j->next) {
-		if (j->n <= GROUP_ALONE)
+	for (j = w->head; j && !barrier; j = j->next) {
+		if (j->n > GROUP_ALONE) {
+			seen_batch = 1;
+			if (!big)
+				big = j;
+		} else if (seen_batch && j->kind == CX_JOB_ERASE) {
+			barrier = 1;
+		} else {
 			small = 1;
-		else if (!big)
-			big = j;
+		}
 	}
-	/* the first batch alone when no small job waits or its turn came, else every small job */
+	/* the first batch alone when no small job may go or its turn came, else the small
+	 * jobs that may pass the batches queued before them */
 	if (big && small && !w->batch_waited)
 		big = NULL;
+	seen_batch = barrier = 0;
 	for (j = w->head; j; j = next) {
+		int take;
+
 		next = j->next;
-		if (big ? j == big : j->n <= GROUP_ALONE) {
+		if (big) {
+			take = j == big;
+		} else {
+			if (j->n > GROUP_ALONE)
+				seen_batch = 1;
+			else if (seen_batch && j->kind == CX_JOB_ERASE)
+				barrier = 1;
+			take = j->n <= GROUP_ALONE && !barrier;
+		}
+		if (take) {
 			list_add(&group, j);
 			rows += j->n;
 		} else {
@@ -361,7 +385,7 @@ static struct cx_write_job *take_group(struct cx_writer *w, size_t *njobs)
 	}
 	w->head = rest.head;
 	w->tail = rest.tail;
-	w->batch_waited = !big && rest.head;
+	w->batch_waited = !big && seen_batch;
 	w->depth -= rows;
 	*njobs = group.n;
 	return group.head;
@@ -376,7 +400,7 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		struct cx_write_job *batch;
-		size_t njobs;
+		size_t njobs, company;
 		int count;
 
 		pthread_mutex_lock(&w->mu);
@@ -396,6 +420,7 @@ static void *writer_main(void *arg)
 			return NULL;
 		}
 		batch = take_group(w, &njobs);   /* NULL: only the counts or the purge were due */
+		company = njobs + (w->head != NULL);   /* others left waiting count as company */
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
 		if (batch)
@@ -411,7 +436,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
 		if (batch)
-			w->last_group = njobs;
+			w->last_group = company;
 		pthread_mutex_unlock(&w->mu);
 	}
 }

@@ -6,7 +6,8 @@
  * them), writes it in one transaction, commits with synchronous=FULL, and only then calls
  * each job's done(). So a 201 still means durable; at low load nothing waits for another
  * thread, under load one fsync carries a whole group, and a POST beside an import waits
- * for one batch at most. The rollup counts follow in transactions of their own
+ * for one batch at most (and for a few thousand rows of counting when more than 20,000
+ * responses wait to be counted). The rollup counts follow in transactions of their own
  * (cx_store_rollups_catch_up_until). The queue is bounded (in responses): a full queue is
  * refused at once with 503 `queue_full` and Retry-After, never buffered without bound.
  */
@@ -67,9 +68,11 @@ int cx_writer_start(struct cx_writer **out, struct cx_store *st, unsigned queue_
 /* Queue job; done() will be called exactly once. When nothing is being written and
  * nothing waits, the calling thread commits the job itself (a leader: no hand-off to the
  * writer thread and back), so done() may run before this returns; jobs arriving meanwhile
- * queue and the writer thread commits them as one group. `no_lead` jobs always queue.
- * Returns -1 (done() not called) with a 503 in err when the queue is full or the writer
- * is stopping. */
+ * queue and the writer thread commits them in groups (see the top of this file; an
+ * erasure never passes a batch queued before it). `no_lead` jobs always queue.
+ * Returns -1 (done() not called) with a 503 in err when the queue is full (a batch may
+ * fill three quarters of queue_limit, single posts all of it) or the writer is
+ * stopping. */
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err);
 /* Lead (see cx_writer_submit) only while alone() says no other client is connected;
  * without it, whenever the writer is idle. */

@@ -64,11 +64,11 @@ static struct cx_store *open_store(void)
 	return st;
 }
 
-/* A job of n responses, for the writer thread (no_lead), done() holding it when `hold`. */
-static struct job *submit(struct cx_writer *w, size_t n, int hold)
+/* A job of n responses (customers c0, c1, c2 in turn), for the writer thread (no_lead),
+ * done() holding it when `hold`; not submitted. */
+static struct job *job_of(size_t n, int hold)
 {
 	struct job *x = calloc(1, sizeof(*x));
-	struct cx_error err;
 
 	ck_assert_ptr_nonnull(x);
 	for (size_t i = 0; i < n; i++) {
@@ -81,6 +81,7 @@ static struct job *submit(struct cx_writer *w, size_t n, int hold)
 		r->csat = r->ces = -1;
 		r->submitted_at = 1795392000;
 		r->learn = 1;   /* the survey declares no touchpoints: it learns them */
+		r->customer = (char *)(i % 3 == 0 ? "c0" : i % 3 == 1 ? "c1" : "c2");
 	}
 	x->job.items = x->items;
 	x->job.n = n;
@@ -88,7 +89,15 @@ static struct job *submit(struct cx_writer *w, size_t n, int hold)
 	x->job.no_lead = 1;
 	x->job.done = on_done;
 	x->hold = hold;
-	ck_assert_int_eq(cx_writer_submit(w, &x->job, &err), 0);
+	return x;
+}
+
+static struct job *submit(struct cx_writer *w, size_t n, int hold)
+{
+	struct job *x = job_of(n, hold);
+	struct cx_error err;
+
+	ck_assert_msg(cx_writer_submit(w, &x->job, &err) == 0, "%s", err.message);
 	return x;
 }
 
@@ -203,5 +212,70 @@ START_TEST(batches_go_alone_in_order)
 }
 END_TEST
 
+/* An erasure does not pass a batch queued before it: the batch may hold that customer's
+ * responses, and they must not outlive the erasure. The small jobs after it keep their
+ * place behind it. */
+START_TEST(an_erasure_waits_for_the_batch_before_it)
+{
+	struct cx_store *st = open_store();
+	struct cx_writer *w;
+	struct job *first, *batch, *erase, *lone;
+	struct cx_error err;
+
+	ck_assert_int_eq(cx_writer_start(&w, st, 10000), 0);
+	first = submit(w, 1, 1);
+	wait_held();
+	batch = submit(w, BATCH, 0);      /* 34 of its responses are customer c0's */
+	erase = job_of(0, 0);
+	erase->job.kind = CX_JOB_ERASE;
+	erase->job.customer = "c0";
+	erase->job.n = 1;
+	ck_assert_int_eq(cx_writer_submit(w, &erase->job, &err), 0);
+	lone = submit(w, 1, 0);
+	release();
+	wait_done(batch);
+	wait_done(erase);
+	wait_done(lone);
+	ck_assert_int_lt(batch->order, erase->order);
+	ck_assert_int_lt(erase->order, lone->order);
+	ck_assert_int_eq(erase->job.count, 1 + 34);   /* `first`'s and the batch's */
+	cx_writer_stop(w);
+	cx_store_close(st);
+	free(first), free(batch), free(erase), free(lone);
+}
+END_TEST
+
+/* Batches may fill three quarters of the queue: single posts still get in while imports
+ * wait their turn (they were refused 503 queue_full while batches filled it). */
+START_TEST(the_queue_keeps_room_for_single_posts)
+{
+	struct cx_store *st = open_store();
+	struct cx_writer *w;
+	struct job *first, *b[3], *refused, *lone;
+	struct cx_error err;
+
+	ck_assert_int_eq(cx_writer_start(&w, st, 4 * BATCH), 0);
+	first = submit(w, 1, 1);
+	wait_held();
+	for (int i = 0; i < 3; i++)
+		b[i] = submit(w, BATCH, 0);   /* 300 of 400 */
+	refused = job_of(BATCH, 0);
+	ck_assert_int_eq(cx_writer_submit(w, &refused->job, &err), -1);
+	ck_assert_int_eq(err.status, 503);
+	ck_assert_str_eq(err.code, "queue_full");
+	lone = submit(w, 1, 0);   /* room left for it */
+	ck_assert_uint_eq(cx_writer_depth(w), 3 * BATCH + 1);
+	release();
+	for (int i = 0; i < 3; i++)
+		wait_done(b[i]);
+	wait_done(lone);
+	ck_assert_uint_eq(cx_writer_depth(w), 0);
+	cx_writer_stop(w);
+	cx_store_close(st);
+	free(first), free(b[0]), free(b[1]), free(b[2]), free(refused), free(lone);
+}
+END_TEST
+
 CX_CHECK_MAIN("writer", setup, teardown, small_jobs_pass_a_waiting_batch,
-	      a_batch_waits_one_group_at_most, batches_go_alone_in_order)
+	      a_batch_waits_one_group_at_most, batches_go_alone_in_order,
+	      an_erasure_waits_for_the_batch_before_it, the_queue_keeps_room_for_single_posts)
