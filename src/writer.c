@@ -80,6 +80,10 @@ static int counts_due(const struct cx_writer *w)
 
 int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_error *err)
 {
+	/* a batch may fill three quarters of the queue: the rest stays for single posts,
+	 * which batches waiting their turn (take_group) would otherwise shut out */
+	size_t cap = job->n > GROUP_ALONE ? w->limit - w->limit / 4 : w->limit;
+
 	pthread_mutex_lock(&w->mu);
 	if (w->stopping) {
 		pthread_mutex_unlock(&w->mu);
@@ -87,10 +91,7 @@ int cx_writer_submit(struct cx_writer *w, struct cx_write_job *job, struct cx_er
 		err->retry_after = 1;
 		return -1;
 	}
-	/* a batch may fill three quarters of the queue: the rest stays for single posts,
-	 * which batches waiting their turn (take_group) would otherwise shut out */
-	if (w->depth > 0 && w->depth + job->n > (job->n > GROUP_ALONE ? w->limit - w->limit / 4
-								   : w->limit)) {
+	if (w->depth > 0 && w->depth + job->n > cap) {
 		size_t depth = w->depth;
 
 		pthread_mutex_unlock(&w->mu);
@@ -334,12 +335,23 @@ static void list_add(struct job_list *l, struct cx_write_job *j)
 	l->n++;
 }
 
+/* Walking the queue in order: 1 if small job j may go in the next small group. Small jobs
+ * go, batches stay; an erasure after a batch stays, and so does every job after that
+ * erasure (the batch may hold that customer's responses). */
+static int small_may_go(const struct cx_write_job *j, int *seen_batch, int *barrier)
+{
+	if (j->n > GROUP_ALONE)
+		*seen_batch = 1;
+	else if (*seen_batch && j->kind == CX_JOB_ERASE)
+		*barrier = 1;
+	return j->n <= GROUP_ALONE && !*barrier;
+}
+
 /* Holding mu: take the next group off the queue. Small jobs (GROUP_ALONE responses or
  * fewer) go together, in queue order; a batch goes alone. They take turns: when both
  * wait, the small ones go first unless they went last time while a batch waited, so a
  * small job waits for one batch at most and a batch for one group of small jobs. An
- * erasure never passes a batch queued before it (the batch may hold that customer's
- * responses): it, and the small jobs after it, wait for that batch. Sets *njobs. */
+ * erasure never passes a batch queued before it (small_may_go). Sets *njobs. */
 static struct cx_write_job *take_group(struct cx_writer *w, size_t *njobs)
 {
 	struct cx_write_job *big = NULL, *j, *next;
@@ -347,36 +359,19 @@ static struct cx_write_job *take_group(struct cx_writer *w, size_t *njobs)
 	size_t rows = 0;
 	int small = 0, seen_batch = 0, barrier = 0;
 
-	for (j = w->head; j && !barrier; j = j->next) {
-		if (j->n > GROUP_ALONE) {
-			seen_batch = 1;
-			if (!big)
-				big = j;
-		} else if (seen_batch && j->kind == CX_JOB_ERASE) {
-			barrier = 1;
-		} else {
-			small = 1;
-		}
+	for (j = w->head; j; j = j->next) {
+		if (j->n > GROUP_ALONE && !big)
+			big = j;
+		small |= small_may_go(j, &seen_batch, &barrier);
 	}
 	/* the first batch alone when no small job may go or its turn came, else the small
-	 * jobs that may pass the batches queued before them */
+	 * jobs that may */
 	if (big && small && !w->batch_waited)
 		big = NULL;
 	seen_batch = barrier = 0;
 	for (j = w->head; j; j = next) {
-		int take;
-
 		next = j->next;
-		if (big) {
-			take = j == big;
-		} else {
-			if (j->n > GROUP_ALONE)
-				seen_batch = 1;
-			else if (seen_batch && j->kind == CX_JOB_ERASE)
-				barrier = 1;
-			take = j->n <= GROUP_ALONE && !barrier;
-		}
-		if (take) {
+		if (big ? j == big : small_may_go(j, &seen_batch, &barrier)) {
 			list_add(&group, j);
 			rows += j->n;
 		} else {
