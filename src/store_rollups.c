@@ -199,6 +199,13 @@ static int synchronous(struct cx_store *st, sqlite3 *db, const char *sql)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* This process's appends left above the mark once n more are counted: at least one while
+ * any remain (the count of appends is this process's; another's rows are counted too). */
+static int64_t still_pending(const struct cx_rollup_lag *lag, int64_t n)
+{
+	return lag->pending > n ? lag->pending - n : 1;
+}
+
 int cx_store_rollups_catch_up(struct cx_store *st, int64_t *counted, struct cx_error *err)
 {
 	return cx_store_rollups_catch_up_until(st, NULL, NULL, counted, err);
@@ -221,7 +228,7 @@ int cx_store_rollups_catch_up_until(struct cx_store *st, int (*give_way)(void *c
 		return cx_store_db_fail(st, db, err, "counting responses into the rollups");
 	lag->counting = 1;
 	while ((rc = catch_up_some(st, &n, err)) > 0)
-		if (give_way && give_way(ctx, lag->pending > n ? lag->pending - n : 1))
+		if (give_way && give_way(ctx, still_pending(lag, n)))
 			break;   /* more remain: the next catch-up counts them */
 	lag->counting = 0;
 	/* every commit after this one answers a 201: it must be durable again, or nothing */
@@ -232,9 +239,8 @@ int cx_store_rollups_catch_up_until(struct cx_store *st, int (*give_way)(void *c
 	}
 	if (counted)
 		*counted = n;
-	/* this process's appends left above the mark (at least one while any remain; after a
-	 * failure, the transactions before it did count theirs) */
-	lag->pending = rc == 0 ? 0 : lag->pending > n ? lag->pending - n : 1;
+	/* after a failure, the transactions before it did count theirs */
+	lag->pending = rc == 0 ? 0 : still_pending(lag, n);
 	return rc < 0 ? -1 : 0;
 }
 
