@@ -25,6 +25,10 @@ struct job {
 	int order;           /* 1 for the first job done, 2 for the next... */
 };
 
+static struct cx_store *st;
+static struct cx_writer *w;
+static struct job *made[8];   /* every job of the test, for finish() */
+static size_t nmade;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int done_count, held, released;
@@ -47,23 +51,6 @@ static void on_done(struct cx_write_job *j)
 	pthread_mutex_unlock(&mu);
 }
 
-static struct cx_store *open_store(void)
-{
-	struct cx_store *st;
-	struct cx_error err;
-	struct cx_survey s;
-	int created;
-	json_t *j = json_pack("{s:s, s:s}", "id", "checkout", "title", "T");
-
-	ck_assert_msg(cx_store_open(&st, path, 2, &err) == 0, "%s", err.message);
-	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
-	ck_assert_int_eq(cx_store_survey_put(st, &s, 0, &created, &err), 0);
-	cx_survey_release(&s);
-	json_decref(j);
-	done_count = held = released = 0;
-	return st;
-}
-
 /* A job of n responses (customers c0, c1, c2 in turn), for the writer thread (no_lead),
  * done() holding it when `hold`; not submitted. */
 static struct job *job_of(size_t n, int hold)
@@ -71,6 +58,8 @@ static struct job *job_of(size_t n, int hold)
 	struct job *x = calloc(1, sizeof(*x));
 
 	ck_assert_ptr_nonnull(x);
+	ck_assert_uint_lt(nmade, sizeof(made) / sizeof(made[0]));
+	made[nmade++] = x;   /* freed by finish() */
 	for (size_t i = 0; i < n; i++) {
 		struct cx_response *r = &x->items[i];
 
@@ -92,7 +81,7 @@ static struct job *job_of(size_t n, int hold)
 	return x;
 }
 
-static struct job *submit(struct cx_writer *w, size_t n, int hold)
+static struct job *submit(size_t n, int hold)
 {
 	struct job *x = job_of(n, hold);
 	struct cx_error err;
@@ -127,21 +116,46 @@ static void wait_done(struct job *x)
 	ck_assert_msg(x->job.ok, "%s", x->job.err.message);
 }
 
+/* A store with survey "checkout" and a writer of queue_limit, its thread held busy by a
+ * first job (one response, customer c0) until release(). */
+static void start_held(unsigned queue_limit)
+{
+	struct cx_error err;
+	struct cx_survey s;
+	int created;
+	json_t *j = json_pack("{s:s, s:s}", "id", "checkout", "title", "T");
+
+	ck_assert_msg(cx_store_open(&st, path, 2, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 0, &created, &err), 0);
+	cx_survey_release(&s);
+	json_decref(j);
+	done_count = held = released = 0;
+	ck_assert_int_eq(cx_writer_start(&w, st, queue_limit), 0);
+	submit(1, 1);
+	wait_held();
+}
+
+static void finish(void)
+{
+	cx_writer_stop(w);
+	cx_store_close(st);
+	for (size_t i = 0; i < nmade; i++)
+		free(made[i]);
+	nmade = 0;
+}
+
 /* A lone response queued after a batch, while another group is being written, goes
  * before the batch: it waits for one group, not for every batch queued ahead of it (it
  * used to share the batch's transaction, and waited for two imports). */
 START_TEST(small_jobs_pass_a_waiting_batch)
 {
-	struct cx_store *st = open_store();
-	struct cx_writer *w;
-	struct job *first, *batch, *lone, *lone2;
+	struct job *batch, *lone, *lone2;
 
-	ck_assert_int_eq(cx_writer_start(&w, st, 10000), 0);
-	first = submit(w, 1, 1);
-	wait_held();   /* the writer thread is busy with `first` */
-	batch = submit(w, BATCH, 0);
-	lone = submit(w, 1, 0);
-	lone2 = submit(w, 1, 0);
+	start_held(10000);
+	batch = submit(BATCH, 0);
+	lone = submit(1, 0);
+	lone2 = submit(1, 0);
 	release();
 	wait_done(batch);
 	wait_done(lone);
@@ -151,9 +165,7 @@ START_TEST(small_jobs_pass_a_waiting_batch)
 	ck_assert_int_lt(lone->ids[0], batch->ids[0]);   /* committed first */
 	ck_assert_int_lt(lone->ids[0], lone2->ids[0]);   /* small jobs keep their order */
 	ck_assert_int_eq(batch->ids[BATCH - 1], batch->ids[0] + BATCH - 1);
-	cx_writer_stop(w);
-	cx_store_close(st);
-	free(first), free(batch), free(lone), free(lone2);
+	finish();
 }
 END_TEST
 
@@ -161,27 +173,21 @@ END_TEST
  * it goes next. */
 START_TEST(a_batch_waits_one_group_at_most)
 {
-	struct cx_store *st = open_store();
-	struct cx_writer *w;
-	struct job *first, *batch, *lone, *later;
+	struct job *batch, *lone, *later;
 
-	ck_assert_int_eq(cx_writer_start(&w, st, 10000), 0);
-	first = submit(w, 1, 1);
-	wait_held();
-	batch = submit(w, BATCH, 0);
-	lone = submit(w, 1, 1);   /* goes before the batch, and holds the writer again */
+	start_held(10000);
+	batch = submit(BATCH, 0);
+	lone = submit(1, 1);   /* goes before the batch, and holds the writer again */
 	release();
 	wait_held();
-	later = submit(w, 1, 0);  /* queued while the small group held the writer */
+	later = submit(1, 0);  /* queued while the small group held the writer */
 	release();
 	wait_done(batch);
 	wait_done(later);
 	ck_assert_int_lt(lone->order, batch->order);
 	ck_assert_int_lt(batch->order, later->order);
 	ck_assert_int_lt(batch->ids[0], later->ids[0]);
-	cx_writer_stop(w);
-	cx_store_close(st);
-	free(first), free(batch), free(lone), free(later);
+	finish();
 }
 END_TEST
 
@@ -189,26 +195,20 @@ END_TEST
  * response arriving between them waits for one. */
 START_TEST(batches_go_alone_in_order)
 {
-	struct cx_store *st = open_store();
-	struct cx_writer *w;
-	struct job *first, *b1, *b2, *lone;
+	struct job *b1, *b2, *lone;
 
-	ck_assert_int_eq(cx_writer_start(&w, st, 10000), 0);
-	first = submit(w, 1, 1);
-	wait_held();
-	b1 = submit(w, BATCH, 1);   /* holds the writer after its own commit */
-	b2 = submit(w, BATCH, 0);
+	start_held(10000);
+	b1 = submit(BATCH, 1);   /* holds the writer after its own commit */
+	b2 = submit(BATCH, 0);
 	release();
 	wait_held();                /* b1 is committed and holds the writer */
-	lone = submit(w, 1, 0);
+	lone = submit(1, 0);
 	release();
 	wait_done(b2);
 	wait_done(lone);
 	ck_assert_int_lt(b1->ids[0], b2->ids[0]);
 	ck_assert_int_lt(lone->order, b2->order);   /* it waited for b1 only */
-	cx_writer_stop(w);
-	cx_store_close(st);
-	free(first), free(b1), free(b2), free(lone);
+	finish();
 }
 END_TEST
 
@@ -217,31 +217,25 @@ END_TEST
  * place behind it. */
 START_TEST(an_erasure_waits_for_the_batch_before_it)
 {
-	struct cx_store *st = open_store();
-	struct cx_writer *w;
-	struct job *first, *batch, *erase, *lone;
+	struct job *batch, *erase, *lone;
 	struct cx_error err;
 
-	ck_assert_int_eq(cx_writer_start(&w, st, 10000), 0);
-	first = submit(w, 1, 1);
-	wait_held();
-	batch = submit(w, BATCH, 0);      /* 34 of its responses are customer c0's */
+	start_held(10000);
+	batch = submit(BATCH, 0);      /* 34 of its responses are customer c0's */
 	erase = job_of(0, 0);
 	erase->job.kind = CX_JOB_ERASE;
 	erase->job.customer = "c0";
 	erase->job.n = 1;
 	ck_assert_int_eq(cx_writer_submit(w, &erase->job, &err), 0);
-	lone = submit(w, 1, 0);
+	lone = submit(1, 0);
 	release();
 	wait_done(batch);
 	wait_done(erase);
 	wait_done(lone);
 	ck_assert_int_lt(batch->order, erase->order);
 	ck_assert_int_lt(erase->order, lone->order);
-	ck_assert_int_eq(erase->job.count, 1 + 34);   /* `first`'s and the batch's */
-	cx_writer_stop(w);
-	cx_store_close(st);
-	free(first), free(batch), free(erase), free(lone);
+	ck_assert_int_eq(erase->job.count, 1 + 34);   /* the held first job's and the batch's */
+	finish();
 }
 END_TEST
 
@@ -249,30 +243,24 @@ END_TEST
  * wait their turn (they were refused 503 queue_full while batches filled it). */
 START_TEST(the_queue_keeps_room_for_single_posts)
 {
-	struct cx_store *st = open_store();
-	struct cx_writer *w;
-	struct job *first, *b[3], *refused, *lone;
+	struct job *b[3], *refused, *lone;
 	struct cx_error err;
 
-	ck_assert_int_eq(cx_writer_start(&w, st, 4 * BATCH), 0);
-	first = submit(w, 1, 1);
-	wait_held();
+	start_held(4 * BATCH);
 	for (int i = 0; i < 3; i++)
-		b[i] = submit(w, BATCH, 0);   /* 300 of 400 */
+		b[i] = submit(BATCH, 0);   /* 300 of 400 */
 	refused = job_of(BATCH, 0);
 	ck_assert_int_eq(cx_writer_submit(w, &refused->job, &err), -1);
 	ck_assert_int_eq(err.status, 503);
 	ck_assert_str_eq(err.code, "queue_full");
-	lone = submit(w, 1, 0);   /* room left for it */
+	lone = submit(1, 0);   /* room left for it */
 	ck_assert_uint_eq(cx_writer_depth(w), 3 * BATCH + 1);
 	release();
 	for (int i = 0; i < 3; i++)
 		wait_done(b[i]);
 	wait_done(lone);
 	ck_assert_uint_eq(cx_writer_depth(w), 0);
-	cx_writer_stop(w);
-	cx_store_close(st);
-	free(first), free(b[0]), free(b[1]), free(b[2]), free(refused), free(lone);
+	finish();
 }
 END_TEST
 
