@@ -50,11 +50,16 @@ struct cx_store {
 	sqlite3_stmt *upsert_total;   /* src/store_rollups.c's SQL */
 	sqlite3_stmt *idem_get, *idem_put, *idem_purge;
 	sqlite3_stmt *sp_begin, *sp_release, *sp_undo;
+	sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;   /* parsed once, not per transaction */
+	sqlite3_stmt *tx_version;    /* PRAGMA data_version */
 	sqlite3_stmt *map_admit;     /* store_map.c's, prepared on first use */
-	/* survey, stage and touchpoint triples admitted in the open transaction (no PUT can
-	 * commit while the writer holds it), the last 8 of them */
+	/* survey, stage and touchpoint triples admitted, the last 8 of them: kept from one
+	 * transaction to the next while no other connection commits (admitted_version, the
+	 * writer connection's data_version; a PUT commits on adb, so it moves it), and no PUT
+	 * can commit while the writer holds its transaction */
 	char admitted[8][3 * (CX_ID_MAX + 1)];
 	unsigned nadmitted;
+	long long admitted_version;
 	struct cx_rollup_acc *acc;   /* the transaction's rollup increments */
 	struct cx_rollup_lag lag;    /* what the rollups do not count yet (store_rollups.c) */
 	const struct cx_response **job_rows;  /* appended in the current job, for an undo */
@@ -375,6 +380,19 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(st->wdb, "ROLLBACK TO job", -1, SQLITE_PREPARE_PERSISTENT,
 					&st->sp_undo, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT,
+					&st->tx_begin, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT,
+					&st->tx_commit, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT,
+					&st->tx_rollback, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(st->wdb, "PRAGMA data_version", -1,
+					SQLITE_PREPARE_PERSISTENT, &st->tx_version, NULL);
+	st->admitted_version = -1;
 	free(sql);
 	free(msql);
 	free(qsql);
@@ -623,6 +641,10 @@ void cx_store_close(struct cx_store *st)
 	sqlite3_finalize(st->sp_begin);
 	sqlite3_finalize(st->sp_release);
 	sqlite3_finalize(st->sp_undo);
+	sqlite3_finalize(st->tx_begin);
+	sqlite3_finalize(st->tx_commit);
+	sqlite3_finalize(st->tx_rollback);
+	sqlite3_finalize(st->tx_version);
 	sqlite3_finalize(st->map_admit);
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
@@ -838,13 +860,6 @@ json_t *cx_store_survey_list(struct cx_store *st)
 
 /* --- writer family --- */
 
-int cx_store_begin(struct cx_store *st, struct cx_error *err)
-{
-	cx_rollup_clear(st->acc);
-	st->nadmitted = 0;
-	return exec(st->wdb, "BEGIN IMMEDIATE") ? db_fail(st, st->wdb, err, "begin") : 0;
-}
-
 static int step_once(sqlite3_stmt *q)
 {
 	int rc = sqlite3_step(q);
@@ -852,6 +867,23 @@ static int step_once(sqlite3_stmt *q)
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
 	return rc;
+}
+
+int cx_store_begin(struct cx_store *st, struct cx_error *err)
+{
+	long long version = -1;
+
+	cx_rollup_clear(st->acc);
+	if (step_once(st->tx_begin) != SQLITE_DONE)
+		return db_fail(st, st->wdb, err, "begin");
+	/* read inside the transaction: nothing commits between this and the COMMIT */
+	if (sqlite3_step(st->tx_version) == SQLITE_ROW)
+		version = sqlite3_column_int64(st->tx_version, 0);
+	sqlite3_reset(st->tx_version);
+	if (version < 0 || version != st->admitted_version)
+		st->nadmitted = 0;
+	st->admitted_version = version;
+	return 0;
 }
 
 int cx_store_job_begin(struct cx_store *st, int savepoint, struct cx_error *err)
@@ -1135,7 +1167,8 @@ int cx_store_purge_idempotency(struct cx_store *st, int64_t before_s)
 int cx_store_commit(struct cx_store *st, struct cx_error *err)
 {
 	/* the rollups first, one upsert per key the transaction touched */
-	if (cx_rollup_each(st->acc, upsert_rollup, st) == 0 && exec(st->wdb, "COMMIT") == 0) {
+	if (cx_rollup_each(st->acc, upsert_rollup, st) == 0 &&
+	    step_once(st->tx_commit) == SQLITE_DONE) {
 		cx_rollup_clear(st->acc);
 		reload_learned(st);
 		return 0;
@@ -1149,8 +1182,9 @@ void cx_store_rollback(struct cx_store *st)
 {
 	cx_rollup_clear(st->acc);
 	st->nlearned = 0;
+	st->nadmitted = 0;   /* touchpoints the transaction learned are gone again */
 	if (!sqlite3_get_autocommit(st->wdb))
-		exec(st->wdb, "ROLLBACK");
+		step_once(st->tx_rollback);
 }
 
 /* --- scores --- */

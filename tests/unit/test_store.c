@@ -523,9 +523,79 @@ START_TEST(writer_checks_the_file_definition)
 }
 END_TEST
 
+/* The memo of admitted triples is kept from one transaction to the next (the map query is
+ * a quarter of the writer's work per response), but only while the file agrees: a PUT
+ * committed on another connection between two transactions clears it, and so does a
+ * rolled-back transaction that had learned a touchpoint. (A triple enters the memo when
+ * the file already has it: a learned one on its second response.) Mutations: the data_version
+ * comparison in cx_store_begin removed (the memo kept always): the stage dropped by the
+ * PUT is admitted again; the clearing in cx_store_rollback removed: the touchpoint learned
+ * by the rolled-back transaction is taken as known and never learned again. */
+START_TEST(the_admitted_memo_follows_the_file)
+{
+	struct cx_store *st = open_store();
+	struct cx_response r = resp("checkout", "awareness", "ad", 9, -1, -1, 1795392000);
+	struct cx_survey s;
+	struct cx_error err;
+	int64_t id, erased;
+	int replayed, created;
+	json_t *j;
+
+	define(st, "checkout");
+	/* a transaction learns new-tp and is rolled back: the file has no new-tp */
+	r.touchpoint = "new-tp";
+	r.stage = "purchase";
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);   /* memo */
+	cx_store_job_end(st, 1);
+	cx_store_rollback(st);
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);
+	cx_store_job_end(st, 1);
+	ck_assert_int_eq(cx_store_commit(st, &err), 0);
+	ck_assert_int_eq(cx_store_survey_get(st, "checkout", &s), 0);
+	ck_assert(cx_survey_has_touchpoint(&s, "purchase", "new-tp"));
+	cx_survey_release(&s);
+
+	/* awareness is admitted (and remembered) by one transaction ... */
+	r.stage = "awareness";
+	r.touchpoint = "ad";
+	r.customer = "c-aware";
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), 0);   /* memo */
+	cx_store_job_end(st, 1);
+	ck_assert_int_eq(cx_store_commit(st, &err), 0);
+	/* ... its response erased, then a PUT drops the stage, then the next transaction */
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_erase_customer(st, "c-aware", &erased, &err), 0);
+	ck_assert_int_eq(cx_store_commit(st, &err), 0);
+	ck_assert_int_eq(erased, 2);
+	j = json_pack("{s:s, s:s, s:[s, s]}", "id", "checkout", "title", "T", "stages",
+		      "purchase", "retention");
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
+	cx_survey_release(&s);
+	json_decref(j);
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), -1);
+	ck_assert_int_eq(err.status, 422);
+	ck_assert_str_eq(err.code, "invalid_stage");
+	cx_store_job_end(st, 0);
+	cx_store_rollback(st);
+	cx_store_close(st);
+}
+END_TEST
+
 CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys,
 	      held_survey_outlives_its_replacement, writes_and_rollups,
 	      learning_needs_an_open_map_at_write,
 	      open_failure_names_path, not_a_database, failed_migration_says_why,
 	      keys_file_is_the_truth, tools_never_create_a_database,
-	      keys_concurrent_misses_then_revoke, writer_checks_the_file_definition)
+	      keys_concurrent_misses_then_revoke, writer_checks_the_file_definition,
+	      the_admitted_memo_follows_the_file)
