@@ -3,8 +3,9 @@
  * Connections: one for the writer thread, one for survey definitions (admin, behind a
  * mutex), and a pool of read-only ones for scores. All run WAL with synchronous=FULL.
  * API keys live in src/store_keys.c, with connections of their own; journey maps in
- * src/store_map.c, on the connection they are given. These three are the only files that
- * include sqlite3.h and the only ones with SQL in them.
+ * src/store_map.c, on the connection they are given; how a connection waits for the write
+ * lock in src/store_busy.c. Only the store's own files (src/store*) include sqlite3.h and
+ * hold SQL.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include "cx/log.h"
 #include "cx/rollup.h"
 #include "cx/store.h"
+#include "store_busy.h"
 #include "store_keys.h"
 #include "store_loop.h"
 #include "store_map.h"
@@ -43,6 +45,7 @@ struct cx_store {
 	char *path;
 	int schema_version;
 	_Atomic uint64_t data_version;   /* moved on by every commit (on_commit) */
+	struct cx_busy busy;             /* every connection waits for the write lock here */
 
 	/* writer thread */
 	sqlite3 *wdb;
@@ -174,6 +177,7 @@ static int on_commit(void *ctx, sqlite3 *db, const char *name, int frames)
 	 * cache keeps what it holds. Read only for the writer's connection, on its thread. */
 	if (!(db == st->wdb && st->lag.counting))
 		atomic_fetch_add(&st->data_version, 1);
+	cx_busy_ended(&st->busy);   /* the write lock is free: whoever waits for it tries */
 	if (frames >= 1000)
 		sqlite3_wal_checkpoint(db, name);
 	return SQLITE_OK;
@@ -586,12 +590,20 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	st->must_exist = (flags & CX_STORE_MUST_EXIST) != 0;
 	st->path = strdup(path);
+	if (cx_busy_init(&st->busy, BUSY_TIMEOUT_MS)) {
+		free(st->path);
+		free(st);
+		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
+	}
 	pthread_mutex_init(&st->admin_mu, NULL);
 	pthread_rwlock_init(&st->survey_lock, NULL);
 	pthread_mutex_init(&st->reader_mu, NULL);
 	pthread_cond_init(&st->reader_cv, NULL);
 	if (!(st->wdb = connect(st, 0, err)))
 		goto fail;
+	/* the responses' writer waits for the write lock as briefly as it can; background
+	 * writers (webhook records, cases, rules) keep SQLite's own sleeps and take the gaps */
+	cx_busy_attach(&st->busy, st->wdb);
 	if (exec(st->wdb, "PRAGMA journal_mode=WAL")) {
 		db_fail(st, st->wdb, err, "cannot switch to WAL");
 		snprintf(err->message, sizeof(err->message), "cannot open database '%s': %s",
@@ -665,6 +677,7 @@ void cx_store_close(struct cx_store *st)
 	pthread_rwlock_destroy(&st->survey_lock);
 	pthread_mutex_destroy(&st->reader_mu);
 	pthread_cond_destroy(&st->reader_cv);
+	cx_busy_destroy(&st->busy);
 	free(st->path);
 	free(st);
 }
