@@ -59,7 +59,8 @@ struct cx_store {
 	/* survey, stage and touchpoint triples admitted, the last 8 of them: kept from one
 	 * transaction to the next while no other connection commits (admitted_version, the
 	 * writer connection's data_version; a PUT commits on adb, so it moves it), and no PUT
-	 * can commit while the writer holds its transaction */
+	 * can commit while the writer holds its transaction. Any other commit clears them
+	 * too (webhook records, cases): with the loop busy they rarely last. */
 	char admitted[8][3 * (CX_ID_MAX + 1)];
 	unsigned nadmitted;
 	long long admitted_version;
@@ -205,8 +206,11 @@ static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	if (!readonly)
+	if (!readonly) {   /* woken for the write lock (src/store_busy.c), and waking */
 		sqlite3_wal_hook(db, on_commit, st);
+		cx_busy_watch(&st->busy, db);
+		cx_busy_wait_here(&st->busy, db);
+	}
 	/* secure_delete: deleted and overwritten content (erasure, redaction) is zeroed in its
 	 * pages, freelist and overflow pages included; set here, not left to how SQLite was
 	 * built (Debian's default is ON, upstream's is OFF) */
@@ -601,9 +605,6 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	pthread_cond_init(&st->reader_cv, NULL);
 	if (!(st->wdb = connect(st, 0, err)))
 		goto fail;
-	/* the responses' writer waits for the write lock as briefly as it can; background
-	 * writers (webhook records, cases, rules) keep SQLite's own sleeps and take the gaps */
-	cx_busy_attach(&st->busy, st->wdb);
 	if (exec(st->wdb, "PRAGMA journal_mode=WAL")) {
 		db_fail(st, st->wdb, err, "cannot switch to WAL");
 		snprintf(err->message, sizeof(err->message), "cannot open database '%s': %s",

@@ -2,12 +2,18 @@
  * own files only (nothing outside src/store*.c includes this).
  *
  * SQLite's own busy handler (sqlite3_busy_timeout) sleeps 1, 2, 5, 10, 15 ... ms between
- * tries: a response whose transaction meets the webhook deliverer's (or any other of this
- * process's writers) waited 3-18 ms for a lock held a millisecond or two. Here a
+ * tries: a response whose transaction met the webhook deliverer's waited 3-18 ms for a
+ * lock held a millisecond or two, and a survey PUT during a 32-connection POST load up
+ * to 2.3 s, retrying at moments the writer held the lock again. Here a
  * connection that finds the lock taken sleeps on a condition variable that every commit
- * and rollback of this process's connections wakes, so it tries again as soon as the
- * holder is done; a holder in another process (cxd keys, backup, demo) is polled, 50 us
- * at first, doubling to 1 ms. Either way it gives up after the timeout, as before.
+ * and rollback of this process's writing connections wakes, so it tries again as soon as
+ * the holder is done; a holder the wake-up does not reach (another process: cxd keys,
+ * backup, demo; the key store's own connections; a write transaction that changed
+ * nothing, for which SQLite calls no WAL hook) is polled, 50 us at first, doubling to
+ * 1 ms. Either way it gives up after the timeout, as before. Every writing connection of
+ * the store waits here (connect() in store.c: the responses' writer, survey PUTs, cases,
+ * rules, endpoints, invitations) except the webhook deliverer's, which keeps SQLite's
+ * sleeps and takes the gaps (store_outbox.c says why).
  */
 #ifndef CX_STORE_BUSY_H
 #define CX_STORE_BUSY_H
@@ -28,9 +34,11 @@ struct cx_busy {
 /* timeout_ms: how long one wait may last in all before SQLITE_BUSY. 0 or -1. */
 int cx_busy_init(struct cx_busy *b, int timeout_ms);
 void cx_busy_destroy(struct cx_busy *b);
-/* Install on db: the busy handler and the rollback hook (the caller's commit hook calls
- * cx_busy_ended). */
-void cx_busy_attach(struct cx_busy *b, sqlite3 *db);
+/* db waits for the write lock here (its busy handler) instead of in SQLite's sleeps. */
+void cx_busy_wait_here(struct cx_busy *b, sqlite3 *db);
+/* db's rollbacks wake the waiters (its rollback hook); its commits must call
+ * cx_busy_ended from the WAL hook, which SQLite calls with the lock released. */
+void cx_busy_watch(struct cx_busy *b, sqlite3 *db);
 /* A transaction of this process committed or rolled back: wake the waiters. */
 void cx_busy_ended(struct cx_busy *b);
 

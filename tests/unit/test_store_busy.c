@@ -90,8 +90,8 @@ static void wakes_when_the_holder_ends(const char *end)
 
 	ck_assert_int_eq(cx_busy_init(&b, 30000), 0);
 	b.first_us = b.longest_us = 10 * 1000 * 1000;
-	cx_busy_attach(&b, waiter);
-	cx_busy_attach(&b, holder);   /* its rollback hook */
+	cx_busy_wait_here(&b, waiter);
+	cx_busy_watch(&b, holder);    /* as store.c's connect() does for a writing connection */
 	sqlite3_wal_hook(holder, committed, &b);
 	ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE; INSERT INTO t VALUES (0)", NULL,
 				      NULL, NULL), SQLITE_OK);
@@ -129,7 +129,7 @@ START_TEST(the_waiter_gives_up_at_its_timeout)
 	struct asker a = { .db = waiter };
 
 	ck_assert_int_eq(cx_busy_init(&b, 200), 0);
-	cx_busy_attach(&b, waiter);
+	cx_busy_wait_here(&b, waiter);
 	ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	ask(&a);
 	ck_assert_int_eq(a.rc, SQLITE_BUSY);
