@@ -614,7 +614,7 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	if (migrate(st, err) || prepare_writer(st, err) || cx_rollups_open(st, !st->must_exist, err))
 		goto fail;
 	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) ||
-	    cx_keystore_open(&st->keys, path, err) || cx_outbox_open(st, &st->outbox, err) ||
+	    cx_keystore_open(&st->keys, path, &st->busy, err) || cx_outbox_open(st, &st->outbox, err) ||
 	    cx_rulestore_open(st, &st->rules, err) || cx_casestore_open(st, &st->cases, err) ||
 	    cx_invitestore_open(st, &st->invites, err))
 		goto fail;

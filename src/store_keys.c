@@ -32,6 +32,7 @@
 
 #include "cx/cxtime.h"
 #include "cx/store.h"
+#include "store_busy.h"
 #include "store_keys.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -44,6 +45,7 @@ struct cached {
 
 struct cx_keystore {
 	char *path;
+	struct cx_busy *busy;
 
 	pthread_mutex_t read_mu;
 	sqlite3 *rdb;
@@ -79,10 +81,16 @@ static sqlite3 *connect(struct cx_keystore *ks, int readonly, struct cx_error *e
 		sqlite3_close(db);
 		return NULL;
 	}
+	if (!readonly) {   /* no WAL hook here (SQLite's checkpoints stay): a waiter that
+			    * a key's commit does not wake polls, 1 ms at most */
+		cx_busy_watch(ks->busy, db);
+		cx_busy_wait_here(ks->busy, db);
+	}
 	return db;
 }
 
-int cx_keystore_open(struct cx_keystore **out, const char *path, struct cx_error *err)
+int cx_keystore_open(struct cx_keystore **out, const char *path, struct cx_busy *busy,
+		     struct cx_error *err)
 {
 	struct cx_keystore *ks = calloc(1, sizeof(*ks));
 
@@ -91,6 +99,7 @@ int cx_keystore_open(struct cx_keystore **out, const char *path, struct cx_error
 		free(ks);
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	}
+	ks->busy = busy;
 	pthread_mutex_init(&ks->read_mu, NULL);
 	pthread_mutex_init(&ks->write_mu, NULL);
 	if (!(ks->rdb = connect(ks, 1, err)) || !(ks->wdb = connect(ks, 0, err)))

@@ -10,8 +10,12 @@
 struct cx_store;
 struct cx_keystore;
 
-/* Open the key connections on the (already created and migrated) database at path. */
-int cx_keystore_open(struct cx_keystore **out, const char *path, struct cx_error *err);
+struct cx_busy;
+
+/* Open the key connections on the (already created and migrated) database at path; the
+ * writing one waits for the write lock on busy (src/store_busy.c). */
+int cx_keystore_open(struct cx_keystore **out, const char *path, struct cx_busy *busy,
+		     struct cx_error *err);
 /* Close them; no key call may be in flight. NULL is fine. */
 void cx_keystore_close(struct cx_keystore *ks);
 /* The key part of an open store (src/store.c). */
