@@ -805,39 +805,15 @@ out:
 	return rc;
 }
 
-/* A survey this process has not cached may have been defined by another one since the
- * list was loaded (`cxd demo` beside a running server): looked up in the file, and cached
- * if it is there. 1 = cached now. A miss costs one look-up by primary key. */
-static int load_defined_elsewhere(struct cx_store *st, const char *id)
-{
-	struct cx_error err;
-	int found = 0;
-
-	if (!cx_survey_valid_id(id))
-		return 0;
-	pthread_mutex_lock(&st->admin_mu);
-	if (reload_survey(st, id, &err) == 0) {
-		pthread_rwlock_rdlock(&st->survey_lock);
-		found = find_survey(st, id) != NULL;
-		pthread_rwlock_unlock(&st->survey_lock);
-	}
-	pthread_mutex_unlock(&st->admin_mu);
-	return found;
-}
-
 int cx_store_survey_get(struct cx_store *st, const char *id, struct cx_survey *out)
 {
 	struct cx_survey *s;
 	int rc = -1;
 
-	for (int tries = 0; rc && tries < 2; tries++) {
-		if (tries && !load_defined_elsewhere(st, id))
-			break;
-		pthread_rwlock_rdlock(&st->survey_lock);
-		if ((s = find_survey(st, id)))
-			rc = cx_survey_copy(out, s);
-		pthread_rwlock_unlock(&st->survey_lock);
-	}
+	pthread_rwlock_rdlock(&st->survey_lock);
+	if ((s = find_survey(st, id)))
+		rc = cx_survey_copy(out, s);
+	pthread_rwlock_unlock(&st->survey_lock);
 	return rc;
 }
 
@@ -846,16 +822,12 @@ const struct cx_survey *cx_store_survey_ref(struct cx_store *st, const char *id)
 	struct cached_survey **c;
 	const struct cx_survey *s = NULL;
 
-	for (int tries = 0; !s && tries < 2; tries++) {
-		if (tries && !load_defined_elsewhere(st, id))
-			break;
-		pthread_rwlock_rdlock(&st->survey_lock);
-		if ((c = find_cached(st, id))) {
-			atomic_fetch_add(&(*c)->refs, 1);
-			s = &(*c)->s;
-		}
-		pthread_rwlock_unlock(&st->survey_lock);
+	pthread_rwlock_rdlock(&st->survey_lock);
+	if ((c = find_cached(st, id))) {
+		atomic_fetch_add(&(*c)->refs, 1);
+		s = &(*c)->s;
 	}
+	pthread_rwlock_unlock(&st->survey_lock);
 	return s;
 }
 

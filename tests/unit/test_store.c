@@ -592,36 +592,10 @@ START_TEST(the_admitted_memo_follows_the_file)
 }
 END_TEST
 
-/* A survey defined by another process (cxd demo beside a running server) after this one
- * loaded its list is found on the first look-up that misses, for a copy and for a held
- * reference; an id in no process's file is still a miss. Mutation: no look-up in the file
- * on a miss (load_defined_elsewhere returning 0): srv never sees "elsewhere". */
-START_TEST(a_survey_defined_elsewhere_is_found)
-{
-	struct cx_store *srv = open_store(), *cli = open_store();
-	const struct cx_survey *held;
-	struct cx_survey s;
-
-	ck_assert_int_eq(cx_store_survey_get(srv, "elsewhere", &s), -1);
-	define(cli, "elsewhere");
-	ck_assert_int_eq(cx_store_survey_get(srv, "elsewhere", &s), 0);
-	ck_assert_str_eq(s.id, "elsewhere");
-	cx_survey_release(&s);
-	define(cli, "held-elsewhere");
-	ck_assert_ptr_nonnull(held = cx_store_survey_ref(srv, "held-elsewhere"));
-	ck_assert_str_eq(held->id, "held-elsewhere");
-	cx_store_survey_unref(held);
-	ck_assert_ptr_null(cx_store_survey_ref(srv, "nowhere"));
-	ck_assert_int_eq(cx_store_survey_get(srv, "nowhere", &s), -1);
-	cx_store_close(cli);
-	cx_store_close(srv);
-}
-END_TEST
-
 CX_CHECK_MAIN("store", setup, teardown, migrations_and_surveys,
 	      held_survey_outlives_its_replacement, writes_and_rollups,
 	      learning_needs_an_open_map_at_write,
 	      open_failure_names_path, not_a_database, failed_migration_says_why,
 	      keys_file_is_the_truth, tools_never_create_a_database,
 	      keys_concurrent_misses_then_revoke, writer_checks_the_file_definition,
-	      the_admitted_memo_follows_the_file, a_survey_defined_elsewhere_is_found)
+	      the_admitted_memo_follows_the_file)
