@@ -1802,6 +1802,15 @@ sqlite3 *cx_store_connect(struct cx_store *st, int readonly, struct cx_error *er
 	return connect(st, readonly, err);
 }
 
+sqlite3 *cx_store_connect_worker(struct cx_store *st, struct cx_error *err)
+{
+	sqlite3 *db = connect(st, 0, err);
+
+	if (db)
+		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);   /* replaces the waking handler */
+	return db;
+}
+
 sqlite3_stmt *cx_store_stmt(struct cx_store *st, sqlite3 *db, const char *sql, int *owned)
 {
 	sqlite3_stmt *q = NULL;

@@ -17,15 +17,17 @@ static int busy_handler(void *ctx, int count)
 {
 	static _Thread_local long long since;
 	static _Thread_local unsigned long seen;   /* ends when SQLite last tried, about */
+	static _Thread_local int last = -1;        /* the count of this thread's last call */
 	struct cx_busy *b = ctx;
 	long long now = now_us(), wait_us;
 	struct timespec until;
 	int rc = 0;
 
-	if (count == 0) {
+	if (count == 0 || count != last + 1) {   /* a new wait (however SQLite counted) */
 		since = now;
 		seen = atomic_load(&b->ends);
 	}
+	last = count;
 	if (now - since >= (long long)b->timeout_ms * 1000)
 		return 0;
 	wait_us = count < 16 ? (long long)b->first_us << count : b->longest_us;

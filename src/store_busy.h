@@ -11,9 +11,10 @@
  * backup, demo; the key store's own connections; a write transaction that changed
  * nothing, for which SQLite calls no WAL hook) is polled, 50 us at first, doubling to
  * 1 ms. Either way it gives up after the timeout, as before. Every writing connection of
- * the store waits here (connect() in store.c: the responses' writer, survey PUTs, cases,
- * rules, endpoints, invitations) except the webhook deliverer's, which keeps SQLite's
- * sleeps and takes the gaps (store_outbox.c says why).
+ * the store waits here (connect() in store.c: the responses' writer, survey PUTs, keys,
+ * cases, rules, endpoints, invitations, alerts) except the background workers' that
+ * commit often (the webhook deliverer's and the mail queue's: cx_store_connect_worker in
+ * store_loop.h says why), which keep SQLite's sleeps and take the gaps.
  */
 #ifndef CX_STORE_BUSY_H
 #define CX_STORE_BUSY_H

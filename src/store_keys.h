@@ -13,7 +13,7 @@ struct cx_keystore;
 struct cx_busy;
 
 /* Open the key connections on the (already created and migrated) database at path; the
- * writing one waits for the write lock on busy (src/store_busy.c). */
+ * writing one waits for the write lock on busy (src/store_busy.c; not NULL). */
 int cx_keystore_open(struct cx_keystore **out, const char *path, struct cx_busy *busy,
 		     struct cx_error *err);
 /* Close them; no key call may be in flight. NULL is fine. */

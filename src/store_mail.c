@@ -242,7 +242,7 @@ int cx_mailq_open(struct cx_store *st, struct cx_mailq **out, struct cx_error *e
 	if (!q)
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	q->st = st;
-	if (!(q->rdb = cx_store_connect(st, 1, err)) || !(q->wdb = cx_store_connect(st, 0, err)))
+	if (!(q->rdb = cx_store_connect(st, 1, err)) || !(q->wdb = cx_store_connect_worker(st, err)))
 		goto fail;
 	if (sqlite3_prepare_v3(q->rdb, "SELECT id, attempts, nonce, survey, to_addr, subject, "
 			       "text_body, html_body FROM mail_outbox WHERE state = 'pending' AND "

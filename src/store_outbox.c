@@ -397,8 +397,6 @@ void cx_store_worker_close(struct cx_outbox_worker *w)
 	free(w);
 }
 
-#define WORKER_BUSY_TIMEOUT_MS 5000
-
 int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 			 struct cx_error *err)
 {
@@ -408,7 +406,7 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 	if (!w)
 		return cx_error_set(err, 503, "storage_unavailable", NULL, "out of memory");
 	w->st = st;
-	if (!(w->rdb = cx_store_connect(st, 1, err)) || !(w->wdb = cx_store_connect(st, 0, err)))
+	if (!(w->rdb = cx_store_connect(st, 1, err)) || !(w->wdb = cx_store_connect_worker(st, err)))
 		goto fail;
 	/* The worker's records (attempts, delivered, dead, an endpoint disabled by a 410) are
 	 * acknowledged to nobody: losing the last of them to a power cut only means sending
@@ -420,12 +418,6 @@ int cx_store_worker_open(struct cx_store *st, struct cx_outbox_worker **out,
 		cx_store_db_fail(st, w->wdb, err, "configuring the delivery worker");
 		goto fail;
 	}
-	/* Nor do they need the write lock the moment it is free: woken by every group commit,
-	 * the worker took the lock from the responses' writer after each one (ingest at 32
-	 * connections fell from 5.5k to 3.1k/s). It waits in SQLite's own sleeps (1, 2, 5 ms
-	 * ...) and takes the gaps; the responses' writer and the API's writes are woken
-	 * (src/store_busy.c). */
-	sqlite3_busy_timeout(w->wdb, WORKER_BUSY_TIMEOUT_MS);
 	/* one endpoint's due deliveries (index deliveries_due_by_endpoint, schema 012) */
 	if (sqlite3_prepare_v3(w->rdb, "SELECT d.id, d.msg_id, d.endpoint, d.payload, d.attempts, "
 			       "d.budget_from, e.url, e.secret, e.prev_secret, e.prev_secret_until "
