@@ -45,7 +45,7 @@ struct cx_store {
 	char *path;
 	int schema_version;
 	_Atomic uint64_t data_version;   /* moved on by every commit (on_commit) */
-	struct cx_busy busy;             /* every connection waits for the write lock here */
+	struct cx_busy busy;   /* writing connections wait for the write lock here (store_busy.h) */
 
 	/* writer thread */
 	sqlite3 *wdb;
