@@ -115,7 +115,12 @@ static const char SQL_INSERT_RESPONSE[] =
 
 /* --- connection helpers --- */
 
-static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err);
+/* What a connection is for: reading; writing, woken for the write lock (src/store_busy.c);
+ * or writing for a background worker that commits often, which waits in SQLite's own
+ * sleeps and so takes the gaps (store_loop.h, cx_store_connect_worker, says why). */
+enum conn { CONN_READ, CONN_WRITE, CONN_WORKER };
+
+static sqlite3 *connect(struct cx_store *st, enum conn kind, struct cx_error *err);
 
 /* The cause of a failed call in words an operator acts on, from SQLite's extended code and
  * the errno of the system call under it: "" when there is nothing more to say. SQLite's
@@ -189,9 +194,10 @@ uint64_t cx_store_data_version(struct cx_store *st)
 	return atomic_load(&st->data_version);
 }
 
-static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
+static sqlite3 *connect(struct cx_store *st, enum conn kind, struct cx_error *err)
 {
 	sqlite3 *db = NULL;
+	int readonly = kind == CONN_READ;
 	int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
 		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 		    (readonly || st->must_exist ? 0 : SQLITE_OPEN_CREATE);
@@ -205,11 +211,13 @@ static sqlite3 *connect(struct cx_store *st, int readonly, struct cx_error *err)
 		sqlite3_close(db);
 		return NULL;
 	}
-	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	if (!readonly) {   /* woken for the write lock (src/store_busy.c), and waking */
+	if (kind == CONN_WRITE)
+		cx_busy_wait_here(&st->busy, db);
+	else
+		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	if (!readonly) {   /* its commits and rollbacks wake the waiters */
 		sqlite3_wal_hook(db, on_commit, st);
 		cx_busy_watch(&st->busy, db);
-		cx_busy_wait_here(&st->busy, db);
 	}
 	/* secure_delete: deleted and overwritten content (erasure, redaction) is zeroed in its
 	 * pages, freelist and overflow pages included; set here, not left to how SQLite was
@@ -350,15 +358,45 @@ static char *rollup_sql(const char *table, const char *period)
 	return s;
 }
 
+/* The writer's statements whose SQL is a constant: prepared once when the store opens,
+ * finalized when it closes (the rollup upserts, built from their tables' names, and
+ * map_admit, prepared on first use, are handled beside this list). */
+#define KEPT(field, sql, flags) { offsetof(struct cx_store, field), sql, flags }
+static const struct {
+	size_t field;   /* a sqlite3_stmt * of struct cx_store */
+	const char *sql;
+	unsigned flags;
+} writer_sql[] = {
+	KEPT(insert_response, SQL_INSERT_RESPONSE, SQLITE_PREPARE_PERSISTENT),
+	KEPT(idem_get, SQL_IDEM_GET, SQLITE_PREPARE_PERSISTENT),
+	KEPT(idem_put, SQL_IDEM_PUT, SQLITE_PREPARE_PERSISTENT),
+	KEPT(idem_purge, SQL_IDEM_PURGE, 0),
+	KEPT(sp_begin, "SAVEPOINT job", SQLITE_PREPARE_PERSISTENT),
+	KEPT(sp_release, "RELEASE job", SQLITE_PREPARE_PERSISTENT),
+	KEPT(sp_undo, "ROLLBACK TO job", SQLITE_PREPARE_PERSISTENT),
+	KEPT(tx_begin, "BEGIN IMMEDIATE", SQLITE_PREPARE_PERSISTENT),
+	KEPT(tx_commit, "COMMIT", SQLITE_PREPARE_PERSISTENT),
+	KEPT(tx_rollback, "ROLLBACK", SQLITE_PREPARE_PERSISTENT),
+	KEPT(tx_version, "PRAGMA data_version", SQLITE_PREPARE_PERSISTENT),
+};
+#undef KEPT
+
+static sqlite3_stmt **writer_stmt(struct cx_store *st, size_t i)
+{
+	return (sqlite3_stmt **)((char *)st + writer_sql[i].field);
+}
+
 static int prepare_writer(struct cx_store *st, struct cx_error *err)
 {
 	char *sql = rollup_sql("rollups", "day");
 	char *msql = rollup_sql("rollups_month", "month");
 	char *qsql = rollup_sql("rollups_quarter", "quarter");
 	char *tsql = cx_rollups_total_upsert_sql();
-	int rc = sqlite3_prepare_v3(st->wdb, SQL_INSERT_RESPONSE, -1, SQLITE_PREPARE_PERSISTENT,
-				    &st->insert_response, NULL);
+	int rc = SQLITE_OK;
 
+	for (size_t i = 0; rc == SQLITE_OK && i < sizeof(writer_sql) / sizeof(writer_sql[0]); i++)
+		rc = sqlite3_prepare_v3(st->wdb, writer_sql[i].sql, -1, writer_sql[i].flags,
+					writer_stmt(st, i), NULL);
 	if (rc == SQLITE_OK && sql && msql)
 		rc = sqlite3_prepare_v3(st->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->upsert_rollup, NULL);
@@ -371,35 +409,6 @@ static int prepare_writer(struct cx_store *st, struct cx_error *err)
 	if (rc == SQLITE_OK && tsql)
 		rc = sqlite3_prepare_v3(st->wdb, tsql, -1, SQLITE_PREPARE_PERSISTENT,
 					&st->upsert_total, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_GET, -1, SQLITE_PREPARE_PERSISTENT,
-					&st->idem_get, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_PUT, -1, SQLITE_PREPARE_PERSISTENT,
-					&st->idem_put, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, SQL_IDEM_PURGE, -1, 0, &st->idem_purge, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "SAVEPOINT job", -1, SQLITE_PREPARE_PERSISTENT,
-					&st->sp_begin, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "RELEASE job", -1, SQLITE_PREPARE_PERSISTENT,
-					&st->sp_release, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "ROLLBACK TO job", -1, SQLITE_PREPARE_PERSISTENT,
-					&st->sp_undo, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT,
-					&st->tx_begin, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT,
-					&st->tx_commit, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT,
-					&st->tx_rollback, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v3(st->wdb, "PRAGMA data_version", -1,
-					SQLITE_PREPARE_PERSISTENT, &st->tx_version, NULL);
 	st->admitted_version = -1;
 	free(sql);
 	free(msql);
@@ -603,7 +612,7 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	pthread_rwlock_init(&st->survey_lock, NULL);
 	pthread_mutex_init(&st->reader_mu, NULL);
 	pthread_cond_init(&st->reader_cv, NULL);
-	if (!(st->wdb = connect(st, 0, err)))
+	if (!(st->wdb = connect(st, CONN_WRITE, err)))
 		goto fail;
 	if (exec(st->wdb, "PRAGMA journal_mode=WAL")) {
 		db_fail(st, st->wdb, err, "cannot switch to WAL");
@@ -613,7 +622,7 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	}
 	if (migrate(st, err) || prepare_writer(st, err) || cx_rollups_open(st, !st->must_exist, err))
 		goto fail;
-	if (!(st->adb = connect(st, 0, err)) || load_surveys(st, err) ||
+	if (!(st->adb = connect(st, CONN_WRITE, err)) || load_surveys(st, err) ||
 	    cx_keystore_open(&st->keys, path, &st->busy, err) || cx_outbox_open(st, &st->outbox, err) ||
 	    cx_rulestore_open(st, &st->rules, err) || cx_casestore_open(st, &st->cases, err) ||
 	    cx_invitestore_open(st, &st->invites, err))
@@ -621,7 +630,7 @@ int cx_store_open_flags(struct cx_store **out, const char *path, unsigned reader
 	st->readers = calloc(readers ? readers : 1, sizeof(*st->readers));
 	st->nreaders = readers ? readers : 1;
 	for (unsigned i = 0; i < st->nreaders; i++)
-		if (!(st->readers[i].db = connect(st, 1, err)))
+		if (!(st->readers[i].db = connect(st, CONN_READ, err)))
 			goto fail;
 	*out = st;
 	return 0;
@@ -643,21 +652,12 @@ void cx_store_close(struct cx_store *st)
 		sqlite3_close(st->readers[i].db);
 	}
 	free(st->readers);
-	sqlite3_finalize(st->insert_response);
+	for (size_t i = 0; i < sizeof(writer_sql) / sizeof(writer_sql[0]); i++)
+		sqlite3_finalize(*writer_stmt(st, i));
 	sqlite3_finalize(st->upsert_rollup);
 	sqlite3_finalize(st->upsert_month);
 	sqlite3_finalize(st->upsert_quarter);
 	sqlite3_finalize(st->upsert_total);
-	sqlite3_finalize(st->idem_get);
-	sqlite3_finalize(st->idem_put);
-	sqlite3_finalize(st->idem_purge);
-	sqlite3_finalize(st->sp_begin);
-	sqlite3_finalize(st->sp_release);
-	sqlite3_finalize(st->sp_undo);
-	sqlite3_finalize(st->tx_begin);
-	sqlite3_finalize(st->tx_commit);
-	sqlite3_finalize(st->tx_rollback);
-	sqlite3_finalize(st->tx_version);
 	sqlite3_finalize(st->map_admit);
 	cx_rollup_free(st->acc);
 	free(st->job_rows);
@@ -1799,16 +1799,12 @@ sqlite3 *cx_store_wdb(struct cx_store *st)
 
 sqlite3 *cx_store_connect(struct cx_store *st, int readonly, struct cx_error *err)
 {
-	return connect(st, readonly, err);
+	return connect(st, readonly ? CONN_READ : CONN_WRITE, err);
 }
 
 sqlite3 *cx_store_connect_worker(struct cx_store *st, struct cx_error *err)
 {
-	sqlite3 *db = connect(st, 0, err);
-
-	if (db)
-		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);   /* replaces the waking handler */
-	return db;
+	return connect(st, CONN_WORKER, err);
 }
 
 sqlite3_stmt *cx_store_stmt(struct cx_store *st, sqlite3 *db, const char *sql, int *owned)
