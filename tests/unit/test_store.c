@@ -473,6 +473,37 @@ START_TEST(keys_concurrent_misses_then_revoke)
 }
 END_TEST
 
+/* A PUT of survey "checkout" with stages purchase and retention only (awareness gone). */
+static void drop_awareness(struct cx_store *st)
+{
+	json_t *j = json_pack("{s:s, s:s, s:[s, s]}", "id", "checkout", "title", "T", "stages",
+			      "purchase", "retention");
+	struct cx_survey s;
+	struct cx_error err;
+	int created;
+
+	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
+	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
+	cx_survey_release(&s);
+	json_decref(j);
+}
+
+/* r, appended by the writer in a transaction of its own, is refused 422 invalid_stage. */
+static void refused_invalid_stage(struct cx_store *st, const struct cx_response *r)
+{
+	struct cx_error err;
+	int64_t id;
+	int replayed;
+
+	ck_assert_int_eq(cx_store_begin(st, &err), 0);
+	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
+	ck_assert_int_eq(cx_store_append(st, r, NULL, &id, &replayed, &err), -1);
+	ck_assert_int_eq(err.status, 422);
+	ck_assert_str_eq(err.code, "invalid_stage");
+	cx_store_job_end(st, 0);
+	cx_store_rollback(st);
+}
+
 /* The writer checks each response against the definition in the file, not the cache
  * validation read: a PUT that dropped a stage (committed while the response waited) makes
  * it 422 invalid_stage instead of an orphan; a touchpoint learned by a job that was undone
@@ -486,8 +517,7 @@ START_TEST(writer_checks_the_file_definition)
 	struct cx_survey s;
 	struct cx_error err;
 	int64_t id;
-	int replayed, created;
-	json_t *j;
+	int replayed;
 
 	define(st, "checkout");
 	ck_assert_int_eq(cx_store_begin(st, &err), 0);
@@ -505,20 +535,9 @@ START_TEST(writer_checks_the_file_definition)
 
 	/* a PUT drops stage awareness (no response there yet), then a response validated
 	 * against the old definition reaches the writer */
-	j = json_pack("{s:s, s:s, s:[s, s]}", "id", "checkout", "title", "T", "stages",
-		      "purchase", "retention");
-	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
-	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
-	cx_survey_release(&s);
-	json_decref(j);
+	drop_awareness(st);
 	r = resp("checkout", "awareness", "ad", 9, -1, -1, 1795392000);
-	ck_assert_int_eq(cx_store_begin(st, &err), 0);
-	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
-	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), -1);
-	ck_assert_int_eq(err.status, 422);
-	ck_assert_str_eq(err.code, "invalid_stage");
-	cx_store_job_end(st, 0);
-	cx_store_rollback(st);
+	refused_invalid_stage(st, &r);
 	cx_store_close(st);
 }
 END_TEST
@@ -538,8 +557,7 @@ START_TEST(the_admitted_memo_follows_the_file)
 	struct cx_survey s;
 	struct cx_error err;
 	int64_t id, erased;
-	int replayed, created;
-	json_t *j;
+	int replayed;
 
 	define(st, "checkout");
 	/* a transaction learns new-tp and is rolled back: the file has no new-tp */
@@ -575,19 +593,8 @@ START_TEST(the_admitted_memo_follows_the_file)
 	ck_assert_int_eq(cx_store_erase_customer(st, "c-aware", &erased, &err), 0);
 	ck_assert_int_eq(cx_store_commit(st, &err), 0);
 	ck_assert_int_eq(erased, 2);
-	j = json_pack("{s:s, s:s, s:[s, s]}", "id", "checkout", "title", "T", "stages",
-		      "purchase", "retention");
-	ck_assert_int_eq(cx_survey_from_json(j, NULL, &s, &err), 0);
-	ck_assert_int_eq(cx_store_survey_put(st, &s, 1, &created, &err), 0);
-	cx_survey_release(&s);
-	json_decref(j);
-	ck_assert_int_eq(cx_store_begin(st, &err), 0);
-	ck_assert_int_eq(cx_store_job_begin(st, 0, &err), 0);
-	ck_assert_int_eq(cx_store_append(st, &r, NULL, &id, &replayed, &err), -1);
-	ck_assert_int_eq(err.status, 422);
-	ck_assert_str_eq(err.code, "invalid_stage");
-	cx_store_job_end(st, 0);
-	cx_store_rollback(st);
+	drop_awareness(st);
+	refused_invalid_stage(st, &r);
 	cx_store_close(st);
 }
 END_TEST
